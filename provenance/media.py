@@ -1,0 +1,360 @@
+"""Media intake: sniff the type from magic bytes, hash, enforce limits, decode.
+
+Nothing here trusts the file name or a client-supplied Content-Type: the type comes from the
+first bytes of the file. Every failure is a :class:`MediaError` subclass with a stable ``code``
+so the HTTP layer and the CLI can turn it into a clear message; nothing here raises anything
+else for bad input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Literal
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+log = logging.getLogger(__name__)
+
+MediaKind = Literal["image", "video", "audio", "other"]
+
+_CHUNK = 1 << 20
+
+
+class MediaError(Exception):
+    """Base of every intake error. ``code`` is stable; ``message`` is for people."""
+
+    code = "media_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class UnsupportedMedia(MediaError):
+    """The bytes are not a format Shingan analyses."""
+
+    code = "unsupported_media_type"
+
+
+class CorruptMedia(MediaError):
+    """The bytes claim a supported format but cannot be parsed."""
+
+    code = "corrupt_media"
+
+
+class MediaTooLarge(MediaError):
+    """The file is over the configured byte limit."""
+
+    code = "too_large"
+
+
+class TooManyPixels(MediaError):
+    """The image is over the configured pixel limit (decompression-bomb guard)."""
+
+    code = "too_many_pixels"
+
+
+class EmptyMedia(MediaError):
+    """Zero-byte input."""
+
+    code = "empty_media"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Intake limits. Defaults suit a newsroom: 200 MiB files, 200 megapixel images."""
+
+    max_bytes: int = 200 * 1024 * 1024
+    max_pixels: int = 200_000_000
+
+
+@dataclass(frozen=True)
+class FileType:
+    """What the magic bytes say: a MIME type and a coarse kind."""
+
+    mime: str
+    kind: MediaKind
+    extension: str
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file accepted for analysis. ``path`` stays owned by the caller."""
+
+    path: Path
+    sha256: str
+    size: int
+    type: FileType
+    width: int | None = None
+    height: int | None = None
+    duration_s: float | None = None
+
+    @property
+    def mime(self) -> str:
+        return self.type.mime
+
+    @property
+    def kind(self) -> MediaKind:
+        return self.type.kind
+
+
+# ISO BMFF major/compatible brands -> (mime, kind, extension)
+_FTYP_BRANDS: dict[bytes, tuple[str, MediaKind, str]] = {
+    b"avif": ("image/avif", "image", "avif"),
+    b"avis": ("image/avif", "image", "avif"),
+    b"heic": ("image/heic", "image", "heic"),
+    b"heix": ("image/heic", "image", "heic"),
+    b"heim": ("image/heic", "image", "heic"),
+    b"heis": ("image/heic", "image", "heic"),
+    b"mif1": ("image/heif", "image", "heif"),
+    b"msf1": ("image/heif", "image", "heif"),
+    b"qt  ": ("video/quicktime", "video", "mov"),
+    b"M4A ": ("audio/mp4", "audio", "m4a"),
+    b"M4B ": ("audio/mp4", "audio", "m4a"),
+    b"M4V ": ("video/mp4", "video", "m4v"),
+    b"crx ": ("image/x-canon-cr3", "image", "cr3"),
+}
+_MP4_BRANDS = {
+    b"isom",
+    b"iso2",
+    b"iso3",
+    b"iso4",
+    b"iso5",
+    b"iso6",
+    b"mp41",
+    b"mp42",
+    b"avc1",
+    b"dash",
+    b"msdh",
+    b"msix",
+    b"3gp4",
+    b"3gp5",
+    b"3g2a",
+    b"f4v ",
+    b"MSNV",
+    b"NDAS",
+    b"mmp4",
+}
+
+
+def sniff(head: bytes) -> FileType | None:
+    """Identify a file from its first bytes (at least 64 are best). ``None`` when unknown."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return FileType("image/jpeg", "image", "jpg")
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return FileType("image/png", "image", "png")
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return FileType("image/gif", "image", "gif")
+    if head[:4] == b"RIFF" and len(head) >= 12:
+        sub = head[8:12]
+        if sub == b"WEBP":
+            return FileType("image/webp", "image", "webp")
+        if sub == b"WAVE":
+            return FileType("audio/wav", "audio", "wav")
+        if sub == b"AVI ":
+            return FileType("video/x-msvideo", "video", "avi")
+        return None
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return FileType("image/tiff", "image", "tif")
+    if head.startswith(b"BM") and len(head) >= 14:
+        return FileType("image/bmp", "image", "bmp")
+    if head.startswith(b"\xff\x0a") or head.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
+        return FileType("image/jxl", "image", "jxl")
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return _sniff_ftyp(head)
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        if b"webm" in head[:64]:
+            return FileType("video/webm", "video", "webm")
+        return FileType("video/x-matroska", "video", "mkv")
+    if head.startswith(b"ID3") or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return FileType("audio/mpeg", "audio", "mp3")
+    if head.startswith(b"fLaC"):
+        return FileType("audio/flac", "audio", "flac")
+    if head.startswith(b"OggS"):
+        return FileType("audio/ogg", "audio", "ogg")
+    if head.startswith(b"%PDF-"):
+        return FileType("application/pdf", "other", "pdf")
+    if _looks_like_svg(head):
+        return FileType("image/svg+xml", "image", "svg")
+    return None
+
+
+def _sniff_ftyp(head: bytes) -> FileType | None:
+    box_size = int.from_bytes(head[0:4], "big")
+    major = head[8:12]
+    end = min(len(head), box_size) if box_size >= 16 else min(len(head), 16)
+    brands = [major] + [head[i : i + 4] for i in range(16, end - 3, 4)]
+    for brand in brands:
+        if brand in _FTYP_BRANDS:
+            mime, kind, ext = _FTYP_BRANDS[brand]
+            return FileType(mime, kind, ext)
+    if any(b in _MP4_BRANDS for b in brands):
+        return FileType("video/mp4", "video", "mp4")
+    return None
+
+
+def _looks_like_svg(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1024].lower()
+    if text.startswith(b"<svg"):
+        return True
+    return text.startswith(b"<?xml") and b"<svg" in text
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """Return the hex sha256 and size of a file, reading it in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def open_media(path: str | os.PathLike[str], limits: Limits | None = None) -> Media:
+    """Accept a file for analysis: check size, sniff the type, hash it, read its dimensions.
+
+    Images are not decoded here, only their headers are read, so the pixel limit is enforced
+    before any large allocation.
+
+    Raises:
+        FileNotFoundError / IsADirectoryError / PermissionError: the path cannot be read.
+        EmptyMedia, MediaTooLarge, UnsupportedMedia, CorruptMedia, TooManyPixels.
+    """
+    limits = limits or Limits()
+    p = Path(path)
+    if p.is_dir():
+        raise IsADirectoryError(f"{p} is a directory")
+    size = p.stat().st_size
+    if size == 0:
+        raise EmptyMedia("the file is empty")
+    if size > limits.max_bytes:
+        raise MediaTooLarge(
+            f"the file is {size} bytes, over the limit of {limits.max_bytes} bytes"
+        )
+    with p.open("rb") as fh:
+        head = fh.read(4096)
+    ftype = sniff(head)
+    if ftype is None:
+        raise UnsupportedMedia(
+            "the file's contents do not match any supported image, video or audio format"
+        )
+    digest, size = sha256_file(p)
+    width = height = None
+    duration = None
+    if ftype.kind == "image" and ftype.mime != "image/svg+xml":
+        width, height = _image_size(p, ftype, limits)
+    elif ftype.kind == "video":
+        width, height, duration = _video_info(p)
+    return Media(p, digest, size, ftype, width, height, duration)
+
+
+# Formats Pillow cannot open without extra plugins; their dimensions are left unknown.
+_NO_PILLOW = {"image/heic", "image/heif", "image/jxl", "image/x-canon-cr3"}
+
+
+def _image_size(path: Path, ftype: FileType, limits: Limits) -> tuple[int | None, int | None]:
+    if ftype.mime in _NO_PILLOW:
+        return None, None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                width, height = im.size
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(f"the image has too many pixels to analyse safely ({exc})") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise CorruptMedia(f"the {ftype.extension.upper()} header cannot be read: {exc}") from exc
+    if width <= 0 or height <= 0:
+        raise CorruptMedia(f"the image reports an invalid size {width}x{height}")
+    if width * height > limits.max_pixels:
+        raise TooManyPixels(
+            f"the image is {width}x{height} = {width * height} pixels, "
+            f"over the limit of {limits.max_pixels}"
+        )
+    return width, height
+
+
+def _video_info(path: Path) -> tuple[int | None, int | None, float | None]:
+    """Width, height and duration from the container, or ``None`` where OpenCV cannot tell.
+
+    A video the decoder cannot open is not an intake error: its C2PA manifest can still be read.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return None, None, None
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) or None
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) or None
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        frames = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        duration = round(frames / fps, 3) if fps and fps > 0 and frames > 0 else None
+        return width, height, duration
+    finally:
+        cap.release()
+
+
+def decode_rgb(media: Media, limits: Limits | None = None) -> np.ndarray:
+    """Decode an image to an ``HxWx3`` uint8 RGB array (first frame of animations).
+
+    EXIF orientation is applied so detectors see the picture as people do.
+
+    Raises:
+        UnsupportedMedia: not a still image Pillow can decode.
+        TooManyPixels, CorruptMedia.
+    """
+    limits = limits or Limits()
+    if media.kind != "image" or media.mime in _NO_PILLOW or media.mime == "image/svg+xml":
+        raise UnsupportedMedia(f"{media.mime} cannot be decoded to pixels")
+    from PIL import ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(media.path) as im:
+                if im.size[0] * im.size[1] > limits.max_pixels:
+                    raise TooManyPixels(f"the image is {im.size[0]}x{im.size[1]} pixels")
+                im.load()
+                rgb = ImageOps.exif_transpose(im).convert("RGB")
+    except MediaError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(str(exc)) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise CorruptMedia(f"the image data cannot be decoded: {exc}") from exc
+    return np.asarray(rgb, dtype=np.uint8)
+
+
+def copy_limited(src: IO[bytes], dst: IO[bytes], max_bytes: int) -> int:
+    """Copy a stream to ``dst`` in chunks, refusing more than ``max_bytes``.
+
+    Used by the HTTP layer so an oversized upload is refused as soon as it crosses the limit,
+    without holding it in memory.
+
+    Raises:
+        MediaTooLarge: more than ``max_bytes`` arrived.
+    """
+    total = 0
+    for chunk in _chunks(src):
+        total += len(chunk)
+        if total > max_bytes:
+            raise MediaTooLarge(f"the upload is over the limit of {max_bytes} bytes")
+        dst.write(chunk)
+    return total
+
+
+def _chunks(src: IO[bytes]) -> Iterator[bytes]:
+    while True:
+        chunk = src.read(_CHUNK)
+        if not chunk:
+            return
+        yield chunk
