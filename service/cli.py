@@ -1,0 +1,186 @@
+"""The ``shingan`` command.
+
+Exit codes: 0 every file was analysed; 1 some file could not be (a one-line message on stderr
+for each); 2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import unicodedata
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from provenance.media import MediaError
+from service.config import Config, ConfigError, load_config
+from service.pipeline import AnalyzeOptions, analyze, shingan_version
+
+log = logging.getLogger(__name__)
+
+
+_UNSAFE = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def _clean(text: Any) -> str:
+    """Make a string taken from a file safe for a terminal: no control or escape characters."""
+    return "".join(
+        "\N{REPLACEMENT CHARACTER}" if unicodedata.category(ch) in _UNSAFE else ch
+        for ch in str(text)
+    )
+
+
+def _load(ctx_obj: dict[str, Any], **overrides: Any) -> Config:
+    try:
+        return load_config(ctx_obj.get("config_file"), overrides=overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML configuration file (default: $SHINGAN_CONFIG).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
+@click.version_option(shingan_version(), prog_name="shingan")
+@click.pass_context
+def main(ctx: click.Context, config_file: Path | None, verbose: int) -> None:
+    """Shingan (真贋): provenance triage of suspect media."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+    ctx.obj["config_file"] = config_file
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON, one per line.")
+@click.option(
+    "--trust-anchors",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="PEM/DER file or directory of trust anchors (repeatable; replaces configured ones).",
+)
+@click.option(
+    "--allowed-ekus",
+    help="Allowed signer EKUs: comma-separated OIDs, a store.cfg file, or 'sdk'.",
+)
+@click.option("--thumbnails", is_flag=True, help="Include C2PA thumbnails (JSON output).")
+@click.pass_context
+def verify(
+    ctx: click.Context,
+    files: Sequence[Path],
+    as_json: bool,
+    trust_anchors: Sequence[Path],
+    allowed_ekus: str | None,
+    thumbnails: bool,
+) -> None:
+    """Analyse FILES and print a verdict for each."""
+    overrides: dict[str, Any] = {}
+    if trust_anchors:
+        overrides["trust_anchors"] = [str(p) for p in trust_anchors]
+    if allowed_ekus:
+        overrides["allowed_ekus"] = allowed_ekus
+    config = _load(ctx.obj, **overrides)
+    try:
+        trust = config.build_trust()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    options = AnalyzeOptions(trust=trust, limits=config.limits, include_thumbnails=thumbnails)
+    failed = 0
+    for path in files:
+        try:
+            report = analyze(path, options, filename=path.name)
+        except MediaError as exc:
+            failed += 1
+            click.echo(f"shingan: {_clean(path)}: {exc.message}", err=True)
+            continue
+        except OSError as exc:
+            failed += 1
+            click.echo(f"shingan: {_clean(path)}: {exc.strerror or exc}", err=True)
+            continue
+        data = report.to_dict()
+        if as_json:
+            click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        else:
+            click.echo(render_text(data, str(path)))
+    if failed:
+        ctx.exit(1)
+
+
+def render_text(report: dict[str, Any], name: str) -> str:
+    """A readable summary of one report. Strings from the file are cleaned for the terminal."""
+    v = report["verdict"]
+    c = report["provenance"]["c2pa"]
+    lines = [_clean(name)]
+    basis = ", ".join(v["basis"]) or "none"
+    lines.append(f"  verdict    {v['label']} ({v['confidence']} confidence; basis: {basis})")
+    lines.append(f"  summary    {_clean(v['summary'])}")
+    c2pa_line = c["state"]
+    signer = c.get("signer")
+    if signer:
+        who = signer.get("common_name") or "?"
+        if signer.get("organization"):
+            who += f", {signer['organization']}"
+        c2pa_line += f"; signed by {who}"
+        if signer.get("issuer"):
+            c2pa_line += f"; issued by {signer['issuer']}"
+    if c.get("error"):
+        c2pa_line += f"; {c['error']}"
+    lines.append(f"  c2pa       {_clean(c2pa_line)}")
+    if c["state"] not in ("absent", "error"):
+        ai = f"yes ({c['digital_source_type']})" if c["ai_declared"] else "not declared"
+        lines.append(f"  AI         {_clean(ai)}")
+        failures = ", ".join(c["codes"]["failure"]) or "none"
+        lines.append(f"  failures   {_clean(failures)}")
+    for reason in v["reasons"]:
+        lines.append(f"  - [{reason['effect']}] {_clean(reason['detail'])}")
+    for warning in report["warnings"]:
+        lines.append(f"  warning    {_clean(warning)}")
+    lines.append(f"  sha256     {report['media']['sha256']}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--host", help="Interface to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 8080).")
+@click.option("--threads", type=int, help="Request threads (default 8).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, threads: int | None) -> None:
+    """Run the HTTP service (waitress) with the configured settings."""
+    config = _load(ctx.obj, host=host, port=port, threads=threads)
+    from waitress import serve as waitress_serve
+
+    from service.web import create_app
+
+    try:
+        app = create_app(config)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except OSError as exc:
+        raise click.UsageError(f"data dir {config.data_dir}: {exc.strerror or exc}") from exc
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    click.echo(
+        f"shingan {shingan_version()} listening on http://{config.host}:{config.port} "
+        f"(data dir {config.data_dir})",
+        err=True,
+    )
+    waitress_serve(
+        app,
+        host=config.host,
+        port=config.port,
+        threads=config.threads,
+        max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+        ident="shingan",
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main(prog_name="shingan"))

@@ -1,0 +1,210 @@
+"""Configuration: defaults, then a TOML file, then ``SHINGAN_*`` variables, then explicit values.
+
+Read by the CLI and by ``create_app`` at start-up, never at import time. Every problem is a
+:class:`ConfigError` with a message that names the setting and what is wrong with it.
+
+File keys (TOML, top level or under ``[shingan]``) and their variables:
+
+==========================  ==============================  ===================================
+key                         variable                        meaning
+==========================  ==============================  ===================================
+data_dir                    SHINGAN_DATA_DIR                where the service keeps its state
+host / port                 SHINGAN_HOST / SHINGAN_PORT     where ``shingan serve`` listens
+max_upload_mb               SHINGAN_MAX_UPLOAD_MB           largest accepted file, MiB
+max_pixels                  SHINGAN_MAX_PIXELS              largest accepted image, pixels
+trust_anchors               SHINGAN_TRUST_ANCHORS           PEM/DER files or directories
+user_anchors                SHINGAN_USER_ANCHORS            more anchors (your organisation's)
+tsa_anchors                 SHINGAN_TSA_ANCHORS             time-stamp authority roots
+allowed_list                SHINGAN_ALLOWED_LIST            end-entity certificates to accept
+allowed_ekus                SHINGAN_ALLOWED_EKUS            OIDs, a store.cfg path, or ``sdk``
+remote_manifest_fetch       SHINGAN_REMOTE_MANIFEST_FETCH   fetch remote manifests (off)
+ocsp_fetch                  SHINGAN_OCSP_FETCH              fetch OCSP responses (off)
+threads                     SHINGAN_THREADS                 request threads of ``serve``
+==========================  ==============================  ===================================
+
+Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from provenance.media import Limits
+from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or points at something unusable."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = field(default_factory=lambda: _default_data_dir())
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8
+    max_upload_mb: float = 200.0
+    max_pixels: int = 200_000_000
+    trust_anchors: tuple[str, ...] = ()
+    user_anchors: tuple[str, ...] = ()
+    tsa_anchors: tuple[str, ...] = ()
+    allowed_list: tuple[str, ...] = ()
+    allowed_ekus: str | tuple[str, ...] | None = C2PA_SIGNER_EKUS
+    remote_manifest_fetch: bool = False
+    ocsp_fetch: bool = False
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_bytes=int(self.max_upload_mb * 1024 * 1024), max_pixels=self.max_pixels)
+
+    def build_trust(self) -> TrustConfig:
+        """Load the trust files named by this configuration.
+
+        Raises:
+            ConfigError: a trust file is missing or malformed.
+        """
+        try:
+            return build_trust(
+                anchors=self.trust_anchors,
+                user_anchors=self.user_anchors,
+                tsa_anchors=self.tsa_anchors,
+                allowed_list=self.allowed_list,
+                allowed_ekus=self.allowed_ekus,
+                remote_manifest_fetch=self.remote_manifest_fetch,
+                ocsp_fetch=self.ocsp_fetch,
+            )
+        except TrustConfigError as exc:
+            raise ConfigError(f"trust configuration: {exc}") from exc
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "shingan"
+
+
+_PATH_LISTS = ("trust_anchors", "user_anchors", "tsa_anchors", "allowed_list")
+_BOOLS = ("remote_manifest_fetch", "ocsp_fetch")
+_KEYS = {
+    "data_dir",
+    "host",
+    "port",
+    "threads",
+    "max_upload_mb",
+    "max_pixels",
+    "allowed_ekus",
+    *_PATH_LISTS,
+    *_BOOLS,
+}
+
+
+def load_config(
+    file: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build a :class:`Config`. ``env`` defaults to ``os.environ``; ``SHINGAN_CONFIG`` names a
+    file when ``file`` is not given.
+
+    Raises:
+        ConfigError: unknown keys, wrong types, unreadable file.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    file = file or env.get("SHINGAN_CONFIG") or None
+    if file:
+        values.update(_read_file(Path(file)))
+    for key in _KEYS:
+        var = f"SHINGAN_{key.upper()}"
+        if var in env and env[var] != "":
+            values[key] = _from_env(key, env[var])
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    unknown = set(values) - _KEYS
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    return replace(Config(), **{k: _coerce(k, v) for k, v in values.items()})
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    section = data.get("shingan", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [shingan] must be a table")
+    base = path.parent
+    out = dict(section)
+    # Relative paths in a config file are relative to the file, not to the working directory.
+    for key in (*_PATH_LISTS, "data_dir"):
+        if key in out:
+            value = out[key]
+            if isinstance(value, str):
+                value = [value] if key != "data_dir" else value
+            if key == "data_dir" and isinstance(value, str):
+                out[key] = str(base / Path(value).expanduser())
+            elif isinstance(value, list):
+                out[key] = [str(base / Path(str(v)).expanduser()) for v in value]
+    return out
+
+
+def _from_env(key: str, raw: str) -> Any:
+    if key in _PATH_LISTS:
+        return [p for p in raw.split(os.pathsep) if p]
+    if key in _BOOLS:
+        return raw
+    return raw
+
+
+def _coerce(key: str, value: Any) -> Any:
+    try:
+        if key == "data_dir":
+            return Path(str(value)).expanduser()
+        if key in ("port", "threads", "max_pixels"):
+            number = int(value)
+            if number <= 0 or (key == "port" and number > 65535):
+                raise ValueError("out of range")
+            return number
+        if key == "max_upload_mb":
+            size = float(value)
+            if size <= 0:
+                raise ValueError("must be positive")
+            return size
+        if key == "host":
+            return str(value)
+        if key in _BOOLS:
+            return _bool(value)
+        if key in _PATH_LISTS:
+            if isinstance(value, str | os.PathLike):
+                return (str(value),)
+            return tuple(str(v) for v in value)
+        if key == "allowed_ekus":
+            if value is None or (isinstance(value, str) and value.strip().lower() == "sdk"):
+                return None
+            if isinstance(value, str):
+                return value
+            return tuple(str(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {key}: invalid value {value!r} ({exc})") from exc
+    raise ConfigError(f"unknown setting {key}")
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("expected true or false")

@@ -1,0 +1,319 @@
+"""Fuse signal findings into one explained verdict. Pure: no I/O, no clock, no globals.
+
+The precedence rules of DESIGN.md are a table (:data:`RULES`), strongest first. Each signal is
+turned into *claims*: what it says, which label it argues for (or none), how strongly, and
+whether it may decide on its own. The decisive claim of the lowest-numbered rule sets the label;
+every claim is kept as a reason with its effect relative to that label, so conflicts are shown
+rather than dropped.
+
+This stage fuses C2PA alone (rules 1, 2, 6 and 8). Later signals add claims for rules 3, 4, 5
+and 7 without changing the mechanism.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from provenance.c2pa import C2paFinding
+
+Label = Literal["authentic", "ai_generated", "manipulated", "inconclusive"]
+Confidence = Literal["high", "medium", "low"]
+Effect = Literal["supports", "contradicts", "neutral"]
+Signal = Literal["c2pa", "watermark", "metadata", "known_media", "detector"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    number: int
+    name: str
+    description: str
+
+
+#: DESIGN.md's precedence, strongest first. Claims cite these numbers.
+RULES: tuple[Rule, ...] = (
+    Rule(1, "c2pa_integrity", "C2PA integrity failure: the file changed after it was signed"),
+    Rule(2, "c2pa_ai_declared", "AI generation declared in a valid C2PA manifest"),
+    Rule(3, "watermark", "a generator watermark decoded above its false-positive threshold"),
+    Rule(4, "known_media", "a close match in a known-media bank"),
+    Rule(5, "generator_metadata", "generator metadata in the file"),
+    Rule(6, "c2pa_trusted_capture", "trusted C2PA provenance with none of the above"),
+    Rule(7, "detectors", "statistical detectors above a calibrated threshold"),
+    Rule(8, "default", "nothing conclusive"),
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one signal says. ``label`` is ``None`` for context that argues for no label."""
+
+    signal: Signal
+    finding: str
+    rule: int
+    label: Label | None
+    confidence: Confidence
+    decisive: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Reason:
+    signal: Signal
+    finding: str
+    effect: Effect
+    detail: str
+    rule: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: Label
+    confidence: Confidence
+    basis: tuple[Signal, ...]
+    score: float | None
+    summary: str
+    reasons: tuple[Reason, ...]
+    rule: int
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Everything the verdict may use. ``None`` means the signal did not run."""
+
+    c2pa: C2paFinding | None = None
+
+
+def fuse(findings: Findings) -> Verdict:
+    """Apply the precedence rules to the findings and explain the result."""
+    claims = list(c2pa_claims(findings.c2pa)) if findings.c2pa is not None else []
+    decisive = sorted((c for c in claims if c.decisive), key=lambda c: c.rule)
+    if decisive:
+        top = decisive[0]
+        label, confidence, rule = top.label or "inconclusive", top.confidence, top.rule
+        basis = tuple(dict.fromkeys(c.signal for c in decisive if c.label == label))
+    else:
+        top = None
+        label, confidence, rule, basis = "inconclusive", "low", 8, ()
+    reasons = tuple(_reason(c, label) for c in sorted(claims, key=lambda c: c.rule))
+    return Verdict(
+        label=label,
+        confidence=confidence,
+        basis=basis,
+        score=None,
+        summary=_summary(label, top, findings),
+        reasons=reasons,
+        rule=rule,
+    )
+
+
+def _reason(claim: Claim, label: Label) -> Reason:
+    effect: Effect
+    if claim.label is None:
+        effect = "neutral"
+    elif claim.label == label:
+        effect = "supports"
+    elif label == "inconclusive":
+        effect = "neutral"
+    else:
+        effect = "contradicts"
+    return Reason(claim.signal, claim.finding, effect, claim.detail, claim.rule)
+
+
+# --- C2PA -------------------------------------------------------------------------------------
+
+
+def _who(f: C2paFinding) -> str:
+    if f.signer is None:
+        return "an unknown signer"
+    name = f.signer.organization or f.signer.common_name or "an unnamed signer"
+    if f.signer.common_name and f.signer.organization and f.signer.common_name != name:
+        name = f"{f.signer.common_name} ({f.signer.organization})"
+    return f"“{name}”"
+
+
+def _codes(codes: Iterable[str]) -> str:
+    return ", ".join(codes)
+
+
+def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
+    """Turn a C2PA finding into claims for rules 1, 2 and 6 (and context for the rest)."""
+    if f.state == "absent":
+        yield Claim(
+            "c2pa",
+            "c2pa.absent",
+            8,
+            None,
+            "low",
+            False,
+            "The file carries no Content Credentials (C2PA). Most files have none, so this "
+            "says nothing either way about whether it is genuine.",
+        )
+        return
+    if f.state == "error":
+        detail = "The file's Content Credentials could not be checked"
+        detail += f": {f.error}." if f.error else "."
+        if f.remote_url:
+            detail += f" The credentials are stored at {f.remote_url}."
+        yield Claim("c2pa", "c2pa.error", 8, None, "low", False, detail)
+        return
+
+    tampered = bool(f.integrity_failures)
+    if tampered:
+        yield Claim(
+            "c2pa",
+            "c2pa.integrity_failure",
+            1,
+            "manipulated",
+            "high",
+            True,
+            "The file was changed after it was signed: the Content Credentials no longer match "
+            f"its contents ({_codes(f.integrity_failures)}).",
+        )
+    if f.credential_failures:
+        problems = [c for c in f.credential_failures if c != "signingCredential.untrusted"]
+        if problems:
+            yield Claim(
+                "c2pa",
+                "c2pa.credential_problem",
+                6,
+                None,
+                "low",
+                False,
+                f"The signing certificate of {_who(f)} has a problem ({_codes(problems)}). This "
+                "lowers trust in who signed, but is not evidence that the content changed.",
+            )
+    if f.other_failures:
+        yield Claim(
+            "c2pa",
+            "c2pa.other_failure",
+            6,
+            None,
+            "low",
+            False,
+            f"Other validation failures were reported ({_codes(f.other_failures)}).",
+        )
+    if f.ingredient_failures:
+        yield Claim(
+            "c2pa",
+            "c2pa.ingredient_failure",
+            6,
+            None,
+            "low",
+            False,
+            "Some ingredients' own credentials did not validate "
+            f"({_codes(f.ingredient_failures)}); the signer still vouched for using them.",
+        )
+
+    signed_ok = f.state in ("valid", "trusted")
+    if f.ai_declared:
+        where = f.ai_declarations[0].where if f.ai_declarations else "the manifest"
+        kind = f.digital_source_type or "AI"
+        if signed_ok and not tampered:
+            trusted = f.state == "trusted"
+            detail = f"The Content Credentials declare the content was made with an AI tool ({kind}, in {where}), "
+            detail += (
+                f"and the signature is from a trusted signer, {_who(f)}."
+                if trusted
+                else f"signed by {_who(f)}, who is not on a configured trust list."
+            )
+            yield Claim(
+                "c2pa",
+                "c2pa.ai_declared",
+                2,
+                "ai_generated",
+                "high" if trusted else "medium",
+                True,
+                detail,
+            )
+        else:
+            why = (
+                "the file changed after signing"
+                if tampered
+                else "the manifest did not validate"
+            )
+            yield Claim(
+                "c2pa",
+                "c2pa.ai_declared_unverified",
+                2,
+                None,
+                "low",
+                False,
+                f"The Content Credentials declare AI generation ({kind}, in {where}), but "
+                f"{why}, so the declaration cannot be relied on.",
+            )
+
+    if f.state == "trusted" and not tampered and not f.ai_declared:
+        what = "a capture by a device" if f.capture_declared else "its history"
+        yield Claim(
+            "c2pa",
+            "c2pa.trusted",
+            6,
+            "authentic",
+            "high",
+            True,
+            f"Content Credentials signed by a trusted signer, {_who(f)}, record {what} and "
+            "declare no AI generation.",
+        )
+    elif f.state == "valid" and not f.ai_declared:
+        yield Claim(
+            "c2pa",
+            "c2pa.valid_untrusted",
+            6,
+            None,
+            "low",
+            False,
+            f"The Content Credentials are intact and validly signed by {_who(f)}, but that "
+            "signer does not chain to a configured trust anchor. Anyone can sign with a "
+            "self-made certificate, so this alone does not show the file is genuine.",
+        )
+    elif f.state == "invalid" and not tampered and not f.ai_declared:
+        yield Claim(
+            "c2pa",
+            "c2pa.invalid_credentials",
+            6,
+            None,
+            "low",
+            False,
+            "The Content Credentials did not validate, though no sign was found that the "
+            "content changed after signing.",
+        )
+
+
+# --- summary ----------------------------------------------------------------------------------
+
+
+def _summary(label: Label, top: Claim | None, findings: Findings) -> str:
+    f = findings.c2pa
+    if label == "manipulated" and top and top.signal == "c2pa":
+        return (
+            "The file was changed after it was signed: its Content Credentials no longer match "
+            "its contents."
+        )
+    if label == "ai_generated" and top and top.signal == "c2pa" and f is not None:
+        if f.state == "trusted":
+            return (
+                "The file says it was made with an AI tool, and the signature is from a "
+                f"trusted signer ({_who(f)})."
+            )
+        return (
+            "The file says it was made with an AI tool; the signature is valid but the signer "
+            "is not on a configured trust list."
+        )
+    if label == "authentic" and f is not None:
+        return (
+            f"The file's Content Credentials were signed by a trusted signer ({_who(f)}) and "
+            "show no AI generation and no change after signing."
+        )
+    # inconclusive
+    if f is None or f.state == "absent":
+        why = "it carries no Content Credentials and no other signal gave an answer"
+    elif f.state == "error":
+        why = "its Content Credentials could not be checked"
+    elif f.state == "valid":
+        why = "its Content Credentials are validly signed, but not by a signer on a trust list"
+    elif f.state == "invalid":
+        why = "its Content Credentials did not validate"
+    else:
+        why = "no signal gave a clear answer"
+    return f"We cannot tell whether this file is genuine: {why}."

@@ -1,0 +1,72 @@
+"""The Flask application: ``create_app(config)`` and its blueprints.
+
+Blueprints only parse input and render output; analysis happens in :mod:`service.pipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+
+from service.config import Config, load_config
+from service.pipeline import AnalyzeOptions
+
+log = logging.getLogger(__name__)
+
+# Multipart framing (boundaries, part headers) on top of the file itself.
+_MULTIPART_SLACK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Per-application objects, kept in ``app.extensions['shingan']``."""
+
+    config: Config
+    options: AnalyzeOptions
+    upload_dir: Path
+
+
+def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
+    """Create the Shingan web application.
+
+    ``config`` is a :class:`Config`, a mapping of settings (applied over file and environment
+    values, handy in tests), or ``None`` to read the file and environment only.
+
+    Raises:
+        service.config.ConfigError: the configuration is unusable (e.g. a missing trust file).
+    """
+    if not isinstance(config, Config):
+        config = load_config(overrides=config)
+    trust = config.build_trust()
+    upload_dir = config.data_dir / "uploads"
+    upload_dir.mkdir(parents=True, exist_ok=True)
+
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.limits.max_bytes + _MULTIPART_SLACK
+    # Werkzeug spools multipart parts above this size to disk instead of memory.
+    app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["shingan"] = AppState(
+        config=config,
+        options=AnalyzeOptions(trust=trust, limits=config.limits),
+        upload_dir=upload_dir,
+    )
+
+    from service.web import api, errors, health
+
+    errors.init_app(app)
+    health.init_app(app)
+    api.init_app(app)
+    log.info("shingan app ready (data dir %s, %d trust anchors)", config.data_dir, len(trust.anchors))
+    return app
+
+
+def state() -> AppState:
+    """The running application's :class:`AppState`."""
+    st: AppState = current_app.extensions["shingan"]
+    return st

@@ -1,0 +1,83 @@
+"""``/v1``: the JSON API platforms call."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import IO
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from provenance.media import copy_limited
+from service.pipeline import analyze
+from service.web import state
+from service.web.errors import ApiError
+from service.web.openapi import openapi_document
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@bp.post("/verify")
+def verify() -> Response:
+    """Analyse one file sent as multipart ``file`` or as the raw request body."""
+    st = state()
+    max_bytes = st.options.limits.max_bytes
+    multipart = request.mimetype == "multipart/form-data"
+    declared = request.content_length
+    # Refuse on the declared length before reading a byte; copy_limited enforces the limit
+    # again for chunked uploads that declare none.
+    limit = current_app.config["MAX_CONTENT_LENGTH"] if multipart else max_bytes
+    if declared is not None and declared > limit:
+        raise ApiError(413, "too_large", f"the upload is over the limit of {max_bytes} bytes")
+
+    filename: str | None
+    source: IO[bytes]
+    if multipart:
+        upload = request.files.get("file")
+        if upload is None:
+            raise ApiError(400, "missing_file", "send the file in a multipart field named 'file'")
+        filename = upload.filename or None
+        source = upload.stream
+    else:
+        if declared == 0 or (declared is None and not request.headers.get("Transfer-Encoding")):
+            raise ApiError(
+                400,
+                "missing_file",
+                "send the file as the request body or in a multipart field named 'file'",
+            )
+        filename = request.args.get("filename") or None
+        source = request.stream
+
+    include_thumbnails = request.args.get("thumbnails", "").lower() in _TRUE
+    options = st.options
+    if include_thumbnails:
+        options = replace(options, include_thumbnails=True)
+
+    fd, tmp_name = tempfile.mkstemp(dir=st.upload_dir, prefix="upload-")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            received = copy_limited(source, out, max_bytes)
+        if received == 0:
+            raise ApiError(400, "missing_file", "the uploaded file is empty")
+        report = analyze(tmp, options, filename=filename)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    response = jsonify(report.to_dict())
+    response.headers["X-Shingan-Report-Id"] = report.id
+    return response
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

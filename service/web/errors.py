@@ -1,0 +1,74 @@
+"""JSON errors for every failure: ``{"error": {"code", "message"}}``, never an HTML page."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from provenance.media import (
+    CorruptMedia,
+    EmptyMedia,
+    MediaError,
+    MediaTooLarge,
+    TooManyPixels,
+    UnsupportedMedia,
+)
+
+log = logging.getLogger(__name__)
+
+_MEDIA_STATUS: dict[type[MediaError], int] = {
+    EmptyMedia: 400,
+    MediaTooLarge: 413,
+    UnsupportedMedia: 415,
+    CorruptMedia: 422,
+    TooManyPixels: 422,
+}
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+}
+
+
+class ApiError(Exception):
+    """An error the API answers with a given status and stable code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
+    return jsonify({"error": {"code": code, "message": message}}), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> tuple[Response, int]:
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(MediaError)
+    def _media_error(exc: MediaError) -> tuple[Response, int]:
+        status = next((s for t, s in _MEDIA_STATUS.items() if isinstance(exc, t)), 422)
+        return error_response(status, exc.code, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        message = exc.description or exc.name
+        if status == 413:
+            message = "the upload is larger than this server accepts"
+        return error_response(status, _HTTP_CODES.get(status, "http_error"), message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the server failed; the error was logged")

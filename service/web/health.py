@@ -1,0 +1,53 @@
+"""Liveness (``/healthz``) and readiness (``/readyz``)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from flask import Blueprint, Flask, Response, jsonify
+
+from provenance import c2pa as c2pa_mod
+from service.web import state
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    """The process is up."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """The service can analyse: the C2PA library answers and uploads can be stored."""
+    st = state()
+    checks: dict[str, dict[str, object]] = {}
+    try:
+        checks["c2pa"] = {"ok": True, "sdk": c2pa_mod.sdk_version()}
+    except Exception as exc:
+        checks["c2pa"] = {"ok": False, "error": str(exc)}
+    try:
+        fd, name = tempfile.mkstemp(dir=st.upload_dir, prefix=".ready-")
+        os.close(fd)
+        os.unlink(name)
+        checks["storage"] = {"ok": True}
+    except OSError as exc:
+        checks["storage"] = {"ok": False, "error": exc.strerror or str(exc)}
+    trust = st.options.trust
+    checks["trust"] = {
+        "ok": True,
+        "anchors": len(trust.anchors),
+        "allowed_ekus": list(trust.allowed_ekus) if trust.allowed_ekus is not None else "sdk",
+        "remote_manifest_fetch": trust.remote_manifest_fetch,
+        "ocsp_fetch": trust.ocsp_fetch,
+    }
+    ready = all(bool(c["ok"]) for c in checks.values())
+    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), (
+        200 if ready else 503
+    )
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,347 @@
+"""The OpenAPI 3.1 document of the API. Tests validate it and check real responses against it."""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from service.pipeline import shingan_version
+from service.report import SCHEMA
+
+
+STR = {"type": "string"}
+NSTR = {"type": ["string", "null"]}
+NINT = {"type": ["integer", "null"]}
+NNUM = {"type": ["number", "null"]}
+BOOL = {"type": "boolean"}
+STRS = {"type": "array", "items": STR}
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+    }
+
+
+_INGREDIENT: dict[str, Any] = _obj(
+    {
+        "title": NSTR,
+        "format": NSTR,
+        "relationship": NSTR,
+        "manifest_label": NSTR,
+        "has_manifest": BOOL,
+        "claim_generator": NSTR,
+        "signer": NSTR,
+        "digital_source_type": NSTR,
+        "ai_declared": BOOL,
+        "failures": STRS,
+        "thumbnail": {**NSTR, "description": "data: URI, only with ?thumbnails=1"},
+        "ingredients": {"type": "array", "items": {"$ref": "#/components/schemas/Ingredient"}},
+    }
+)
+
+_C2PA = _obj(
+    {
+        "state": {"enum": ["absent", "invalid", "valid", "trusted", "error"]},
+        "ai_declared": BOOL,
+        "digital_source_type": NSTR,
+        "ai_declarations": {
+            "type": "array",
+            "items": _obj({"digital_source_type": STR, "where": STR}),
+        },
+        "claim_generator": NSTR,
+        "title": NSTR,
+        "format": NSTR,
+        "manifest_label": NSTR,
+        "signer": {
+            "oneOf": [
+                {"type": "null"},
+                _obj(
+                    {
+                        "common_name": NSTR,
+                        "organization": NSTR,
+                        "issuer": NSTR,
+                        "issuer_organization": NSTR,
+                        "serial": NSTR,
+                        "algorithm": NSTR,
+                        "not_before": NSTR,
+                        "not_after": NSTR,
+                    }
+                ),
+            ]
+        },
+        "signed_at": NSTR,
+        "timestamp": {
+            "oneOf": [
+                {"type": "null"},
+                _obj({"authority": NSTR, "time": NSTR, "trusted": BOOL}),
+            ]
+        },
+        "actions": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "action": STR,
+                    "software_agent": NSTR,
+                    "digital_source_type": NSTR,
+                    "when": NSTR,
+                    "description": NSTR,
+                }
+            ),
+        },
+        "ingredients": {"type": "array", "items": {"$ref": "#/components/schemas/Ingredient"}},
+        "codes": _obj({"success": STRS, "informational": STRS, "failure": STRS}),
+        "status": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "code": STR,
+                    "kind": {"enum": ["success", "informational", "failure"]},
+                    "scope": {"enum": ["active", "ingredient"]},
+                    "explanation": STR,
+                    "url": STR,
+                }
+            ),
+        },
+        "integrity_failures": STRS,
+        "credential_failures": STRS,
+        "other_failures": STRS,
+        "ingredient_failures": STRS,
+        "thumbnail": NSTR,
+        "remote_url": NSTR,
+        "error": NSTR,
+    }
+)
+
+_REASON = _obj(
+    {
+        "signal": {"enum": ["c2pa", "watermark", "metadata", "known_media", "detector"]},
+        "finding": STR,
+        "effect": {"enum": ["supports", "contradicts", "neutral"]},
+        "detail": STR,
+        "rule": {"type": "integer", "minimum": 1, "maximum": 8},
+    }
+)
+
+_REPORT = _obj(
+    {
+        "schema": {"const": SCHEMA},
+        "id": STR,
+        "created_at": {"type": "string", "format": "date-time"},
+        "media": _obj(
+            {
+                "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "bytes": {"type": "integer", "minimum": 1},
+                "mime": STR,
+                "kind": {"enum": ["image", "video", "audio", "other"]},
+                "width": NINT,
+                "height": NINT,
+                "duration_s": NNUM,
+                "frames_analyzed": NINT,
+                "filename": NSTR,
+            }
+        ),
+        "verdict": _obj(
+            {
+                "label": {"enum": ["authentic", "ai_generated", "manipulated", "inconclusive"]},
+                "confidence": {"enum": ["high", "medium", "low"]},
+                "basis": {
+                    "type": "array",
+                    "items": {"enum": ["c2pa", "watermark", "metadata", "known_media", "detector"]},
+                },
+                "score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "summary": STR,
+                "rule": {"type": "integer", "minimum": 1, "maximum": 8},
+                "reasons": {"type": "array", "items": {"$ref": "#/components/schemas/Reason"}},
+            }
+        ),
+        "provenance": _obj(
+            {
+                "c2pa": {"$ref": "#/components/schemas/C2pa"},
+                "metadata": _obj(
+                    {
+                        "generator": NSTR,
+                        "ai_declared": BOOL,
+                        "camera": {"type": ["object", "null"]},
+                        "software": STRS,
+                        "fields": {"type": "object"},
+                    }
+                ),
+                "watermarks": {"type": "array", "items": {"type": "object"}},
+            }
+        ),
+        "detectors": {"type": "array", "items": {"type": "object"}},
+        "matches": {"type": "array", "items": {"type": "object"}},
+        "warnings": STRS,
+        "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+        "versions": _obj(
+            {
+                "shingan": STR,
+                "c2pa_sdk": STR,
+                "c2pa_python": NSTR,
+                "models": {"type": "object", "additionalProperties": STR},
+            }
+        ),
+    }
+)
+
+_ERROR = _obj({"error": _obj({"code": STR, "message": STR})})
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Shingan API",
+            "version": shingan_version(),
+            "summary": "Provenance triage of suspect media: C2PA, signals and one verdict.",
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "paths": {
+            "/v1/verify": {
+                "post": {
+                    "operationId": "verify",
+                    "summary": "Analyse one file and return its report",
+                    "description": (
+                        "Send the file as multipart field `file`, or as the raw body with any "
+                        "Content-Type. The type is detected from the bytes. Nothing is kept "
+                        "after the response."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "thumbnails",
+                            "in": "query",
+                            "required": False,
+                            "description": "include C2PA thumbnails as data: URIs",
+                            "schema": {"type": "boolean", "default": False},
+                        },
+                        {
+                            "name": "filename",
+                            "in": "query",
+                            "required": False,
+                            "description": "name to record for a raw-body upload",
+                            "schema": {"type": "string", "maxLength": 255},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "file": {"type": "string", "contentMediaType": "application/octet-stream"}
+                                    },
+                                    "required": ["file"],
+                                }
+                            },
+                            "application/octet-stream": {
+                                "schema": {
+                                    "type": "string",
+                                    "contentMediaType": "application/octet-stream",
+                                }
+                            },
+                            "*/*": {
+                                "schema": {
+                                    "type": "string",
+                                    "contentMediaType": "application/octet-stream",
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "the report",
+                            "headers": {
+                                "X-Shingan-Report-Id": {
+                                    "schema": {"type": "string"},
+                                    "description": "the report's id",
+                                }
+                            },
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Report"}
+                                }
+                            },
+                        },
+                        "400": _error_response("no file, or an empty one"),
+                        "413": _error_response("the file is over the size limit"),
+                        "415": _error_response("not a supported image, video or audio format"),
+                        "422": _error_response("corrupt, or over the pixel limit"),
+                    },
+                }
+            },
+            "/v1/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    "summary": "This document",
+                    "responses": {
+                        "200": {
+                            "description": "OpenAPI 3.1 document",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Liveness",
+                    "responses": {
+                        "200": {
+                            "description": "the process is up",
+                            "content": {
+                                "application/json": {
+                                    "schema": _obj({"status": {"const": "ok"}})
+                                }
+                            },
+                        }
+                    },
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "summary": "Readiness",
+                    "responses": {
+                        "200": {
+                            "description": "ready to analyse",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}},
+                        },
+                        "503": {
+                            "description": "not ready; `checks` says why",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}},
+                        },
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Report": _REPORT,
+                "C2pa": _C2PA,
+                "Ingredient": _INGREDIENT,
+                "Reason": _REASON,
+                "Error": _ERROR,
+                "Ready": _obj(
+                    {"status": {"enum": ["ready", "not_ready"]}, "checks": {"type": "object"}}
+                ),
+            }
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the OpenAPI document."""
+    return copy.deepcopy(_document())
