@@ -183,6 +183,8 @@ class C2paFinding:
         return any(a.digital_source_type in CAPTURE_SOURCE_TYPES for a in self.actions)
 
 
+_SDK_STATES: dict[str, C2paState] = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}
+
 # --- contexts ------------------------------------------------------------------------------
 
 _local = threading.local()
@@ -278,9 +280,7 @@ def _finding_from_reader(reader: Any, include_thumbnails: bool) -> C2paFinding:
     active_label = store.get("active_manifest")
     active = manifests.get(active_label) if isinstance(active_label, str) else None
     sdk_state = reader.get_validation_state() or store.get("validation_state")
-    state: C2paState = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}.get(
-        str(sdk_state), "error"
-    )
+    state = _SDK_STATES.get(str(sdk_state), "error")
     status, deltas = _status(store)
     codes = Codes(
         success=tuple(_dedupe(_prefixed(s) for s in status if s.kind == "success")),

@@ -236,9 +236,7 @@ def open_media(path: str | os.PathLike[str], limits: Limits | None = None) -> Me
     if size == 0:
         raise EmptyMedia("the file is empty")
     if size > limits.max_bytes:
-        raise MediaTooLarge(
-            f"the file is {size} bytes, over the limit of {limits.max_bytes} bytes"
-        )
+        raise MediaTooLarge(f"the file is {size} bytes, over the limit of {limits.max_bytes} bytes")
     with p.open("rb") as fh:
         head = fh.read(4096)
     ftype = sniff(head)

@@ -211,7 +211,8 @@ def draw_generated(width: int, height: int, seed: int) -> np.ndarray:
             fx, fy, ph = rng.uniform(1, 6), rng.uniform(1, 6), rng.uniform(0, 6.28)
             img[..., c] += np.sin(fx * 6.28 * x + ph) * np.cos(fy * 6.28 * y + ph)
     img = (img - img.min()) / (img.max() - img.min() + 1e-6)
-    return (img * 255).astype(np.uint8)
+    out: np.ndarray = (img * 255).astype(np.uint8)
+    return out
 
 
 def encode(array: np.ndarray, fmt: str, **kw: Any) -> bytes:
@@ -220,13 +221,15 @@ def encode(array: np.ndarray, fmt: str, **kw: Any) -> bytes:
     return buf.getvalue()
 
 
-def write_video(path: Path, frames: int = 20, fps: float = 10.0, size: tuple[int, int] = (160, 96)) -> None:
+def write_video(
+    path: Path, frames: int = 20, fps: float = 10.0, size: tuple[int, int] = (160, 96)
+) -> None:
     """A short MP4 (MPEG-4 Part 2, via OpenCV's bundled encoder) of a panning scene."""
     import cv2
 
     w, h = size
     scene = draw_scene(w * 2, h, seed=11)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
         raise RuntimeError("OpenCV cannot write MP4 on this machine")
     try:

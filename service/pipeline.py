@@ -6,9 +6,9 @@ every user at once. Stages are timed individually (``timings_ms``).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
-import copy
 import os
 import time
 import uuid

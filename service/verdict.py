@@ -211,7 +211,10 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
         kind = f.digital_source_type or "AI"
         if signed_ok and not tampered:
             trusted = f.state == "trusted"
-            detail = f"The Content Credentials declare the content was made with an AI tool ({kind}, in {where}), "
+            detail = (
+                "The Content Credentials declare the content was made with an AI tool "
+                f"({kind}, in {where}), "
+            )
             detail += (
                 f"and the signature is from a trusted signer, {_who(f)}."
                 if trusted
@@ -227,11 +230,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
                 detail,
             )
         else:
-            why = (
-                "the file changed after signing"
-                if tampered
-                else "the manifest did not validate"
-            )
+            why = "the file changed after signing" if tampered else "the manifest did not validate"
             yield Claim(
                 "c2pa",
                 "c2pa.ai_declared_unverified",

@@ -62,7 +62,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     health.init_app(app)
     api.init_app(app)
-    log.info("shingan app ready (data dir %s, %d trust anchors)", config.data_dir, len(trust.anchors))
+    log.info(
+        "shingan app ready (data dir %s, %d trust anchors)", config.data_dir, len(trust.anchors)
+    )
     return app
 
 

@@ -9,7 +9,6 @@ from typing import Any
 from service.pipeline import shingan_version
 from service.report import SCHEMA
 
-
 STR = {"type": "string"}
 NSTR = {"type": ["string", "null"]}
 NINT = {"type": ["integer", "null"]}
@@ -241,7 +240,10 @@ def _document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "properties": {
-                                        "file": {"type": "string", "contentMediaType": "application/octet-stream"}
+                                        "file": {
+                                            "type": "string",
+                                            "contentMediaType": "application/octet-stream",
+                                        }
                                     },
                                     "required": ["file"],
                                 }
@@ -302,9 +304,7 @@ def _document() -> dict[str, Any]:
                         "200": {
                             "description": "the process is up",
                             "content": {
-                                "application/json": {
-                                    "schema": _obj({"status": {"const": "ok"}})
-                                }
+                                "application/json": {"schema": _obj({"status": {"const": "ok"}})}
                             },
                         }
                     },
@@ -317,11 +317,19 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "ready to analyse",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Ready"}
+                                }
+                            },
                         },
                         "503": {
                             "description": "not ready; `checks` says why",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}},
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Ready"}
+                                }
+                            },
                         },
                     },
                 }
