@@ -167,8 +167,11 @@ def sniff(head: bytes) -> FileType | None:
         return FileType("image/bmp", "image", "bmp")
     if head.startswith(b"\xff\x0a") or head.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
         return FileType("image/jxl", "image", "jxl")
-    if len(head) >= 12 and head[4:8] == b"ftyp":
+    if len(head) >= 12 and head[4:8] in (b"ftyp", b"styp"):
+        # styp opens a fragmented-MP4 segment (DASH/CMAF); it carries brands like ftyp.
         return _sniff_ftyp(head)
+    if len(head) >= 16 and head[4:8] in (b"moov", b"moof") and int.from_bytes(head[:4], "big") >= 8:
+        return FileType("video/mp4", "video", "mp4")
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         if b"webm" in head[:64]:
             return FileType("video/webm", "video", "webm")
@@ -191,7 +194,9 @@ def _sniff_ftyp(head: bytes) -> FileType | None:
     major = head[8:12]
     end = min(len(head), box_size) if box_size >= 16 else min(len(head), 16)
     brands = [major] + [head[i : i + 4] for i in range(16, end - 3, 4)]
-    for brand in brands:
+    # Generic HEIF brands (mif1/msf1) often come first; a specific brand (heic, avif) wins.
+    generic = {b"mif1", b"msf1"}
+    for brand in [b for b in brands if b not in generic] + [b for b in brands if b in generic]:
         if brand in _FTYP_BRANDS:
             mime, kind, ext = _FTYP_BRANDS[brand]
             return FileType(mime, kind, ext)

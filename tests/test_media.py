@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from provenance.media import (
+    CorruptMedia,
+    EmptyMedia,
+    Limits,
+    MediaTooLarge,
+    TooManyPixels,
+    UnsupportedMedia,
+    copy_limited,
+    decode_rgb,
+    open_media,
+    sha256_file,
+    sniff,
+)
+from tests.conftest import sample, shared_path
+
+
+def _ftyp(major: bytes, *compatible: bytes) -> bytes:
+    body = major + b"\x00\x00\x00\x00" + b"".join(compatible)
+    return struct.pack(">I", 8 + len(body)) + b"ftyp" + body + b"\x00" * 32
+
+
+@pytest.mark.parametrize(
+    ("head", "mime", "kind"),
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "image/jpeg", "image"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", "image/png", "image"),
+        (b"GIF89a\x01\x00", "image/gif", "image"),
+        (b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp", "image"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "audio/wav", "audio"),
+        (b"RIFF\x00\x00\x00\x00AVI LIST", "video/x-msvideo", "video"),
+        (b"II*\x00\x08\x00\x00\x00", "image/tiff", "image"),
+        (b"MM\x00*\x00\x00\x00\x08", "image/tiff", "image"),
+        (_ftyp(b"avif", b"mif1"), "image/avif", "image"),
+        (_ftyp(b"heic", b"mif1"), "image/heic", "image"),
+        (_ftyp(b"isom", b"iso2", b"mp41"), "video/mp4", "video"),
+        (_ftyp(b"qt  "), "video/quicktime", "video"),
+        (b"\x00\x00\x00\x18stypmsdh\x00\x00\x00\x00msdhmsix", "video/mp4", "video"),
+        (_ftyp(b"M4A ", b"isom"), "audio/mp4", "audio"),
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01webm", "video/webm", "video"),
+        (b"ID3\x03\x00\x00\x00", "audio/mpeg", "audio"),
+        (b"fLaC\x00\x00", "audio/flac", "audio"),
+        (b"%PDF-1.7\n", "application/pdf", "other"),
+        (b"\xff\x0a\xfa\x7f", "image/jxl", "image"),
+        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">', "image/svg+xml", "image"),
+    ],
+)
+def test_sniff_recognises_formats_by_magic(head: bytes, mime: str, kind: str) -> None:
+    ftype = sniff(head)
+    assert ftype is not None
+    assert (ftype.mime, ftype.kind) == (mime, kind)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"", b"hello world", b"PK\x03\x04zipfile", b"RIFF\x00\x00\x00\x00XXXX", b"\x00" * 64],
+)
+def test_sniff_rejects_unknown_bytes(head: bytes) -> None:
+    assert sniff(head) is None
+
+
+def test_type_comes_from_bytes_not_extension(tmp_path: Path) -> None:
+    disguised = tmp_path / "photo.png"
+    disguised.write_bytes(sample("camera_capture.jpg").read_bytes())
+    assert open_media(disguised).mime == "image/jpeg"
+
+
+def test_open_media_reads_dimensions_and_hash() -> None:
+    media = open_media(sample("camera_capture.jpg"))
+    digest, size = sha256_file(sample("camera_capture.jpg"))
+    assert (media.width, media.height, media.sha256, media.size) == (640, 427, digest, size)
+    assert media.kind == "image"
+
+
+def test_open_media_video_reports_duration() -> None:
+    media = open_media(sample("signed_video.mp4"))
+    assert media.kind == "video"
+    assert media.mime == "video/mp4"
+    assert (media.width, media.height) == (160, 96)
+    assert media.duration_s == pytest.approx(2.0, abs=0.2)
+
+
+def test_empty_file_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "empty.jpg"
+    f.write_bytes(b"")
+    with pytest.raises(EmptyMedia):
+        open_media(f)
+
+
+def test_garbage_is_unsupported(tmp_path: Path) -> None:
+    f = tmp_path / "x.jpg"
+    f.write_bytes(b"this is plainly not an image\n" * 10)
+    with pytest.raises(UnsupportedMedia):
+        open_media(f)
+
+
+def test_byte_limit_checked_before_reading(tmp_path: Path) -> None:
+    f = tmp_path / "big.jpg"
+    f.write_bytes(sample("camera_capture.jpg").read_bytes())
+    with pytest.raises(MediaTooLarge):
+        open_media(f, Limits(max_bytes=1000))
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims a huge size; decoding it would allocate gigabytes."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    body = struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    idat = zlib.compress(b"\x00" * 64)
+    idat_chunk = b"IDAT" + idat
+    body += struct.pack(">I", len(idat)) + idat_chunk + struct.pack(">I", zlib.crc32(idat_chunk))
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+def test_decompression_bomb_refused_from_header(tmp_path: Path) -> None:
+    f = tmp_path / "bomb.png"
+    f.write_bytes(_png_header_only(60000, 60000))
+    with pytest.raises(TooManyPixels):
+        open_media(f)
+
+
+def test_pixel_limit_is_configurable() -> None:
+    with pytest.raises(TooManyPixels):
+        open_media(sample("camera_capture.jpg"), Limits(max_pixels=640 * 427 - 1))
+
+
+def test_corrupt_header_is_typed_error(tmp_path: Path) -> None:
+    f = tmp_path / "broken.png"
+    f.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    with pytest.raises(CorruptMedia):
+        open_media(f)
+
+
+def test_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError):
+        open_media(tmp_path)
+
+
+def test_decode_rgb_applies_exif_orientation(tmp_path: Path) -> None:
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    f = tmp_path / "rot.jpg"
+    img.save(f, exif=exif)
+    arr = decode_rgb(open_media(f))
+    assert arr.shape == (40, 20, 3)
+    assert arr.dtype == np.uint8
+
+
+def test_decode_rgb_of_truncated_image_is_corrupt(tmp_path: Path) -> None:
+    data = sample("unsigned.jpg").read_bytes()
+    f = tmp_path / "trunc.png"
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(data)).save(buf, format="PNG")
+    f.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(CorruptMedia):
+        decode_rgb(open_media(f))
+
+
+def test_decode_rgb_refuses_video() -> None:
+    with pytest.raises(UnsupportedMedia):
+        decode_rgb(open_media(sample("signed_video.mp4")))
+
+
+def test_copy_limited_stops_at_limit() -> None:
+    out = io.BytesIO()
+    assert copy_limited(io.BytesIO(b"x" * 100), out, 100) == 100
+    with pytest.raises(MediaTooLarge):
+        copy_limited(io.BytesIO(b"x" * 101), io.BytesIO(), 100)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "mime"),
+    [
+        ("c2pa/unsigned_sources/sample1.heic", "image/heic"),
+        ("c2pa/unsigned_sources/sample1.avif", "image/avif"),
+        ("c2pa/unsigned_sources/sample1.webp", "image/webp"),
+        ("c2pa/unsigned_sources/sample1.jxl", "image/jxl"),
+        ("c2pa/unsigned_sources/sample1.svg", "image/svg+xml"),
+        ("c2pa/unsigned_sources/TUSCANY.TIF", "image/tiff"),
+        ("c2pa/unsigned_sources/basic.pdf", "application/pdf"),
+        ("c2pa/ms/cicadas_trusted.mp3", "audio/mpeg"),
+        ("c2pa/py/sample1_signed.wav", "audio/wav"),
+        ("c2pa/rs/c.mov", "video/quicktime"),
+        ("c2pa/py/file_with_wrong_extension.xyz.jpg", "image/jpeg"),
+    ],
+)
+def test_real_world_formats_sniffed(name: str, mime: str) -> None:
+    assert open_media(shared_path(*name.split("/"))).mime == mime
