@@ -1,0 +1,237 @@
+"""The verdict rules as a table: one row per case, including conflicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from provenance.c2pa import Action, AiDeclaration, C2paFinding, Codes, Signer
+from service.verdict import RULES, Findings, fuse
+
+SIGNER = Signer(common_name="Cam 1", organization="Example News", issuer="Example CA")
+
+
+def finding(
+    state: str,
+    *,
+    ai: str | None = None,
+    ai_where: str = "active manifest, c2pa.created",
+    integrity: tuple[str, ...] = (),
+    credential: tuple[str, ...] = (),
+    other: tuple[str, ...] = (),
+    ingredient: tuple[str, ...] = (),
+    capture: bool = False,
+    error: str | None = None,
+) -> C2paFinding:
+    actions = (Action("c2pa.created", digital_source_type="digitalCapture"),) if capture else ()
+    failures = integrity + credential + other + tuple(f"ingr:{c}" for c in ingredient)
+    return C2paFinding(
+        state=state,  # type: ignore[arg-type]
+        ai_declared=ai is not None,
+        digital_source_type=ai,
+        ai_declarations=(AiDeclaration(ai, ai_where),) if ai else (),
+        signer=SIGNER if state not in ("absent", "error") else None,
+        actions=actions,
+        codes=Codes(failure=failures),
+        integrity_failures=integrity,
+        credential_failures=credential,
+        other_failures=other,
+        ingredient_failures=ingredient,
+        error=error,
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    c2pa: C2paFinding | None
+    label: str
+    confidence: str
+    basis: tuple[str, ...]
+    rule: int
+    findings: dict[str, str] = field(default_factory=dict)  # finding -> effect
+
+
+UNTRUSTED = ("signingCredential.untrusted",)
+CASES = [
+    # rule 1: integrity failures mean manipulated, whoever signed
+    Case(
+        "data hash mismatch",
+        finding("invalid", integrity=("assertion.dataHash.mismatch",), credential=UNTRUSTED),
+        "manipulated",
+        "high",
+        ("c2pa",),
+        1,
+        {"c2pa.integrity_failure": "supports"},
+    ),
+    Case(
+        "bmff hash mismatch on trusted signer",
+        finding("invalid", integrity=("assertion.bmffHash.mismatch",)),
+        "manipulated",
+        "high",
+        ("c2pa",),
+        1,
+    ),
+    Case(
+        "claim signature mismatch",
+        finding("invalid", integrity=("claimSignature.mismatch",)),
+        "manipulated",
+        "high",
+        ("c2pa",),
+        1,
+    ),
+    Case(
+        "tampered file that declared AI: manipulated, declaration not relied on",
+        finding("invalid", ai="trainedAlgorithmicMedia", integrity=("assertion.dataHash.mismatch",)),
+        "manipulated",
+        "high",
+        ("c2pa",),
+        1,
+        {"c2pa.integrity_failure": "supports", "c2pa.ai_declared_unverified": "neutral"},
+    ),
+    # credential problems are not tampering
+    Case(
+        "expired certificate without timestamp",
+        finding("invalid", credential=("signingCredential.expired", "signingCredential.untrusted")),
+        "inconclusive",
+        "low",
+        (),
+        8,
+        {"c2pa.credential_problem": "neutral", "c2pa.invalid_credentials": "neutral"},
+    ),
+    Case(
+        "missing EKU",
+        finding("invalid", credential=("signingCredential.invalid",)),
+        "inconclusive",
+        "low",
+        (),
+        8,
+        {"c2pa.credential_problem": "neutral"},
+    ),
+    Case(
+        "AI declared but credential invalid: not relied on",
+        finding("invalid", ai="trainedAlgorithmicMedia", credential=("signingCredential.invalid",)),
+        "inconclusive",
+        "low",
+        (),
+        8,
+        {"c2pa.ai_declared_unverified": "neutral"},
+    ),
+    # rule 2: AI declared in a valid manifest
+    Case(
+        "AI declared, trusted signer",
+        finding("trusted", ai="trainedAlgorithmicMedia"),
+        "ai_generated",
+        "high",
+        ("c2pa",),
+        2,
+        {"c2pa.ai_declared": "supports"},
+    ),
+    Case(
+        "AI declared, untrusted signer",
+        finding("valid", ai="trainedAlgorithmicMedia", credential=UNTRUSTED),
+        "ai_generated",
+        "medium",
+        ("c2pa",),
+        2,
+    ),
+    Case(
+        "composite with AI declared in an ingredient",
+        finding(
+            "trusted",
+            ai="compositeWithTrainedAlgorithmicMedia",
+            ai_where="ingredient 'a.png', c2pa.created",
+        ),
+        "ai_generated",
+        "high",
+        ("c2pa",),
+        2,
+    ),
+    Case(
+        "algorithmicMedia counts as AI",
+        finding("valid", ai="algorithmicMedia", credential=UNTRUSTED),
+        "ai_generated",
+        "medium",
+        ("c2pa",),
+        2,
+    ),
+    # rule 6: trusted provenance, nothing else
+    Case(
+        "trusted capture",
+        finding("trusted", capture=True),
+        "authentic",
+        "high",
+        ("c2pa",),
+        6,
+        {"c2pa.trusted": "supports"},
+    ),
+    Case(
+        "trusted with an ingredient failure: shown, still authentic",
+        finding("trusted", ingredient=("signingCredential.expired",)),
+        "authentic",
+        "high",
+        ("c2pa",),
+        6,
+        {"c2pa.trusted": "supports", "c2pa.ingredient_failure": "neutral"},
+    ),
+    Case(
+        "valid but untrusted signer never makes authentic",
+        finding("valid", capture=True, credential=UNTRUSTED),
+        "inconclusive",
+        "low",
+        (),
+        8,
+        {"c2pa.valid_untrusted": "neutral"},
+    ),
+    # rule 8: everything else
+    Case("no manifest", finding("absent"), "inconclusive", "low", (), 8, {"c2pa.absent": "neutral"}),
+    Case(
+        "unreadable manifest",
+        finding("error", error="unknown algorithm"),
+        "inconclusive",
+        "low",
+        (),
+        8,
+        {"c2pa.error": "neutral"},
+    ),
+    Case("C2PA did not run", None, "inconclusive", "low", (), 8),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_rule_table(case: Case) -> None:
+    v = fuse(Findings(c2pa=case.c2pa))
+    assert (v.label, v.confidence, v.basis, v.rule) == (
+        case.label,
+        case.confidence,
+        case.basis,
+        case.rule,
+    )
+    assert v.score is None
+    effects = {r.finding: r.effect for r in v.reasons}
+    for finding_code, effect in case.findings.items():
+        assert effects.get(finding_code) == effect, effects
+    assert v.summary.endswith(".")
+    if case.label == "inconclusive":
+        assert v.summary.startswith("We cannot tell")
+
+
+def test_every_reason_names_a_known_rule() -> None:
+    numbers = {r.number for r in RULES}
+    for case in CASES:
+        for reason in fuse(Findings(c2pa=case.c2pa)).reasons:
+            assert reason.rule in numbers
+            assert reason.detail
+
+
+def test_ai_summary_wording_is_careful() -> None:
+    v = fuse(Findings(c2pa=finding("trusted", ai="trainedAlgorithmicMedia")))
+    assert "says it was made with an AI tool" in v.summary
+    assert "trusted signer" in v.summary
+    assert "fake" not in v.summary.lower()
+
+
+def test_absence_is_never_authentic() -> None:
+    for state in ("absent", "error", "valid", "invalid"):
+        assert fuse(Findings(c2pa=finding(state))).label != "authentic"
