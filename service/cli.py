@@ -135,6 +135,8 @@ def render_text(report: dict[str, Any], name: str) -> str:
     if c.get("error"):
         c2pa_line += f"; {c['error']}"
     lines.append(f"  c2pa       {_clean(c2pa_line)}")
+    if c.get("title"):
+        lines.append(f"  title      {_clean(c['title'])}")
     if c["state"] not in ("absent", "error"):
         ai = f"yes ({c['digital_source_type']})" if c["ai_declared"] else "not declared"
         lines.append(f"  AI         {_clean(ai)}")

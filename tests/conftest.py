@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,8 +47,8 @@ def test_ca_trust() -> TrustConfig:
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    yield create_app({"data_dir": str(tmp_path / "data"), "trust_anchors": [str(CA / "root.pem")]})
+def app(tmp_path: Path) -> Flask:
+    return create_app({"data_dir": str(tmp_path / "data"), "trust_anchors": [str(CA / "root.pem")]})
 
 
 @pytest.fixture

@@ -27,7 +27,9 @@ def report_validator() -> Draft202012Validator:
 
 def error_validator() -> Draft202012Validator:
     doc = openapi_document()
-    return Draft202012Validator({"$ref": "#/components/schemas/Error", "components": doc["components"]})
+    return Draft202012Validator(
+        {"$ref": "#/components/schemas/Error", "components": doc["components"]}
+    )
 
 
 def post_file(client: FlaskClient, path: Path, query: str = "") -> Any:

@@ -14,7 +14,7 @@ import pytest
 
 from provenance.c2pa import C2paFinding, classify_code, verify_c2pa
 from provenance.trust import TrustConfig, build_trust
-from samples.make_samples import IPTC, encode, draw_generated, manifest, sign
+from samples.make_samples import IPTC, draw_generated, encode, manifest, sign
 from tests.conftest import CA, sample
 
 
@@ -56,9 +56,11 @@ def test_camera_capture_details(test_ca_trust: TrustConfig) -> None:
     assert f.signer.common_name == "Shingan Test Signer ES256"
     assert f.signer.organization == "Shingan Test CA - NOT FOR PRODUCTION"
     assert f.signer.issuer == "Shingan Test Intermediate CA"
-    assert f.signer.algorithm is not None and f.signer.algorithm.lower() == "es256"
+    assert f.signer.algorithm is not None
+    assert f.signer.algorithm.lower() == "es256"
     assert f.title == "camera_capture.jpg"
-    assert f.claim_generator is not None and "Shingan sample maker" in f.claim_generator
+    assert f.claim_generator is not None
+    assert "Shingan sample maker" in f.claim_generator
     assert [a.action for a in f.actions] == ["c2pa.created"]
     assert f.capture_declared
     assert not f.ai_declared
@@ -74,7 +76,8 @@ def test_ai_declaration_in_active_manifest(no_anchors: TrustConfig) -> None:
     assert f.ai_declared
     assert f.digital_source_type == "trainedAlgorithmicMedia"
     assert f.ai_declarations[0].where.startswith("active manifest")
-    assert f.signer is not None and f.signer.common_name == "Shingan Test Signer PS256"
+    assert f.signer is not None
+    assert f.signer.common_name == "Shingan Test Signer PS256"
 
 
 def test_ai_declaration_found_in_ingredient_tree(no_anchors: TrustConfig) -> None:
@@ -99,7 +102,8 @@ def test_tampered_is_integrity_failure(test_ca_trust: TrustConfig) -> None:
 
 def test_thumbnails_on_request(no_anchors: TrustConfig) -> None:
     f = check(sample("composite_ai_ingredient.jpg"), no_anchors, include_thumbnails=True)
-    assert f.thumbnail is not None and f.thumbnail.startswith("data:image/")
+    assert f.thumbnail is not None
+    assert f.thumbnail.startswith("data:image/")
     assert all(i.thumbnail and i.thumbnail.startswith("data:image/") for i in f.ingredients)
 
 
@@ -153,7 +157,8 @@ def test_garbage_with_jpeg_magic_is_not_a_crash(no_anchors: TrustConfig) -> None
 def test_format_that_cannot_carry_c2pa_is_absent(no_anchors: TrustConfig) -> None:
     f = verify_c2pa(io.BytesIO(b"BM" + b"\x00" * 100), "image/bmp", no_anchors)
     assert f.state == "absent"
-    assert f.error is not None and "image/bmp" in f.error
+    assert f.error is not None
+    assert "image/bmp" in f.error
 
 
 # --- threads ------------------------------------------------------------------------------
@@ -242,8 +247,10 @@ def test_remote_manifest_is_not_fetched_by_default(
     f = verify_c2pa(io.BytesIO(asset), "image/png", no_anchors)
     assert server.requests == []
     assert f.state == "error"
-    assert f.remote_url is not None and f"127.0.0.1:{server.port}" in f.remote_url
-    assert f.error is not None and "not fetched" in f.error
+    assert f.remote_url is not None
+    assert f"127.0.0.1:{server.port}" in f.remote_url
+    assert f.error is not None
+    assert "not fetched" in f.error
 
 
 def test_remote_manifest_fetch_when_configured_does_reach_server(
@@ -264,7 +271,11 @@ def test_signing_helper_roundtrip(no_anchors: TrustConfig) -> None:
     signed = sign(
         raw,
         "image/png",
-        manifest("t.png", [{"action": "c2pa.created", "digitalSourceType": IPTC + "algorithmicMedia"}], "image/png"),
+        manifest(
+            "t.png",
+            [{"action": "c2pa.created", "digitalSourceType": IPTC + "algorithmicMedia"}],
+            "image/png",
+        ),
         "signer-ps256",
     )
     f = verify_c2pa(io.BytesIO(signed), "image/png", no_anchors)

@@ -52,7 +52,11 @@ def _ftyp(major: bytes, *compatible: bytes) -> bytes:
         (b"fLaC\x00\x00", "audio/flac", "audio"),
         (b"%PDF-1.7\n", "application/pdf", "other"),
         (b"\xff\x0a\xfa\x7f", "image/jxl", "image"),
-        (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">', "image/svg+xml", "image"),
+        (
+            b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">',
+            "image/svg+xml",
+            "image",
+        ),
     ],
 )
 def test_sniff_recognises_formats_by_magic(head: bytes, mime: str, kind: str) -> None:

@@ -42,7 +42,9 @@ def test_der_certificates_are_accepted(tmp_path: Path) -> None:
     ("content", "message"),
     [(None, "no such file"), (b"garbage", "not a PEM or DER"), (b"", "not a PEM or DER")],
 )
-def test_bad_trust_files_give_clear_errors(tmp_path: Path, content: bytes | None, message: str) -> None:
+def test_bad_trust_files_give_clear_errors(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
     path = tmp_path / "anchor.pem"
     if content is not None:
         path.write_bytes(content)
@@ -51,7 +53,7 @@ def test_bad_trust_files_give_clear_errors(tmp_path: Path, content: bytes | None
 
 
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(TrustConfigError, match="no .pem"):
+    with pytest.raises(TrustConfigError, match=r"no \.pem"):
         load_certificates([tmp_path])
 
 

@@ -83,7 +83,9 @@ CASES = [
     ),
     Case(
         "tampered file that declared AI: manipulated, declaration not relied on",
-        finding("invalid", ai="trainedAlgorithmicMedia", integrity=("assertion.dataHash.mismatch",)),
+        finding(
+            "invalid", ai="trainedAlgorithmicMedia", integrity=("assertion.dataHash.mismatch",)
+        ),
         "manipulated",
         "high",
         ("c2pa",),
@@ -185,7 +187,9 @@ CASES = [
         {"c2pa.valid_untrusted": "neutral"},
     ),
     # rule 8: everything else
-    Case("no manifest", finding("absent"), "inconclusive", "low", (), 8, {"c2pa.absent": "neutral"}),
+    Case(
+        "no manifest", finding("absent"), "inconclusive", "low", (), 8, {"c2pa.absent": "neutral"}
+    ),
     Case(
         "unreadable manifest",
         finding("error", error="unknown algorithm"),
