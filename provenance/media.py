@@ -268,7 +268,8 @@ def _image_size(path: Path, ftype: FileType, limits: Limits) -> tuple[int | None
         return None, None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns on odd but readable files (corrupt EXIF...); the limits are ours.
+            warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 width, height = im.size
     except Image.DecompressionBombError as exc:
@@ -322,7 +323,8 @@ def decode_rgb(media: Media, limits: Limits | None = None) -> np.ndarray:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Pillow warns on odd but readable files (corrupt EXIF...); the limits are ours.
+            warnings.simplefilter("ignore")
             with Image.open(media.path) as im:
                 if im.size[0] * im.size[1] > limits.max_pixels:
                     raise TooManyPixels(f"the image is {im.size[0]}x{im.size[1]} pixels")
