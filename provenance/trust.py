@@ -11,9 +11,11 @@ Why the pieces exist:
 * **TSA anchors**: roots of time-stamp authorities. c2pa-rs checks time-stamp chains against the
   same anchor store as signer chains, so they are merged in; they cannot make a signer trusted
   unless its certificate also carries an allowed signing EKU;
-* **allowed list**: individual end-entity certificates accepted as trusted as they are;
-* **allowed EKUs**: the extended-key-usage OIDs a signing certificate may carry. ``None`` leaves
-  the SDK's built-in list (which rejects documentSigning-only signers).
+* **allowed list**: individual end-entity certificates accepted as trusted as they are (passed to
+  c2pa-rs's ``trust.allowed_list`` unchanged);
+* **allowed EKUs**: extended-key-usage OIDs a signing certificate may carry, *in addition to*
+  c2pa-rs's built-in ones (emailProtection among them; the SDK cannot be narrowed below those).
+  ``None`` keeps only the built-in list, which rejects documentSigning-only signers.
 """
 
 from __future__ import annotations

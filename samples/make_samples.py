@@ -68,7 +68,7 @@ def _years(n: int) -> dt.datetime:
     return NOT_BEFORE.replace(year=NOT_BEFORE.year + n)
 
 
-def _cert(
+def make_cert(
     subject: str,
     public_key: Any,
     issuer: x509.Certificate | None,
@@ -77,6 +77,10 @@ def _cert(
     ca: bool,
     path_length: int | None = None,
     years: int,
+    ekus: Sequence[x509.ObjectIdentifier] = (
+        ExtendedKeyUsageOID.EMAIL_PROTECTION,
+        EKU_DOCUMENT_SIGNING,
+    ),
 ) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
@@ -120,10 +124,7 @@ def _cert(
         )
         # emailProtection keeps the SDK's built-in EKU check happy; documentSigning is the
         # EKU the C2PA specification recommends for claim signers.
-        builder = builder.add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION, EKU_DOCUMENT_SIGNING]),
-            critical=False,
-        )
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(ekus)), critical=False)
     builder = builder.add_extension(usage, critical=True)
     return builder.sign(issuer_key, hashes.SHA256())
 
@@ -145,11 +146,11 @@ def make_ca(out: Path = CA_DIR) -> None:
     """Create the test root, intermediate and ES256/PS256 signers in ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     root_key = ec.generate_private_key(ec.SECP384R1())
-    root = _cert(
+    root = make_cert(
         "Shingan Test Root CA", root_key.public_key(), None, root_key, ca=True, years=ROOT_YEARS
     )
     inter_key = ec.generate_private_key(ec.SECP384R1())
-    inter = _cert(
+    inter = make_cert(
         "Shingan Test Intermediate CA",
         inter_key.public_key(),
         root,
@@ -159,11 +160,11 @@ def make_ca(out: Path = CA_DIR) -> None:
         years=ROOT_YEARS - 1,
     )
     es_key = ec.generate_private_key(ec.SECP256R1())
-    es = _cert(
+    es = make_cert(
         "Shingan Test Signer ES256", es_key.public_key(), inter, inter_key, ca=False, years=30
     )
     ps_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ps = _cert(
+    ps = make_cert(
         "Shingan Test Signer PS256", ps_key.public_key(), inter, inter_key, ca=False, years=30
     )
     (out / "root.pem").write_bytes(_pem_cert(root))
@@ -244,14 +245,14 @@ def write_video(
 # --- signing --------------------------------------------------------------------------------
 
 
-def _signer(name: str) -> Any:
+def _signer(name: str, ca_dir: Path = CA_DIR) -> Any:
     import c2pa
 
     alg = "es256" if name.endswith("es256") else "ps256"
     info = c2pa.C2paSignerInfo(
         alg,
-        (CA_DIR / f"{name}.pem").read_bytes(),
-        (CA_DIR / f"{name}.key").read_bytes(),
+        (ca_dir / f"{name}.pem").read_bytes(),
+        (ca_dir / f"{name}.key").read_bytes(),
         None,  # no time-stamp authority: this must work offline
     )
     return c2pa.Signer.from_info(info)
@@ -276,6 +277,7 @@ def sign(
     manifest: dict[str, Any],
     signer_name: str,
     ingredients: Sequence[tuple[dict[str, Any], str, bytes]] = (),
+    ca_dir: Path = CA_DIR,
 ) -> bytes:
     """Sign ``source`` with a manifest definition; returns the signed asset."""
     import c2pa
@@ -284,7 +286,7 @@ def sign(
         for definition, ing_mime, data in ingredients:
             builder.add_ingredient(definition, ing_mime, io.BytesIO(data))
         dest = io.BytesIO()
-        with _signer(signer_name) as signer:
+        with _signer(signer_name, ca_dir) as signer:
             builder.sign(signer, mime, io.BytesIO(source), dest)
     return dest.getvalue()
 

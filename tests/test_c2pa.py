@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from provenance.c2pa import C2paFinding, classify_code, verify_c2pa
 from provenance.trust import TrustConfig, build_trust
@@ -280,3 +281,60 @@ def test_signing_helper_roundtrip(no_anchors: TrustConfig) -> None:
     )
     f = verify_c2pa(io.BytesIO(signed), "image/png", no_anchors)
     assert (f.state, f.digital_source_type) == ("valid", "algorithmicMedia")
+
+
+# --- trust configuration pieces -------------------------------------------------------------
+
+
+def test_user_anchors_make_a_signer_trusted() -> None:
+    trust = build_trust(user_anchors=[CA / "root.pem"])
+    assert check(sample("camera_capture.jpg"), trust).state == "trusted"
+
+
+def _document_signing_only_ca(folder: Path) -> Path:
+    """A copy of the test CA's intermediate issuing a leaf with documentSigning as its only EKU."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from samples.make_samples import EKU_DOCUMENT_SIGNING, _pem_cert, _pem_key, make_cert
+
+    inter = x509.load_pem_x509_certificate((CA / "intermediate.pem").read_bytes())
+    inter_key = serialization.load_pem_private_key((CA / "intermediate.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = make_cert(
+        "Doc-signing-only signer",
+        key.public_key(),
+        inter,
+        inter_key,  # type: ignore[arg-type]
+        ca=False,
+        years=5,
+        ekus=[EKU_DOCUMENT_SIGNING],
+    )
+    (folder / "signer-es256.pem").write_bytes(_pem_cert(leaf) + _pem_cert(inter))
+    (folder / "signer-es256.key").write_bytes(_pem_key(key))
+    return folder
+
+
+def test_allowed_ekus_decide_whether_a_document_signing_signer_is_accepted(tmp_path: Path) -> None:
+    ca_dir = _document_signing_only_ca(tmp_path)
+    signed = sign(
+        encode(draw_generated(48, 48, seed=3), "PNG"),
+        "image/png",
+        manifest(
+            "doc.png",
+            [{"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}],
+            "image/png",
+        ),
+        "signer-es256",
+        ca_dir=ca_dir,
+    )
+    # The SDK's built-in list lacks documentSigning: a credential problem, not tampering.
+    sdk = verify_c2pa(
+        io.BytesIO(signed), "image/png", build_trust(anchors=[CA / "root.pem"], allowed_ekus=None)
+    )
+    assert sdk.state == "invalid"
+    assert "signingCredential.invalid" in sdk.credential_failures
+    assert sdk.integrity_failures == ()
+    # Shingan's default accepts the EKUs the C2PA specification lists for claim signers.
+    spec = verify_c2pa(io.BytesIO(signed), "image/png", build_trust(anchors=[CA / "root.pem"]))
+    assert spec.state == "trusted"
