@@ -26,6 +26,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -266,7 +267,8 @@ def _error_finding(exc: Exception) -> C2paFinding:
     message = str(exc)
     remote_url = None
     if "remote manifest" in message.lower():
-        remote_url = message.rsplit("url", 1)[-1].strip() or None
+        found = re.search(r"https?://\S+", message)
+        remote_url = found.group(0) if found else None
         message = (
             "the file refers to a remote manifest, which was not fetched "
             "(remote manifest fetching is off)"

@@ -71,6 +71,8 @@ def test_verify_multipart_samples(client: FlaskClient, name: str, label: str, st
     assert body["provenance"]["c2pa"]["state"] == state
     assert body["media"]["filename"] == name
     assert resp.headers["X-Shingan-Report-Id"] == body["id"]
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert resp.headers["Cache-Control"] == "no-store"
 
 
 def test_verify_raw_body_type_from_bytes(client: FlaskClient) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 
 from service.config import Config, load_config
 from service.pipeline import AnalyzeOptions
@@ -62,6 +62,14 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     health.init_app(app)
     api.init_app(app)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        # Reports describe one upload; no proxy or browser should keep or re-type them.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
     log.info(
         "shingan app ready (data dir %s, %d trust anchors)", config.data_dir, len(trust.anchors)
     )
