@@ -50,6 +50,9 @@ CAPTURE_SOURCE_TYPES = frozenset(
 )
 
 _MAX_DEPTH = 16  # ingredient nesting guard (a crafted store can reference itself)
+# A crafted store can hold thousands of entries; reports stay bounded.
+_MAX_ITEMS = 256  # ingredients per level, actions per manifest
+_MAX_STATUS = 2000
 _MAX_TEXT = 1000  # bound every string copied out of a manifest
 _MAX_THUMBNAIL = 512 * 1024
 _THUMBNAIL_MIMES = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"}
@@ -321,7 +324,7 @@ def _finding_from_reader(reader: Any, include_thumbnails: bool) -> C2paFinding:
             declarations.append(AiDeclaration(dst, "active manifest, metadata assertion"))
     ingredients = tuple(
         _ingredient(i, manifests, deltas, active_label or "", thumbs, declarations, depth=1)
-        for i in active.get("ingredients") or []
+        for i in (active.get("ingredients") or [])[:_MAX_ITEMS]
         if isinstance(i, dict)
     )
     signer, timestamp = _signature(reader, active_label, active, status)
@@ -380,6 +383,11 @@ def _status(store: Mapping[str, Any]) -> tuple[tuple[StatusEntry, ...], dict[str
     else:  # older stores only carry a flat failure list
         for item in store.get("validation_status") or []:
             entries.append(_entry(item, "failure", "active"))
+    if len(entries) > _MAX_STATUS:
+        # Keep every failure; trim the long tail of successes.
+        failures = [e for e in entries if e.kind == "failure"][:_MAX_STATUS]
+        rest = [e for e in entries if e.kind != "failure"][: _MAX_STATUS - len(failures)]
+        entries = failures + rest
     return tuple(entries), deltas
 
 
@@ -421,7 +429,7 @@ def _actions(manifest: Mapping[str, Any]) -> Iterable[Action]:
         if not label.startswith("c2pa.actions"):
             continue
         data = assertion.get("data") or {}
-        for act in data.get("actions") or []:
+        for act in (data.get("actions") or [])[:_MAX_ITEMS]:
             if not isinstance(act, dict):
                 continue
             agent = act.get("softwareAgent")
@@ -512,7 +520,7 @@ def _ingredient(
                 depth + 1,
                 seen | {label or ""},
             )
-            for i in manifest.get("ingredients") or []
+            for i in (manifest.get("ingredients") or [])[:_MAX_ITEMS]
             if isinstance(i, dict)
         )
     # Some writers put the source type on the ingredient itself.
