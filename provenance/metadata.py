@@ -1,0 +1,943 @@
+"""What a file's metadata says about where it came from.
+
+Reads EXIF (IFD0, Exif IFD, GPS, MakerNote presence), XMP (parsed with defusedxml, so a hostile
+packet cannot expand entities), IPTC IIM and PNG text chunks through Pillow, and recognises:
+
+* generator signatures: Automatic1111/Forge, ComfyUI, InvokeAI (all its historical keys),
+  NovelAI, Fooocus, SwarmUI, Midjourney, DALL-E/OpenAI, Adobe Firefly, other named AI services,
+  and IPTC ``DigitalSourceType`` declarations, each with the exact field that revealed it;
+* camera origin: make, model, lens, capture time, and the software chain;
+* inconsistencies a fact-checker should see (camera EXIF but an editor in the chain, capture
+  after modification, EXIF dimensions that differ from the pixels, generator data beside camera
+  EXIF).
+
+Everything copied out of a file is bounded in length; renderers must still escape it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import ExifTags, Image, IptcImagePlugin
+
+log = logging.getLogger(__name__)
+
+_MAX_VALUE = 300
+_MAX_PROMPT = 1000
+_MAX_FIELDS = 120
+_MAX_JSON = 2_000_000  # largest metadata JSON we parse (ComfyUI workflows can be big)
+
+#: IPTC digital source types that declare generative AI.
+AI_SOURCE_TYPES = frozenset(
+    {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia"}
+)
+
+
+@dataclass(frozen=True)
+class GeneratorSignature:
+    """One piece of evidence that an AI tool made the file."""
+
+    name: str  # stable identifier: automatic1111, comfyui, invokeai, novelai, ...
+    field: str  # the exact field that revealed it, e.g. "PNG text 'parameters'"
+    evidence: str  # a short excerpt of that field
+    model: str | None = None
+    sampler: str | None = None
+    seed: str | None = None
+    steps: str | None = None
+    prompt: str | None = None
+    negative_prompt: str | None = None
+    variant: str | None = None  # e.g. "forge", "DALL-E 2"
+
+
+@dataclass(frozen=True)
+class Camera:
+    make: str | None = None
+    model: str | None = None
+    lens: str | None = None
+    serial: str | None = None
+    capture_time: str | None = None
+
+    @property
+    def display(self) -> str:
+        """ "Canon EOS 40D" rather than "Canon Canon EOS 40D"."""
+        make, model = self.make or "", self.model or ""
+        if make and model.lower().startswith(make.split()[0].lower()):
+            return model
+        return " ".join(x for x in (make, model) if x)
+
+
+@dataclass(frozen=True)
+class MetadataFinding:
+    generator: str | None = None
+    ai_declared: bool = False
+    digital_source_type: str | None = None
+    signatures: tuple[GeneratorSignature, ...] = ()
+    camera: Camera | None = None
+    software: tuple[str, ...] = ()
+    editors: tuple[str, ...] = ()
+    modified_at: str | None = None
+    has_gps: bool = False
+    has_makernote: bool = False
+    inconsistencies: tuple[str, ...] = ()
+    fields: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+# --- raw collection ---------------------------------------------------------------------------
+
+_EXIF_NAMES = {**ExifTags.TAGS}
+_GPS_NAMES = {**ExifTags.GPSTAGS}
+_IPTC_NAMES = {
+    (2, 5): "ObjectName",
+    (2, 25): "Keywords",
+    (2, 55): "DateCreated",
+    (2, 60): "TimeCreated",
+    (2, 65): "OriginatingProgram",
+    (2, 70): "ProgramVersion",
+    (2, 80): "By-line",
+    (2, 85): "By-lineTitle",
+    (2, 90): "City",
+    (2, 101): "Country",
+    (2, 105): "Headline",
+    (2, 110): "Credit",
+    (2, 115): "Source",
+    (2, 116): "CopyrightNotice",
+    (2, 120): "Caption-Abstract",
+    (2, 122): "Writer-Editor",
+}
+# Pillow `info` keys that are decoding parameters, not metadata.
+_INFO_SKIP = {
+    "dpi",
+    "gamma",
+    "icc_profile",
+    "exif",
+    "xmp",
+    "transparency",
+    "srgb",
+    "chromaticity",
+    "jfif",
+    "jfif_version",
+    "jfif_unit",
+    "jfif_density",
+    "adobe",
+    "adobe_transform",
+    "progressive",
+    "progression",
+    "photoshop",
+    "interlace",
+    "aspect",
+    "duration",
+    "loop",
+    "background",
+    "version",
+    "extension",
+    "compression",
+    "mp",
+    "mpoffset",
+    "XML:com.adobe.xmp",
+}
+
+_XMP_PREFIXES = {
+    "http://purl.org/dc/elements/1.1/": "dc",
+    "http://ns.adobe.com/xap/1.0/": "xmp",
+    "http://ns.adobe.com/xap/1.0/mm/": "xmpMM",
+    "http://ns.adobe.com/xap/1.0/sType/ResourceEvent#": "stEvt",
+    "http://ns.adobe.com/xap/1.0/sType/ResourceRef#": "stRef",
+    "http://ns.adobe.com/photoshop/1.0/": "photoshop",
+    "http://iptc.org/std/Iptc4xmpExt/2008-02-29/": "Iptc4xmpExt",
+    "http://iptc.org/std/Iptc4xmpCore/1.0/xmlns/": "Iptc4xmpCore",
+    "http://ns.adobe.com/tiff/1.0/": "tiff",
+    "http://ns.adobe.com/exif/1.0/": "exif",
+    "http://cipa.jp/exif/1.0/": "exifEX",
+    "http://ns.adobe.com/exif/1.0/aux/": "aux",
+    "http://ns.adobe.com/camera-raw-settings/1.0/": "crs",
+    "http://ns.adobe.com/xap/1.0/rights/": "xmpRights",
+    "http://ns.useplus.org/ldf/xmp/1.0/": "plus",
+    "http://ns.google.com/photos/1.0/camera/": "GCamera",
+    "http://ns.adobe.com/pdf/1.3/": "pdf",
+}
+_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+
+
+@dataclass
+class _Raw:
+    """Every metadata value found, as text, keyed by a readable source-qualified name."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    history_agents: list[str] = field(default_factory=list)
+    has_gps: bool = False
+    has_makernote: bool = False
+
+    def put(self, key: str, value: Any) -> None:
+        text = _text(value)
+        if text and key not in self.values:
+            self.values[key] = text
+
+    def get(self, *keys: str) -> str | None:
+        for key in keys:
+            if self.values.get(key):
+                return self.values[key]
+        return None
+
+
+def _text(value: Any, limit: int | None = None) -> str:
+    if isinstance(value, bytes):
+        value = _decode_bytes(value)
+    elif isinstance(value, tuple | list):
+        value = ", ".join(_text(v) for v in value[:32])
+    text = str(value).replace("\x00", "").strip()
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def _decode_bytes(data: bytes) -> str:
+    if not data:
+        return ""
+    if sum(1 for b in data[:256] if b < 9 or 13 < b < 32) > len(data[:256]) // 4:
+        return ""  # binary
+    for enc in ("utf-8", "latin-1"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    return ""
+
+
+def decode_user_comment(data: bytes | str) -> str:
+    """Decode EXIF UserComment: an 8-byte character-code prefix, then the text.
+
+    A1111 and others write ``UNICODE`` comments in UTF-16 of either byte order; the byte order
+    is detected from where the zero bytes fall.
+    """
+    if isinstance(data, str):
+        return data.replace("\x00", "").strip()
+    head, body = data[:8], data[8:]
+    if head.startswith(b"UNICODE"):
+        if len(body) >= 2:
+            zeros_even = sum(1 for b in body[0:200:2] if b == 0)
+            zeros_odd = sum(1 for b in body[1:200:2] if b == 0)
+            codec = "utf-16-be" if zeros_even >= zeros_odd else "utf-16-le"
+            return body.decode(codec, errors="replace").replace("\x00", "").strip()
+        return ""
+    if head.startswith(b"ASCII") or head.startswith(b"JIS"):
+        return (
+            body.decode("utf-8" if head.startswith(b"ASCII") else "shift_jis", errors="replace")
+            .replace("\x00", "")
+            .strip()
+        )
+    if head == b"\x00" * 8:
+        return _decode_bytes(body).strip()
+    return _decode_bytes(data).strip()
+
+
+def _collect(im: Image.Image) -> _Raw:
+    raw = _Raw()
+    _collect_exif(im, raw)
+    _collect_text(im, raw)
+    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
+    if xmp:
+        _collect_xmp(xmp, raw)
+    _collect_iptc(im, raw)
+    return raw
+
+
+def _collect_exif(im: Image.Image, raw: _Raw) -> None:
+    try:
+        exif = im.getexif()
+    except Exception as exc:  # malformed EXIF must not stop the rest
+        log.debug("EXIF unreadable: %s", exc)
+        return
+    ifds: list[tuple[Mapping[int, Any], Mapping[int, str]]] = [(exif, _EXIF_NAMES)]
+    for ifd_id in (ExifTags.IFD.Exif, ExifTags.IFD.Interop):
+        try:
+            ifds.append((exif.get_ifd(ifd_id), _EXIF_NAMES))
+        except Exception as exc:
+            log.debug("EXIF IFD %s unreadable: %s", ifd_id, exc)
+    try:
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        raw.has_gps = any(k in gps for k in (2, 4))  # latitude / longitude present
+    except Exception:
+        gps = {}
+    for tags, names in ifds:
+        for tag, value in tags.items():
+            name = names.get(tag, f"0x{tag:04x}")
+            if tag in (ExifTags.Base.ExifOffset, ExifTags.Base.GPSInfo, 0xA005):
+                continue
+            if tag == ExifTags.Base.UserComment:
+                raw.put("EXIF:UserComment", decode_user_comment(value))
+            elif tag == ExifTags.Base.MakerNote:
+                raw.has_makernote = True
+                text = _decode_bytes(value) if isinstance(value, bytes) else _text(value)
+                if text and text.isprintable():
+                    raw.put("EXIF:MakerNote", text)
+            elif tag in (0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F) and isinstance(value, bytes):
+                raw.put(f"EXIF:{name}", value.decode("utf-16-le", errors="replace"))
+            elif isinstance(value, bytes) and len(value) > 64:
+                continue  # binary blobs (PrintIM, thumbnails) say nothing useful as text
+            else:
+                raw.put(f"EXIF:{name}", value)
+    for tag, value in gps.items():
+        raw.put(f"GPS:{_GPS_NAMES.get(tag, tag)}", value)
+
+
+def _collect_text(im: Image.Image, raw: _Raw) -> None:
+    """PNG tEXt/zTXt/iTXt chunks (also those after the image data), GIF/WebP comments."""
+    text_chunks: Mapping[str, Any] = {}
+    if im.format == "PNG":
+        try:
+            text_chunks = im.text  # type: ignore[attr-defined]
+        except Exception as exc:  # pragma: no cover - Pillow raises on some broken files
+            log.debug("PNG text unreadable: %s", exc)
+            text_chunks = {}
+    merged: dict[Any, Any] = {k: v for k, v in im.info.items() if isinstance(v, str | bytes)}
+    merged.update(text_chunks)
+    for key, value in merged.items():
+        if key in _INFO_SKIP or not isinstance(key, str):
+            continue
+        raw.put(f"PNG:{key}" if im.format == "PNG" else f"{im.format}:{key}", value)
+
+
+def _collect_xmp(xmp: bytes | str, raw: _Raw) -> None:
+    from defusedxml import ElementTree as SafeET
+
+    data = xmp.encode("utf-8", "replace") if isinstance(xmp, str) else xmp
+    start = data.find(b"<x:xmpmeta")
+    end = data.rfind(b"</x:xmpmeta>")
+    if start >= 0 and end > start:
+        data = data[start : end + len(b"</x:xmpmeta>")]
+    try:
+        root = SafeET.fromstring(data)
+    except Exception as exc:
+        log.debug("XMP unparsable: %s", exc)
+        raw.put("XMP:error", "unparsable XMP packet")
+        return
+
+    def name(tag: str) -> str:
+        if tag.startswith("{"):
+            ns, local = tag[1:].split("}", 1)
+            return f"{_XMP_PREFIXES.get(ns, ns.rstrip('/#').rsplit('/', 1)[-1])}:{local}"
+        return tag
+
+    def values(elem: Any) -> list[str]:
+        items = list(elem.iter(f"{{{_RDF}}}li"))
+        if items:
+            return [_text("".join(li.itertext())) for li in items if "".join(li.itertext()).strip()]
+        txt = (elem.text or "").strip()
+        res = elem.get(f"{{{_RDF}}}resource")
+        return [txt] if txt else ([res] if res else [])
+
+    for desc in root.iter(f"{{{_RDF}}}Description"):
+        for attr, value in desc.attrib.items():
+            if not attr.startswith(f"{{{_RDF}}}"):
+                raw.put(f"XMP:{name(attr)}", value)
+        for child in desc:
+            key = name(child.tag)
+            if key == "xmpMM:History":
+                for event in child.iter():
+                    agent = event.get(
+                        "{http://ns.adobe.com/xap/1.0/sType/ResourceEvent#}softwareAgent"
+                    )
+                    if agent is None and event.tag.endswith("softwareAgent"):
+                        agent = event.text
+                    if agent and agent.strip():
+                        raw.history_agents.append(_text(agent, _MAX_VALUE))
+                continue
+            vals = values(child)
+            if vals:
+                raw.put(f"XMP:{key}", "; ".join(vals))
+            for attr, value in child.attrib.items():  # struct fields written as attributes
+                if not attr.startswith(f"{{{_RDF}}}"):
+                    raw.put(f"XMP:{key}/{name(attr)}", value)
+
+
+def _collect_iptc(im: Image.Image, raw: _Raw) -> None:
+    try:
+        iptc = IptcImagePlugin.getiptcinfo(im)  # type: ignore[arg-type]
+    except Exception as exc:
+        log.debug("IPTC unreadable: %s", exc)
+        return
+    if not iptc:
+        return
+    for key, value in iptc.items():
+        label = _IPTC_NAMES.get(key)
+        if label is None:
+            continue
+        text = "; ".join(_text(v) for v in value[:32]) if isinstance(value, list) else value
+        raw.put(f"IPTC:{label}", text)
+
+
+# --- generators -------------------------------------------------------------------------------
+
+
+def _excerpt(text: str, limit: int = 160) -> str:
+    return _text(text, limit)
+
+
+def _loads(text: str) -> Any:
+    if len(text) > _MAX_JSON:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+_A1111_LINE = re.compile(r"(?:^|\n)(Steps: \d+.*)$", re.DOTALL)
+_A1111_KV = re.compile(r'\s*([\w \-/]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+
+
+def parse_a1111(text: str) -> dict[str, str] | None:
+    """Split Automatic1111 ``parameters`` into prompt, negative prompt and settings."""
+    match = _A1111_LINE.search(text)
+    if not match:
+        return None
+    head, settings_line = text[: match.start(1)], match.group(1)
+    out: dict[str, str] = {}
+    for key, value in _A1111_KV.findall(settings_line.split("\n", 1)[0]):
+        out[key.strip()] = value.strip().strip('"')
+    prompt, _, negative = head.partition("Negative prompt:")
+    out["prompt"] = prompt.strip()
+    out["negative_prompt"] = negative.strip()
+    return out
+
+
+def _sig(name: str, field_name: str, evidence: str, **kw: Any) -> GeneratorSignature:
+    clean = {
+        k: (_text(v, _MAX_PROMPT if "prompt" in k else _MAX_VALUE) if v not in (None, "") else None)
+        for k, v in kw.items()
+    }
+    return GeneratorSignature(name=name, field=field_name, evidence=_excerpt(evidence), **clean)
+
+
+def _detect_a1111_family(raw: _Raw) -> Iterable[GeneratorSignature]:
+    for key, where in (
+        ("PNG:parameters", "PNG text 'parameters'"),
+        ("EXIF:UserComment", "EXIF UserComment (0x9286)"),
+        ("WEBP:parameters", "WebP 'parameters'"),
+    ):
+        text = raw.values.get(key)
+        if not text:
+            continue
+        data = _loads(text) if text.lstrip().startswith("{") else None
+        if isinstance(data, dict):
+            if "sui_image_params" in data:
+                p = data["sui_image_params"] if isinstance(data["sui_image_params"], dict) else {}
+                yield _sig(
+                    "swarmui",
+                    where,
+                    text,
+                    model=p.get("model"),
+                    sampler=p.get("sampler"),
+                    seed=p.get("seed"),
+                    steps=p.get("steps"),
+                    prompt=p.get("prompt"),
+                    negative_prompt=p.get("negativeprompt"),
+                )
+                continue
+            if "fooocus_scheme" in data or str(data.get("version", "")).lower().startswith(
+                "fooocus"
+            ):
+                yield _sig(
+                    "fooocus",
+                    where,
+                    text,
+                    model=data.get("base_model") or data.get("Base Model"),
+                    sampler=data.get("sampler") or data.get("Sampler"),
+                    seed=data.get("seed") or data.get("Seed"),
+                    steps=data.get("steps") or data.get("Steps"),
+                    prompt=data.get("prompt") or data.get("Prompt"),
+                    negative_prompt=data.get("negative_prompt") or data.get("Negative Prompt"),
+                    variant=data.get("version"),
+                )
+                continue
+        parsed = parse_a1111(text)
+        if parsed is None:
+            continue
+        version = parsed.get("Version", "")
+        variant: str | None
+        if "fooocus" in version.lower():
+            name, variant = "fooocus", version
+        elif version.startswith("f") and version[1:2].isdigit():
+            name, variant = "automatic1111", "forge " + version
+        else:
+            name, variant = "automatic1111", version or None
+        yield _sig(
+            name,
+            where,
+            text,
+            model=parsed.get("Model") or parsed.get("Model hash"),
+            sampler=parsed.get("Sampler"),
+            seed=parsed.get("Seed"),
+            steps=parsed.get("Steps"),
+            prompt=parsed.get("prompt"),
+            negative_prompt=parsed.get("negative_prompt"),
+            variant=variant,
+        )
+
+
+def _comfy_graph(prompt: Any) -> dict[str, Any]:
+    """Model, sampler, seed and positive prompt from a ComfyUI API-format graph."""
+    out: dict[str, Any] = {}
+    if not isinstance(prompt, dict):
+        return out
+    nodes = {k: v for k, v in prompt.items() if isinstance(v, dict)}
+
+    def inputs(node: Any) -> dict[str, Any]:
+        value = node.get("inputs") if isinstance(node, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    for node in nodes.values():
+        ins = inputs(node)
+        for key in ("ckpt_name", "unet_name", "model_name"):
+            if isinstance(ins.get(key), str) and "model" not in out:
+                out["model"] = ins[key]
+        if isinstance(ins.get("sampler_name"), str) and "sampler" not in out:
+            out["sampler"] = ins["sampler_name"]
+        for key in ("seed", "noise_seed"):
+            if isinstance(ins.get(key), int | str) and "seed" not in out:
+                out["seed"] = ins[key]
+        if isinstance(ins.get("steps"), int) and "steps" not in out:
+            out["steps"] = ins["steps"]
+        positive = ins.get("positive")
+        if isinstance(positive, list) and positive and "prompt" not in out:
+            source = nodes.get(str(positive[0]))
+            text = inputs(source).get("text") if source else None
+            if isinstance(text, str):
+                out["prompt"] = text
+        negative = ins.get("negative")
+        if isinstance(negative, list) and negative and "negative_prompt" not in out:
+            source = nodes.get(str(negative[0]))
+            text = inputs(source).get("text") if source else None
+            if isinstance(text, str):
+                out["negative_prompt"] = text
+    if "prompt" not in out:
+        texts: list[str] = [
+            t for t in (inputs(n).get("text") for n in nodes.values()) if isinstance(t, str)
+        ]
+        if texts:
+            out["prompt"] = max(texts, key=len)
+    return out
+
+
+def _detect_comfyui(raw: _Raw) -> Iterable[GeneratorSignature]:
+    prompt_text = raw.values.get("PNG:prompt")
+    workflow_text = raw.values.get("PNG:workflow")
+    graph = _loads(prompt_text) if prompt_text else None
+    workflow = _loads(workflow_text) if workflow_text else None
+    looks_like_graph = isinstance(graph, dict) and any(
+        isinstance(v, dict) and "class_type" in v for v in graph.values()
+    )
+    looks_like_workflow = isinstance(workflow, dict) and "nodes" in workflow
+    if not (looks_like_graph or looks_like_workflow):
+        return
+    info = _comfy_graph(graph) if looks_like_graph else {}
+    where = "PNG text 'prompt'" if looks_like_graph else "PNG text 'workflow'"
+    if looks_like_graph and looks_like_workflow:
+        where = "PNG text 'prompt' and 'workflow'"
+    yield _sig(
+        "comfyui",
+        where,
+        (prompt_text or workflow_text or ""),
+        model=info.get("model"),
+        sampler=info.get("sampler"),
+        seed=info.get("seed"),
+        steps=info.get("steps"),
+        prompt=info.get("prompt"),
+        negative_prompt=info.get("negative_prompt"),
+    )
+
+
+_DREAM = re.compile(r'^"(?P<prompt>.*)"\s+(?P<args>-.*)$', re.DOTALL)
+
+
+def _detect_invokeai(raw: _Raw) -> Iterable[GeneratorSignature]:
+    text = raw.values.get("PNG:invokeai_metadata")
+    if text:
+        data = _loads(text)
+        if isinstance(data, dict):
+            model = data.get("model")
+            if isinstance(model, dict):
+                model = model.get("model_name") or model.get("name")
+            yield _sig(
+                "invokeai",
+                "PNG text 'invokeai_metadata'",
+                text,
+                model=model,
+                sampler=data.get("scheduler"),
+                seed=data.get("seed"),
+                steps=data.get("steps"),
+                prompt=data.get("positive_prompt"),
+                negative_prompt=data.get("negative_prompt"),
+                variant=data.get("app_version") or data.get("generation_mode"),
+            )
+            return
+    text = raw.values.get("PNG:invokeai_graph")
+    if text and isinstance(_loads(text), dict):
+        yield _sig("invokeai", "PNG text 'invokeai_graph'", text)
+        return
+    text = raw.values.get("PNG:sd-metadata")
+    if text:
+        data = _loads(text)
+        if isinstance(data, dict):
+            image_value = data.get("image")
+            image: dict[str, Any] = image_value if isinstance(image_value, dict) else {}
+            prompt = image.get("prompt")
+            if isinstance(prompt, list) and prompt and isinstance(prompt[0], dict):
+                prompt = prompt[0].get("prompt")
+            yield _sig(
+                "invokeai",
+                "PNG text 'sd-metadata'",
+                text,
+                model=data.get("model_weights") or data.get("model_id") or data.get("model"),
+                sampler=image.get("sampler"),
+                seed=image.get("seed"),
+                steps=image.get("steps"),
+                prompt=prompt if isinstance(prompt, str) else None,
+                variant=data.get("app_version"),
+            )
+            return
+    text = raw.values.get("PNG:Dream")
+    if text:
+        m = _DREAM.match(text.strip())
+        args = m.group("args") if m else ""
+        seed = re.search(r"-S\s*(\d+)", args)
+        steps = re.search(r"-s\s*(\d+)", args)
+        sampler = re.search(r"-A\s*(\S+)", args)
+        yield _sig(
+            "invokeai",
+            "PNG text 'Dream'",
+            text,
+            prompt=m.group("prompt") if m else None,
+            seed=seed.group(1) if seed else None,
+            steps=steps.group(1) if steps else None,
+            sampler=sampler.group(1) if sampler else None,
+            variant="lstein dream",
+        )
+
+
+def _detect_novelai(raw: _Raw) -> Iterable[GeneratorSignature]:
+    software = raw.values.get("PNG:Software", "")
+    source = raw.values.get("PNG:Source", "")
+    if software.strip().lower() != "novelai" and not source.lower().startswith("novelai"):
+        return
+    comment = _loads(raw.values.get("PNG:Comment", "")) or {}
+    comment = comment if isinstance(comment, dict) else {}
+    yield _sig(
+        "novelai",
+        "PNG text 'Software'",
+        software or source,
+        model=source or None,
+        sampler=comment.get("sampler"),
+        seed=comment.get("seed"),
+        steps=comment.get("steps"),
+        prompt=raw.values.get("PNG:Description") or comment.get("prompt"),
+        negative_prompt=comment.get("uc"),
+    )
+
+
+_MJ_JOB = re.compile(r"Job ID:\s*[0-9a-f]{8}-[0-9a-f]{4}-", re.IGNORECASE)
+
+
+def _detect_vendor_markers(raw: _Raw) -> Iterable[GeneratorSignature]:
+    """Service names in the fields where tools put their name (not in free captions)."""
+    seen: set[str] = set()
+    for key, value in raw.values.items():
+        low = value.lower()
+        if key == "EXIF:MakerNote" and value.startswith("OpenAI--ImageGeneration"):
+            seen.add("dall-e")
+            yield _sig(
+                "dall-e", "EXIF MakerNote (0x927C)", value, variant="OpenAI image generation"
+            )
+            continue
+        if key == "EXIF:UserComment" and "made with openai labs" in low:
+            seen.add("dall-e")
+            yield _sig("dall-e", "EXIF UserComment (0x9286)", value, model="DALL-E 2")
+            continue
+        if _MJ_JOB.search(value) and "midjourney" not in seen:
+            seen.add("midjourney")
+            yield _sig("midjourney", _field_label(key), value)
+            continue
+        if not _is_tool_field(key):
+            continue
+        for marker, name in _VENDOR_MARKERS:
+            if name not in seen and marker.search(value):
+                seen.add(name)
+                yield _sig(name, _field_label(key), value)
+    for agent in raw.history_agents:
+        for marker, name in _VENDOR_MARKERS:
+            if name not in seen and marker.search(agent):
+                seen.add(name)
+                yield _sig(name, "XMP xmpMM:History softwareAgent", agent)
+
+
+# Matched with word boundaries, and only in fields where software names itself (never in
+# captions, where "runway" or "gemini" are ordinary words).
+_VENDOR_MARKERS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), name)
+    for pattern, name in (
+        (r"\bmidjourney\b", "midjourney"),
+        (r"\b(adobe )?firefly\b", "adobe-firefly"),
+        (r"\bdall[-·‧ ]?e\b", "dall-e"),
+        (r"\bopenai\b", "dall-e"),
+        (r"\bchatgpt\b", "dall-e"),
+        (r"\bimagen\b", "google-imagen"),
+        (r"made with google ai", "google-ai"),
+        (r"\bgemini\b", "google-ai"),
+        (r"\bstable[ -]?diffusion\b", "stable-diffusion"),
+        (r"\bdreamstudio\b", "stable-diffusion"),
+        (r"\bleonardo\.ai\b", "leonardo-ai"),
+        (r"\bideogram\b", "ideogram"),
+        (r"\bbing image creator\b", "bing-image-creator"),
+        (r"\bmicrosoft designer\b", "microsoft-designer"),
+        (r"\bmeta ai\b", "meta-ai"),
+        (r"\bimagined with ai\b", "meta-ai"),
+        (r"\bgrok\b", "grok"),
+        (r"\brunway(ml)?\b", "runway"),
+        (r"\bkrea\b", "krea"),
+        (r"\bnightcafe\b", "nightcafe"),
+        (r"\bcraiyon\b", "craiyon"),
+        (r"\bnovelai\b", "novelai"),
+    )
+)
+
+# Fields in which software and services name themselves.
+_TOOL_FIELDS = re.compile(
+    r"^(EXIF:(Software|Make|Model|HostComputer|ProcessingSoftware)"
+    r"|PNG:(Software|Source|Generator|Author)"
+    r"|(JPEG|WEBP|GIF|TIFF):(Software|Generator|comment)"
+    r"|XMP:(xmp:CreatorTool|photoshop:Credit|Iptc4xmpExt:AISystemUsed"
+    r"|Iptc4xmpExt:AISystemVersionUsed|tiff:Software|pdf:Producer)"
+    r"|IPTC:(OriginatingProgram|Credit))$"
+)
+
+
+def _is_tool_field(key: str) -> bool:
+    return bool(_TOOL_FIELDS.match(key))
+
+
+def _field_label(key: str) -> str:
+    source, _, name = key.partition(":")
+    kinds = {"EXIF": "EXIF", "PNG": "PNG text", "XMP": "XMP", "IPTC": "IPTC IIM", "GPS": "GPS"}
+    return f"{kinds.get(source, source)} '{name}'"
+
+
+def _detect_source_type(raw: _Raw) -> tuple[str | None, GeneratorSignature | None]:
+    for key in ("XMP:Iptc4xmpExt:DigitalSourceType", "XMP:Iptc4xmpExt:DigitalSourceFileType"):
+        value = raw.values.get(key)
+        if not value:
+            continue
+        short = value.rstrip("/").rsplit("/", 1)[-1]
+        if short in AI_SOURCE_TYPES:
+            credit = raw.get("XMP:photoshop:Credit", "XMP:xmp:CreatorTool", "EXIF:Software")
+            return short, _sig(
+                "iptc-digital-source-type",
+                f"XMP '{key.split(':', 1)[1]}'",
+                value,
+                variant=credit,
+            )
+        return short, None
+    return None, None
+
+
+_SPECIFIC = {"automatic1111", "comfyui", "invokeai", "novelai", "fooocus", "swarmui"}
+
+_DETECTORS: tuple[Callable[[_Raw], Iterable[GeneratorSignature]], ...] = (
+    _detect_a1111_family,
+    _detect_comfyui,
+    _detect_invokeai,
+    _detect_novelai,
+    _detect_vendor_markers,
+)
+
+
+# --- camera and software ----------------------------------------------------------------------
+
+_EDITORS: tuple[tuple[str, str], ...] = (
+    ("photoshop", "Adobe Photoshop"),
+    ("lightroom", "Adobe Lightroom"),
+    ("camera raw", "Adobe Camera Raw"),
+    ("gimp", "GIMP"),
+    ("affinity", "Affinity Photo"),
+    ("pixelmator", "Pixelmator"),
+    ("snapseed", "Snapseed"),
+    ("capture one", "Capture One"),
+    ("darktable", "darktable"),
+    ("rawtherapee", "RawTherapee"),
+    ("paint.net", "Paint.NET"),
+    ("canva", "Canva"),
+    ("picsart", "PicsArt"),
+    ("facetune", "Facetune"),
+    ("luminar", "Luminar"),
+    ("acdsee", "ACDSee"),
+    ("photoscape", "PhotoScape"),
+    ("krita", "Krita"),
+    ("topaz", "Topaz"),
+    ("photopea", "Photopea"),
+    ("remini", "Remini"),
+    ("faceapp", "FaceApp"),
+    ("meitu", "Meitu"),
+)
+
+
+def _camera(raw: _Raw) -> Camera | None:
+    make = raw.get("EXIF:Make", "XMP:tiff:Make", "PNG:Make")
+    model = raw.get("EXIF:Model", "XMP:tiff:Model", "PNG:Model")
+    if not (make or model):
+        return None
+    return Camera(
+        make=_text(make, _MAX_VALUE) if make else None,
+        model=_text(model, _MAX_VALUE) if model else None,
+        lens=raw.get("EXIF:LensModel", "XMP:aux:Lens", "XMP:exifEX:LensModel"),
+        serial=raw.get("EXIF:BodySerialNumber", "XMP:aux:SerialNumber"),
+        capture_time=raw.get(
+            "EXIF:DateTimeOriginal", "XMP:exif:DateTimeOriginal", "XMP:photoshop:DateCreated"
+        ),
+    )
+
+
+def _software(raw: _Raw) -> list[str]:
+    chain: list[str] = []
+    for key in (
+        "EXIF:Software",
+        "XMP:xmp:CreatorTool",
+        "XMP:tiff:Software",
+        "PNG:Software",
+        "EXIF:ProcessingSoftware",
+        "IPTC:OriginatingProgram",
+    ):
+        value = raw.values.get(key)
+        if value:
+            chain.append(_text(value, _MAX_VALUE))
+    chain.extend(raw.history_agents)
+    return list(dict.fromkeys(s for s in chain if s))
+
+
+def _editors(software: Iterable[str]) -> list[str]:
+    found = []
+    for item in software:
+        low = item.lower()
+        if any(marker in low for marker, _ in _EDITORS):
+            found.append(item)
+    return list(dict.fromkeys(found))
+
+
+def _parse_exif_time(value: str | None) -> str | None:
+    if not value:
+        return None
+    m = re.match(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})", value.strip())
+    return "{}-{}-{}T{}:{}:{}".format(*m.groups()) if m else None
+
+
+_PHONE_PIPELINES = (("hdr+", "Google"),)
+
+
+def _inconsistencies(
+    raw: _Raw,
+    camera: Camera | None,
+    software: list[str],
+    editors: list[str],
+    sigs: list[GeneratorSignature],
+    size: tuple[int, int],
+) -> list[str]:
+    notes: list[str] = []
+    cam = camera.display if camera else ""
+    if camera and editors:
+        notes.append(
+            f"Camera EXIF ({cam}) but the file was last saved by an editor ({editors[-1]}); "
+            "the pixels may have been changed since capture."
+        )
+    for marker, vendor in _PHONE_PIPELINES:
+        pipeline = any(marker in s.lower() for s in software)
+        if camera and camera.make and pipeline and vendor.lower() not in camera.make.lower():
+            notes.append(
+                f"The software chain names a {vendor} phone pipeline, but the camera EXIF "
+                f"says {cam}."
+            )
+    if camera and sigs:
+        notes.append(
+            f"Camera EXIF ({cam}) appears together with AI-generator metadata "
+            f"({sigs[0].name}); one of them was added or copied."
+        )
+    captured = _parse_exif_time(camera.capture_time if camera else None)
+    modified = _parse_exif_time(raw.get("EXIF:DateTime", "XMP:xmp:ModifyDate"))
+    if captured and modified and captured > modified:
+        notes.append(
+            f"The capture time ({captured}) is later than the modification time ({modified})."
+        )
+    try:
+        ew = int(raw.values.get("EXIF:ExifImageWidth", "0") or 0)
+        eh = int(raw.values.get("EXIF:ExifImageHeight", "0") or 0)
+    except ValueError:
+        ew = eh = 0
+    w, h = size
+    if camera and ew > 1 and eh > 1 and w > 1 and h > 1 and {ew, eh} != {w, h}:
+        notes.append(
+            f"EXIF records {ew}x{eh} pixels but the image is {w}x{h}: it was resized or cropped "
+            "after capture."
+        )
+    return notes
+
+
+# --- entry point ------------------------------------------------------------------------------
+
+
+def read_metadata(im: Image.Image) -> MetadataFinding:
+    """Read and interpret the metadata of an opened Pillow image. Never raises for bad data."""
+    try:
+        raw = _collect(im)
+    except Exception as exc:
+        log.warning("metadata unreadable: %s", exc)
+        return MetadataFinding(error=_text(f"metadata could not be read: {exc}", _MAX_VALUE))
+    signatures: list[GeneratorSignature] = []
+    for detect in _DETECTORS:
+        try:
+            signatures.extend(detect(raw))
+        except Exception as exc:  # one odd field must not hide the others
+            log.debug("%s failed: %s", detect.__name__, exc)
+    dst, dst_sig = _detect_source_type(raw)
+    if dst_sig is not None:
+        signatures.append(dst_sig)
+    signatures = _dedupe(signatures)
+    if any(s.name in _SPECIFIC for s in signatures):
+        # "Stable Diffusion" in NovelAI's Source field adds nothing to the NovelAI finding.
+        signatures = [s for s in signatures if s.name != "stable-diffusion"]
+    camera = _camera(raw)
+    software = _software(raw)
+    editors = _editors(software)
+    named = [s for s in signatures if s.name != "iptc-digital-source-type"]
+    generator = (named or signatures)[0].name if signatures else None
+    fields = {k: _text(v, _MAX_VALUE) for k, v in list(raw.values.items())[:_MAX_FIELDS]}
+    return MetadataFinding(
+        generator=generator,
+        ai_declared=bool(signatures),
+        digital_source_type=dst,
+        signatures=tuple(signatures),
+        camera=camera,
+        software=tuple(software),
+        editors=tuple(editors),
+        modified_at=_parse_exif_time(raw.get("EXIF:DateTime", "XMP:xmp:ModifyDate")),
+        has_gps=raw.has_gps,
+        has_makernote=raw.has_makernote,
+        inconsistencies=tuple(_inconsistencies(raw, camera, software, editors, named, im.size)),
+        fields=fields,
+    )
+
+
+def _dedupe(sigs: list[GeneratorSignature]) -> list[GeneratorSignature]:
+    """One signature per generator name, keeping the richest (most extracted fields)."""
+    best: dict[str, GeneratorSignature] = {}
+    for sig in sigs:
+        score = sum(1 for v in (sig.model, sig.sampler, sig.seed, sig.prompt) if v)
+        old = best.get(sig.name)
+        if old is None or score > sum(
+            1 for v in (old.model, old.sampler, old.seed, old.prompt) if v
+        ):
+            best[sig.name] = sig
+    order = list(dict.fromkeys(s.name for s in sigs))
+    return [best[n] for n in order]
