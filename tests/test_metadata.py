@@ -1,0 +1,387 @@
+"""Metadata reading: the shared fixtures, and files the tests write for every generator format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from provenance.metadata import MetadataFinding, decode_user_comment, parse_a1111, read_metadata
+from tests.conftest import FIXTURES, SHARED_REASON
+
+A1111 = (
+    "a red fox in snow, <lora:foo:0.5>\nNegative prompt: blurry, lowres\n"
+    "Steps: 28, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1234567, Size: 512x768, "
+    'Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Lora hashes: "foo: abc", Version: v1.9.4'
+)
+
+
+def read(data: bytes) -> MetadataFinding:
+    with Image.open(io.BytesIO(data)) as im:
+        return read_metadata(im)
+
+
+def png(text: dict[str, str] | None = None, size: tuple[int, int] = (8, 8), **kw: object) -> bytes:
+    info = PngInfo()
+    for k, v in (text or {}).items():
+        info.add_text(k, v)
+    buf = io.BytesIO()
+    Image.new("RGB", size, (90, 120, 200)).save(buf, format="PNG", pnginfo=info, **kw)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def jpeg(
+    exif: Image.Exif | None = None, xmp: bytes | None = None, size: tuple[int, int] = (16, 12)
+) -> bytes:
+    buf = io.BytesIO()
+    kw: dict[str, object] = {}
+    if exif is not None:
+        kw["exif"] = exif
+    if xmp is not None:
+        kw["xmp"] = xmp
+    Image.new("RGB", size, (200, 100, 50)).save(buf, format="JPEG", **kw)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+def xmp_packet(**fields: str) -> bytes:
+    ns = {
+        "xmp": "http://ns.adobe.com/xap/1.0/",
+        "photoshop": "http://ns.adobe.com/photoshop/1.0/",
+        "Iptc4xmpExt": "http://iptc.org/std/Iptc4xmpExt/2008-02-29/",
+        "dc": "http://purl.org/dc/elements/1.1/",
+        "tiff": "http://ns.adobe.com/tiff/1.0/",
+    }
+    attrs = " ".join(f'xmlns:{p}="{u}"' for p, u in ns.items())
+    body = "".join(
+        f"<{k.replace('__', ':')}>{v}</{k.replace('__', ':')}>" for k, v in fields.items()
+    )
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description rdf:about="" {attrs}>{body}</rdf:Description>'
+        '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    ).encode()
+
+
+# --- parsers ----------------------------------------------------------------------------------
+
+
+def test_parse_a1111_splits_prompt_and_settings() -> None:
+    p = parse_a1111(A1111)
+    assert p is not None
+    assert p["prompt"] == "a red fox in snow, <lora:foo:0.5>"
+    assert p["negative_prompt"] == "blurry, lowres"
+    assert (p["Steps"], p["Sampler"], p["Seed"], p["Model"]) == (
+        "28",
+        "DPM++ 2M Karras",
+        "1234567",
+        "v1-5-pruned-emaonly",
+    )
+    assert p["Lora hashes"] == "foo: abc"
+    assert parse_a1111("just a caption") is None
+
+
+@pytest.mark.parametrize("codec", ["utf-16-be", "utf-16-le"])
+def test_user_comment_unicode_either_byte_order(codec: str) -> None:
+    assert decode_user_comment(b"UNICODE\x00" + A1111.encode(codec)) == A1111
+    assert decode_user_comment(b"ASCII\x00\x00\x00hello") == "hello"
+
+
+# --- generators, written by the tests ---------------------------------------------------------
+
+
+def test_a1111_png_and_forge_variant() -> None:
+    m = read(png({"parameters": A1111.replace("v1.9.4", "f0.0.17v1.8.0rc")}))
+    assert m.generator == "automatic1111"
+    sig = m.signatures[0]
+    assert sig.field == "PNG text 'parameters'"
+    assert (sig.model, sig.sampler, sig.seed, sig.steps) == (
+        "v1-5-pruned-emaonly",
+        "DPM++ 2M Karras",
+        "1234567",
+        "28",
+    )
+    assert sig.variant is not None
+    assert sig.variant.startswith("forge")
+    assert m.ai_declared
+
+
+def test_a1111_jpeg_user_comment_little_endian() -> None:
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + A1111.encode("utf-16-le")
+    m = read(jpeg(exif))
+    assert m.generator == "automatic1111"
+    assert m.signatures[0].field == "EXIF UserComment (0x9286)"
+    assert m.signatures[0].prompt == "a red fox in snow, <lora:foo:0.5>"
+
+
+def test_fooocus_and_swarmui_json_parameters() -> None:
+    fooocus = json.dumps(
+        {
+            "prompt": "castle",
+            "base_model": "juggernautXL",
+            "seed": 5,
+            "version": "Fooocus v2.5.3",
+            "fooocus_scheme": "fooocus",
+        }
+    )
+    m = read(png({"parameters": fooocus}))
+    assert (m.generator, m.signatures[0].model) == ("fooocus", "juggernautXL")
+    swarm = json.dumps({"sui_image_params": {"prompt": "a cat", "model": "flux1-dev", "seed": 9}})
+    m = read(png({"parameters": swarm}))
+    assert (m.generator, m.signatures[0].model, m.signatures[0].seed) == (
+        "swarmui",
+        "flux1-dev",
+        "9",
+    )
+
+
+def test_comfyui_graph_follows_positive_link() -> None:
+    graph = {
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "seed": 42,
+                "steps": 20,
+                "sampler_name": "euler",
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "model": ["4", 0],
+            },
+        },
+        "4": {
+            "class_type": "CheckpointLoaderSimple",
+            "inputs": {"ckpt_name": "flux1-schnell.safetensors"},
+        },
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk"}},
+        "7": {
+            "class_type": "CLIPTextEncode",
+            "inputs": {"text": "a much much longer negative prompt text"},
+        },
+    }
+    m = read(png({"prompt": json.dumps(graph)}))
+    sig = m.signatures[0]
+    assert (m.generator, sig.field) == ("comfyui", "PNG text 'prompt'")
+    assert (sig.model, sig.seed, sig.prompt) == (
+        "flux1-schnell.safetensors",
+        "42",
+        "a lighthouse at dusk",
+    )
+    assert sig.negative_prompt == "a much much longer negative prompt text"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "model"),
+    [
+        (
+            "invokeai_metadata",
+            json.dumps({"positive_prompt": "x", "model": {"name": "sdxl-base"}, "seed": 1}),
+            "sdxl-base",
+        ),
+        ("invokeai_graph", json.dumps({"nodes": {}}), None),
+        (
+            "sd-metadata",
+            json.dumps(
+                {
+                    "model_weights": "stable-diffusion-1.4",
+                    "image": {
+                        "prompt": [{"prompt": "owl", "weight": 1}],
+                        "seed": 3,
+                        "sampler": "k_lms",
+                    },
+                }
+            ),
+            "stable-diffusion-1.4",
+        ),
+        ("Dream", '"an owl on a branch" -s 50 -S 1234 -W 512 -H 512 -C 7.5 -A k_lms', None),
+    ],
+)
+def test_invokeai_historical_keys(key: str, value: str, model: str | None) -> None:
+    m = read(png({key: value}))
+    assert m.generator == "invokeai"
+    assert m.signatures[0].field == f"PNG text '{key}'"
+    assert m.signatures[0].model == model
+    if key == "Dream":
+        assert (m.signatures[0].prompt, m.signatures[0].seed) == ("an owl on a branch", "1234")
+
+
+def test_midjourney_job_id_and_software_field() -> None:
+    m = read(
+        png({"Description": "a fox --ar 2:3 --v 6 Job ID: 0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"})
+    )
+    assert m.generator == "midjourney"
+    m = read(png({"Software": "Midjourney"}))
+    assert m.generator == "midjourney"
+
+
+def test_firefly_via_xmp_and_source_type() -> None:
+    packet = xmp_packet(
+        xmp__CreatorTool="Adobe Firefly",
+        Iptc4xmpExt__DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia",
+    )
+    m = read(jpeg(xmp=packet))
+    assert m.generator == "adobe-firefly"
+    assert m.digital_source_type == "trainedAlgorithmicMedia"
+    assert {s.name for s in m.signatures} == {"adobe-firefly", "iptc-digital-source-type"}
+
+
+def test_google_iptc_declaration_with_credit() -> None:
+    packet = xmp_packet(
+        photoshop__Credit="Made with Google AI",
+        Iptc4xmpExt__DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia",
+    )
+    m = read(jpeg(xmp=packet))
+    assert m.ai_declared
+    assert m.generator == "google-ai"
+    assert m.digital_source_type == "compositeWithTrainedAlgorithmicMedia"
+
+
+def test_non_ai_source_type_is_not_a_declaration() -> None:
+    packet = xmp_packet(
+        Iptc4xmpExt__DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
+    )
+    m = read(jpeg(xmp=packet))
+    assert m.digital_source_type == "digitalCapture"
+    assert not m.ai_declared
+
+
+def test_ordinary_words_in_captions_are_not_generators() -> None:
+    packet = xmp_packet(
+        dc__description="Planes on the runway; Gemini constellation; imagen del día"
+    )
+    m = read(jpeg(xmp=packet))
+    assert not m.ai_declared
+    assert m.generator is None
+
+
+def test_text_chunk_after_image_data_is_read() -> None:
+    data = png()
+    chunk = b"tEXt" + b"parameters\x00" + A1111.encode("latin-1")
+    tail = struct.pack(">I", len(chunk) - 4) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    iend = data.rfind(b"IEND") - 4
+    m = read(data[:iend] + tail + data[iend:])
+    assert m.generator == "automatic1111"
+
+
+def test_prompt_is_bounded() -> None:
+    m = read(png({"parameters": "x" * 50_000 + "\nSteps: 1, Seed: 2"}))
+    assert m.signatures[0].prompt is not None
+    assert len(m.signatures[0].prompt) <= 1000
+    assert all(len(v) <= 300 for v in m.fields.values())
+
+
+def test_hostile_xmp_entities_are_refused() -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><a>&lol3;</a></x:xmpmeta>'
+    )
+    m = read(jpeg(xmp=bomb))
+    assert m.error is None
+    assert m.fields.get("XMP:error") == "unparsable XMP packet"
+
+
+def test_camera_with_editor_and_time_inconsistency() -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"
+    exif[0x0110] = "Canon EOS R5"
+    exif[0x0131] = "Adobe Photoshop 25.0 (Macintosh)"
+    exif[0x0132] = "2024:01:01 10:00:00"  # modified
+    ifd = exif.get_ifd(0x8769)
+    ifd[0x9003] = "2024:03:01 09:00:00"  # captured after modification
+    ifd[0xA434] = "RF24-105mm F4 L IS USM"
+    ifd[0xA002] = 8192
+    ifd[0xA003] = 5464
+    m = read(jpeg(exif))
+    assert m.camera is not None
+    assert m.camera.display == "Canon EOS R5"
+    assert m.camera.lens == "RF24-105mm F4 L IS USM"
+    assert m.editors == ("Adobe Photoshop 25.0 (Macintosh)",)
+    text = " ".join(m.inconsistencies)
+    assert "last saved by an editor" in text
+    assert "later than the modification time" in text
+    assert "8192x5464" in text
+    assert not m.ai_declared
+
+
+def test_image_without_metadata() -> None:
+    m = read(png())
+    assert (m.generator, m.camera, m.software, m.ai_declared) == (None, None, (), False)
+
+
+# --- the shared fixtures ----------------------------------------------------------------------
+
+METADATA = FIXTURES / "metadata"
+
+
+def _rows() -> list[dict[str, str]]:
+    manifest = METADATA / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return []
+    with manifest.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+ROWS = _rows()
+
+# What each MANIFEST row names, as Shingan should report it: (kind, expected text).
+EXPECTED = {
+    "md_a1111_jpg.jpg": ("generator", "automatic1111"),
+    "md_a1111_png.png": ("generator", "automatic1111"),
+    "md_cfy_sdxlturbo.png": ("generator", "sdxl-turbo"),
+    "md_comfy_img2img.png": ("generator", "comfyui"),
+    "md_dalle2_cherries.png": ("generator", "dall-e-2"),
+    "md_exif_canon_40d.jpg": ("camera", "Canon EOS 40D"),
+    "md_exif_nikon_d70.jpg": ("camera", "Nikon D70"),
+    "md_exif_sony.jpg": ("camera", "Sony DSC-RX1R"),
+    "md_invokeai_imeta.png": ("generator", "invokeai"),
+    "md_iptc_agency.jpg": ("camera", "Nikon D2X"),
+    "md_novelai.png": ("generator", "novelai"),
+    "md_png_exif_gps.png": ("camera", "Canon PowerShot S40"),
+    "md_sw_gimp_usercomment.jpg": ("software", "GIMP 2.4.5"),
+    "md_xmp_photoshop_bluesquare.jpg": ("software", "Adobe Photoshop CS2"),
+}
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not METADATA.is_dir(), reason=SHARED_REASON)
+def test_every_fixture_row_is_expected() -> None:
+    assert {r["file"] for r in ROWS} == set(EXPECTED)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("row", ROWS, ids=[r["file"] for r in ROWS])
+def test_fixture_names_its_generator_or_camera(row: dict[str, str]) -> None:
+    kind, expected = EXPECTED[row["file"]]
+    # The expectation comes from the MANIFEST's own wording.
+    assert _norm(expected.split()[-1]) in _norm(row["generator_or_source"] + row["notes"])
+    with Image.open(METADATA / row["file"]) as im:
+        m = read_metadata(im)
+    if kind == "generator":
+        assert m.ai_declared
+        sig = m.signatures[0]
+        said = _norm(" ".join(x or "" for x in (sig.name, sig.model, sig.variant)))
+        assert _norm(expected) in said, (sig, expected)
+    elif kind == "camera":
+        assert m.camera is not None
+        said = _norm(f"{m.camera.make} {m.camera.model}")
+        for part in expected.split():
+            assert _norm(part) in said
+        assert not m.ai_declared
+    else:
+        assert any(_norm(expected) in _norm(s) for s in m.software)
+        assert not m.ai_declared
