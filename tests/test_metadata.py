@@ -8,7 +8,6 @@ import json
 import re
 import struct
 import zlib
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -34,7 +33,7 @@ def png(text: dict[str, str] | None = None, size: tuple[int, int] = (8, 8), **kw
     for k, v in (text or {}).items():
         info.add_text(k, v)
     buf = io.BytesIO()
-    Image.new("RGB", size, (90, 120, 200)).save(buf, format="PNG", pnginfo=info, **kw)  # type: ignore[arg-type]
+    Image.new("RGB", size, (90, 120, 200)).save(buf, format="PNG", pnginfo=info, **kw)
     return buf.getvalue()
 
 
@@ -47,7 +46,7 @@ def jpeg(
         kw["exif"] = exif
     if xmp is not None:
         kw["xmp"] = xmp
-    Image.new("RGB", size, (200, 100, 50)).save(buf, format="JPEG", **kw)  # type: ignore[arg-type]
+    Image.new("RGB", size, (200, 100, 50)).save(buf, format="JPEG", **kw)
     return buf.getvalue()
 
 
