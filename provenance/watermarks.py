@@ -1,0 +1,292 @@
+"""Invisible watermarks that Stable Diffusion reference code embeds (``invisible-watermark`` dwtDct).
+
+The reference embedder (``imwatermark`` ``EmbedMaxDct``, method ``dwtDct``, scales 0/36/36)
+works on the U channel of OpenCV's YUV: one level of Haar DWT, then for every 4x4 block of the
+approximation band it quantises the largest-magnitude non-DC coefficient so that
+``|value| mod 36`` falls in the upper half for a 1 bit and the lower half for a 0 bit. Bits
+repeat over the blocks in row-major order. The decoder reads every block, averages the votes per
+bit position and compares the result with each known payload:
+
+============  ==========================================  ======
+scheme        payload                                     bits
+============  ==========================================  ======
+``sd1``       bytes ``StableDiffusionV1`` (SD 1.x scripts)  136
+``sd2``       bytes ``SDV2`` (SD 2.x scripts)               32
+``sdxl``      0xB3EC907BB19E (SDXL, diffusers)              48
+============  ==========================================  ======
+
+On an unmarked image each bit matches by chance with probability about 1/2, so the number of
+matching bits follows a binomial law; the detection threshold for each scheme is the smallest
+count whose chance probability, multiplied by the number of sizes tried, stays below
+:data:`TARGET_FALSE_POSITIVE_RATE`. ``benchmarks/watermark_eval.py`` measures the real
+false-positive distribution and robustness on photographs and records it in
+``docs/measurements/watermarks.md``.
+
+This module is pure numpy/PyWavelets/OpenCV; there is no torch anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+import pywt
+
+SCALE = 36
+BLOCK = 4
+#: Chance probability allowed per scheme and image, all tried sizes together.
+TARGET_FALSE_POSITIVE_RATE = 1e-6
+#: Each bit position must be voted on by at least this many blocks.
+MIN_VOTES = 4
+
+# Sizes that generators emit; a rescaled image is resized back to those of its aspect ratio.
+GENERATOR_SIZES: tuple[tuple[int, int], ...] = (
+    (512, 512),
+    (768, 768),
+    (1024, 1024),
+    (512, 768),
+    (768, 512),
+    (640, 640),
+    (1152, 896),
+    (896, 1152),
+    (1216, 832),
+    (832, 1216),
+    (1344, 768),
+    (768, 1344),
+    (1536, 640),
+    (640, 1536),
+)
+
+
+def _bits_of_bytes(data: bytes) -> tuple[int, ...]:
+    return tuple(int(b) for b in np.unpackbits(np.frombuffer(data, dtype=np.uint8)))
+
+
+def _bits_of_int(value: int, length: int) -> tuple[int, ...]:
+    return tuple(int(c) for c in format(value, f"0{length}b"))
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    label: str
+    bits: tuple[int, ...]
+    payload: str
+
+
+SCHEMES: tuple[Scheme, ...] = (
+    Scheme(
+        "sd1",
+        "Stable Diffusion 1.x (invisible-watermark, StableDiffusionV1)",
+        _bits_of_bytes(b"StableDiffusionV1"),
+        "StableDiffusionV1",
+    ),
+    Scheme(
+        "sd2", "Stable Diffusion 2.x (invisible-watermark, SDV2)", _bits_of_bytes(b"SDV2"), "SDV2"
+    ),
+    Scheme(
+        "sdxl",
+        "Stable Diffusion XL (invisible-watermark, 0xB3EC907BB19E)",
+        _bits_of_int(0xB3EC907BB19E, 48),
+        "0xB3EC907BB19E",
+    ),
+)
+SCHEMES_BY_NAME = {s.name: s for s in SCHEMES}
+
+
+@dataclass(frozen=True)
+class WatermarkFinding:
+    scheme: str
+    label: str
+    detected: bool
+    confidence: float  # 1 - chance probability (all sizes tried), 0..1
+    payload: str | None  # the scheme's payload when detected
+    bits_matched: int
+    bits_total: int
+    threshold: int
+    p_chance: float
+    size_tried: str  # "original" or "WxH" the image was resized back to
+    applicable: bool = True
+    note: str | None = None
+
+
+def binomial_tail(k: int, n: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, 1/2)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    return sum(math.comb(n, i) for i in range(k, n + 1)) / 2.0**n
+
+
+@cache
+def threshold(n_bits: int, tries: int = 1, target: float = TARGET_FALSE_POSITIVE_RATE) -> int:
+    """Smallest bit count whose chance probability times ``tries`` is at most ``target``."""
+    for k in range(n_bits // 2, n_bits + 1):
+        if binomial_tail(k, n_bits) * tries <= target:
+            return k
+    return n_bits + 1
+
+
+def _u_channel(rgb: np.ndarray) -> np.ndarray:
+    """The reference's U plane: OpenCV BGR->YUV of the uint8 image, cropped to multiples of 4."""
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
+    rows, cols = yuv.shape[0] // 4 * 4, yuv.shape[1] // 4 * 4
+    u: np.ndarray = yuv[:rows, :cols, 1]
+    return u
+
+
+def _blocks(band: np.ndarray) -> np.ndarray:
+    """4x4 blocks of a 2-D band in row-major block order, flattened: shape (N, 16)."""
+    nr, nc = band.shape[0] // BLOCK, band.shape[1] // BLOCK
+    cropped = band[: nr * BLOCK, : nc * BLOCK]
+    out: np.ndarray = cropped.reshape(nr, BLOCK, nc, BLOCK).transpose(0, 2, 1, 3).reshape(-1, 16)
+    return out
+
+
+def block_scores(rgb: np.ndarray) -> np.ndarray:
+    """One 0/1 vote per 4x4 block of the U-channel approximation band (decode order)."""
+    u = _u_channel(rgb)
+    if u.shape[0] < 8 or u.shape[1] < 8:
+        return np.zeros(0, dtype=np.float64)
+    ca, _ = pywt.dwt2(u, "haar")
+    flat = _blocks(np.asarray(ca))
+    pos = np.argmax(np.abs(flat[:, 1:]), axis=1) + 1
+    vals = np.abs(flat[np.arange(flat.shape[0]), pos])
+    scores: np.ndarray = ((vals % SCALE) > 0.5 * SCALE).astype(np.float64)
+    return scores
+
+
+def decode_bits(scores: np.ndarray, length: int) -> np.ndarray | None:
+    """Average the block votes per bit position; ``None`` when too few blocks vote."""
+    if scores.size < length * MIN_VOTES:
+        return None
+    idx = np.arange(scores.size) % length
+    avg = np.bincount(idx, weights=scores, minlength=length) / np.bincount(idx, minlength=length)
+    bits: np.ndarray = (avg * 255 > 127).astype(np.int8)
+    return bits
+
+
+def embed(rgb: np.ndarray, bits: tuple[int, ...] | list[int]) -> np.ndarray:
+    """Embed ``bits`` as the reference ``dwtDct`` encoder does (same arithmetic, same quirks).
+
+    Used by the samples script and tests to make marked images from the project's own pictures.
+    Returns a new RGB uint8 array.
+    """
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
+    rows, cols = yuv.shape[0] // 4 * 4, yuv.shape[1] // 4 * 4
+    ca, (h, v, d) = pywt.dwt2(yuv[:rows, :cols, 1], "haar")
+    nr, nc = ca.shape[0] // BLOCK, ca.shape[1] // BLOCK
+    wm = np.asarray(bits, dtype=np.float64)
+    flat = _blocks(ca).copy()
+    pos = np.argmax(np.abs(flat[:, 1:]), axis=1) + 1
+    rows_idx = np.arange(flat.shape[0])
+    vals = flat[rows_idx, pos]
+    bit = wm[rows_idx % wm.size]
+    magnitude = (np.abs(vals) // SCALE + 0.25 + 0.5 * bit) * SCALE
+    flat[rows_idx, pos] = np.where(vals >= 0.0, magnitude, -magnitude)
+    ca[: nr * BLOCK, : nc * BLOCK] = (
+        flat.reshape(nr, nc, BLOCK, BLOCK).transpose(0, 2, 1, 3).reshape(nr * BLOCK, nc * BLOCK)
+    )
+    # The reference reconstructs with the horizontal and vertical details swapped and stores
+    # the float result into the uint8 plane; both are kept so marks match real generator output.
+    yuv[:rows, :cols, 1] = pywt.idwt2((ca, (v, h, d)), "haar")
+    out: np.ndarray = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)[..., ::-1]
+    return np.ascontiguousarray(out)
+
+
+MAX_RESIZE_TRIES = 4
+#: Larger images are only decoded after resizing back to generator sizes: no generator emits
+#: them, and decoding 24 megapixels costs about a second.
+MAX_ORIGINAL_PIXELS = 2048 * 2048
+
+
+def _candidate_sizes(width: int, height: int) -> list[tuple[int, int]]:
+    """Generator sizes of the image's aspect ratio (within 1%) to resize back to.
+
+    Only for images whose own size is not a generator size: those were rescaled on the way,
+    and resizing back restores much of the mark. At most :data:`MAX_RESIZE_TRIES`, nearest
+    sizes first.
+    """
+    if (width, height) in GENERATOR_SIZES:
+        return []
+    ratio = width / height
+    out = [(w, h) for w, h in GENERATOR_SIZES if abs(w / h - ratio) / ratio < 0.01]
+    out.sort(key=lambda wh: abs(wh[0] - width))
+    return out[:MAX_RESIZE_TRIES]
+
+
+def detect(rgb: np.ndarray, schemes: tuple[Scheme, ...] = SCHEMES) -> tuple[WatermarkFinding, ...]:
+    """Look for every scheme in an RGB uint8 image, also at generator sizes of its aspect ratio.
+
+    The best-matching size is reported per scheme; thresholds account for every size tried.
+    """
+    height, width = rgb.shape[:2]
+    sizes: list[tuple[str, np.ndarray]] = []
+    if width * height <= MAX_ORIGINAL_PIXELS:
+        sizes.append(("original", rgb))
+    for w, h in _candidate_sizes(width, height):
+        interp = cv2.INTER_CUBIC if w > width else cv2.INTER_AREA
+        sizes.append((f"{w}x{h}", cv2.resize(rgb, (w, h), interpolation=interp)))
+    tries = max(1, len(sizes))
+    best: dict[str, tuple[int, str]] = {}
+    applicable: dict[str, bool] = {s.name: False for s in schemes}
+    for label, image in sizes:
+        scores = block_scores(image)
+        for scheme in schemes:
+            bits = decode_bits(scores, len(scheme.bits))
+            if bits is None:
+                continue
+            applicable[scheme.name] = True
+            matched = int(np.sum(bits == np.asarray(scheme.bits, dtype=np.int8)))
+            if matched > best.get(scheme.name, (-1, ""))[0]:
+                best[scheme.name] = (matched, label)
+    findings = []
+    for scheme in schemes:
+        n = len(scheme.bits)
+        k = threshold(n, tries)
+        if not applicable[scheme.name]:
+            findings.append(
+                WatermarkFinding(
+                    scheme=scheme.name,
+                    label=scheme.label,
+                    detected=False,
+                    confidence=0.0,
+                    payload=None,
+                    bits_matched=0,
+                    bits_total=n,
+                    threshold=k,
+                    p_chance=1.0,
+                    size_tried="original",
+                    applicable=False,
+                    note=(
+                        "image too small to carry this payload"
+                        if width * height <= MAX_ORIGINAL_PIXELS
+                        else "large image with no generator-size aspect ratio: not decoded"
+                    ),
+                )
+            )
+            continue
+        matched, label = best[scheme.name]
+        p = min(1.0, binomial_tail(matched, n) * tries)
+        detected = matched >= k
+        findings.append(
+            WatermarkFinding(
+                scheme=scheme.name,
+                label=scheme.label,
+                detected=detected,
+                confidence=round(1.0 - p, 6) if detected else 0.0,
+                payload=scheme.payload if detected else None,
+                bits_matched=matched,
+                bits_total=n,
+                threshold=k,
+                p_chance=p,
+                size_tried=label,
+            )
+        )
+    return tuple(findings)
