@@ -1,4 +1,4 @@
-"""Invisible watermarks that Stable Diffusion reference code embeds (``invisible-watermark`` dwtDct).
+"""Invisible watermarks embedded by Stable Diffusion reference code (invisible-watermark dwtDct).
 
 The reference embedder (``imwatermark`` ``EmbedMaxDct``, method ``dwtDct``, scales 0/36/36)
 works on the U channel of OpenCV's YUV: one level of Haar DWT, then for every 4x4 block of the
