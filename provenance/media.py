@@ -307,10 +307,23 @@ def _video_info(path: Path) -> tuple[int | None, int | None, float | None]:
         cap.release()
 
 
-def decode_rgb(media: Media, limits: Limits | None = None) -> np.ndarray:
-    """Decode an image to an ``HxWx3`` uint8 RGB array (first frame of animations).
+@dataclass(frozen=True)
+class DecodedImage:
+    """A fully decoded still image.
 
-    EXIF orientation is applied so detectors see the picture as people do.
+    ``image`` is the loaded Pillow image (its metadata intact); ``stored`` the pixels in file
+    order, which is where invisible watermarks live; ``oriented`` the pixels as people see them
+    (EXIF orientation applied), for hashes and detectors. Both are ``HxWx3`` uint8 RGB and share
+    memory when no rotation applies.
+    """
+
+    image: Image.Image
+    stored: np.ndarray
+    oriented: np.ndarray
+
+
+def decode_image(media: Media, limits: Limits | None = None) -> DecodedImage:
+    """Decode a still image once for every stage that needs pixels or metadata.
 
     Raises:
         UnsupportedMedia: not a still image Pillow can decode.
@@ -321,22 +334,44 @@ def decode_rgb(media: Media, limits: Limits | None = None) -> np.ndarray:
         raise UnsupportedMedia(f"{media.mime} cannot be decoded to pixels")
     from PIL import ImageOps
 
+    im: Image.Image | None = None
     try:
         with warnings.catch_warnings():
             # Pillow warns on odd but readable files (corrupt EXIF...); the limits are ours.
             warnings.simplefilter("ignore")
-            with Image.open(media.path) as im:
-                if im.size[0] * im.size[1] > limits.max_pixels:
-                    raise TooManyPixels(f"the image is {im.size[0]}x{im.size[1]} pixels")
-                im.load()
-                rgb = ImageOps.exif_transpose(im).convert("RGB")
-    except MediaError:
+            im = Image.open(media.path)
+            if im.size[0] * im.size[1] > limits.max_pixels:
+                raise TooManyPixels(f"the image is {im.size[0]}x{im.size[1]} pixels")
+            im.load()
+            stored = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            orientation = im.getexif().get(0x0112, 1)
+            oriented = stored
+            if orientation not in (None, 1):
+                rotated = ImageOps.exif_transpose(im)
+                oriented = np.asarray(rotated.convert("RGB"), dtype=np.uint8)
+    except BaseException as exc:
+        if im is not None:
+            im.close()
+        if isinstance(exc, MediaError):
+            raise
+        if isinstance(exc, Image.DecompressionBombError):
+            raise TooManyPixels(str(exc)) from exc
+        if isinstance(exc, UnidentifiedImageError | OSError | ValueError | SyntaxError | EOFError):
+            raise CorruptMedia(f"the image data cannot be decoded: {exc}") from exc
         raise
-    except Image.DecompressionBombError as exc:
-        raise TooManyPixels(str(exc)) from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise CorruptMedia(f"the image data cannot be decoded: {exc}") from exc
-    return np.asarray(rgb, dtype=np.uint8)
+    return DecodedImage(image=im, stored=stored, oriented=oriented)
+
+
+def decode_rgb(media: Media, limits: Limits | None = None) -> np.ndarray:
+    """Decode an image to an ``HxWx3`` uint8 RGB array as people see it (EXIF orientation applied).
+
+    Raises:
+        UnsupportedMedia: not a still image Pillow can decode.
+        TooManyPixels, CorruptMedia.
+    """
+    decoded = decode_image(media, limits)
+    decoded.image.close()
+    return decoded.oriented
 
 
 def copy_limited(src: IO[bytes], dst: IO[bytes], max_bytes: int) -> int:
