@@ -23,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image, ImageEnhance
 
@@ -153,8 +152,10 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "Produced by `benchmarks/hash_eval.py` (do not edit by hand).",
         f"{r['images']} images ({r['low_quality_images']} with PDQ quality below 50), "
-        f"{r['distinct_pairs']} distinct pairs; hashing took {r['hash_ms_median']} ms per image (median).",
-        f"Chosen thresholds: match <= {r['chosen']['match']}, near <= {r['chosen']['near']} (of 256 bits).",
+        f"{r['distinct_pairs']} distinct pairs; hashing took {r['hash_ms_median']} ms "
+        "per image (median).",
+        f"Chosen thresholds: match <= {r['chosen']['match']}, "
+        f"near <= {r['chosen']['near']} (of 256 bits).",
         "",
         "## Same picture after a transformation: share matched at each threshold",
         "",

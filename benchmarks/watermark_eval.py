@@ -1,6 +1,6 @@
 """Measure the Stable Diffusion watermark decoder: false positives, robustness, real AI images.
 
-    .venv/bin/python benchmarks/watermark_eval.py [--photos DIR] [--limit N] [--out docs/measurements]
+    .venv/bin/python benchmarks/watermark_eval.py [--photos DIR] [--limit N] [--out DIR]
 
 1. False positives: every photograph in ``../shared/fixtures/train/real`` (or ``--photos``), in
    five variants each (original, JPEG 90, JPEG 75, 0.5x resize, 0.75x resize), decoded for all
@@ -220,7 +220,8 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"{fp['variants']} variants (original, JPEG 90, JPEG 75, 0.5x, 0.75x of each photograph); "
         f"flagged: {len(fp['flagged'])} "
-        f"(rate {fp['false_positive_rate']:.4f}, 95% upper bound {fp['rule_of_three_upper_95']:.4f}).",
+        f"(rate {fp['false_positive_rate']:.4f}, "
+        f"95% upper bound {fp['rule_of_three_upper_95']:.4f}).",
         "",
         "| scheme | bits | threshold (1 size) | max matched | 99th pct | median |",
         "|---|---|---|---|---|---|",
@@ -237,10 +238,9 @@ def markdown(results: dict[str, Any]) -> str:
         cells = []
         for s in SCHEMES:
             v = schemes.get(s.name)
+            rate = f"{v['detection_rate'] * 100:.0f}%" if v else "-"
             cells.append(
-                f"{v['detection_rate'] * 100:.0f}% (median {v['median_bits']}/{len(s.bits)}, n={v['n']})"
-                if v
-                else "-"
+                f"{rate} (median {v['median_bits']}/{len(s.bits)}, n={v['n']})" if v else "-"
             )
         lines.append(f"| {tname} | " + " | ".join(cells) + " |")
     ai = results["real_ai"]

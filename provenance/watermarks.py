@@ -216,7 +216,12 @@ def _candidate_sizes(width: int, height: int) -> list[tuple[int, int]]:
     if (width, height) in GENERATOR_SIZES:
         return []
     ratio = width / height
-    out = [(w, h) for w, h in GENERATOR_SIZES if abs(w / h - ratio) / ratio < 0.01]
+    # Within a factor of two: a mark does not come back from a thumbnail.
+    out = [
+        (w, h)
+        for w, h in GENERATOR_SIZES
+        if abs(w / h - ratio) / ratio < 0.01 and 0.5 <= w / width <= 2.0
+    ]
     out.sort(key=lambda wh: abs(wh[0] - width))
     return out[:MAX_RESIZE_TRIES]
 

@@ -15,6 +15,9 @@ committed and all small:
 ``tampered.jpg``                ``camera_capture.jpg`` with pixels changed after signing
 ``unsigned.jpg``                no manifest at all
 ``signed_video.mp4``            a short MP4 clip, signed ES256, digitalCapture
+``sdxl_watermarked.png``        unsigned, carrying the SDXL invisible watermark (0xB3EC907BB19E),
+                                embedded by Shingan's reference-identical encoder
+``ai_metadata.png``             unsigned, with Automatic1111 ``parameters`` generation metadata
 
 The pictures are drawn procedurally from a fixed seed, so no third-party media is involved.
 """
@@ -392,7 +395,30 @@ def make_media(out: Path = HERE) -> dict[str, str]:
         )
     (out / "signed_video.mp4").write_bytes(video)
     made["signed_video.mp4"] = "signed 2 s MP4 clip (ES256, digitalCapture)"
+
+    from PIL.PngImagePlugin import PngInfo
+
+    from provenance.watermarks import SCHEMES_BY_NAME, embed
+
+    marked = embed(draw_generated(512, 512, seed=7), SCHEMES_BY_NAME["sdxl"].bits)
+    (out / "sdxl_watermarked.png").write_bytes(encode(marked, "PNG"))
+    made["sdxl_watermarked.png"] = "unsigned PNG with the SDXL invisible watermark"
+
+    info = PngInfo()
+    info.add_text("parameters", A1111_PARAMETERS)
+    (out / "ai_metadata.png").write_bytes(
+        encode(draw_generated(512, 512, seed=8), "PNG", pnginfo=info)
+    )
+    made["ai_metadata.png"] = "unsigned PNG with Automatic1111 generation metadata"
     return made
+
+
+A1111_PARAMETERS = (
+    "a watercolour harbour at dawn, fishing boats\n"
+    "Negative prompt: blurry, text\n"
+    "Steps: 25, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 20261128, Size: 512x512, "
+    "Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1"
+)
 
 
 def tamper_jpeg(data: bytes) -> bytes:

@@ -142,6 +142,28 @@ def render_text(report: dict[str, Any], name: str) -> str:
         lines.append(f"  AI         {_clean(ai)}")
         failures = ", ".join(c["codes"]["failure"]) or "none"
         lines.append(f"  failures   {_clean(failures)}")
+    meta = report["provenance"]["metadata"]
+    meta_parts = []
+    if meta.get("generator"):
+        sig = meta["signatures"][0] if meta["signatures"] else {}
+        meta_parts.append(f"generator {meta['generator']} ({sig.get('field', '?')})")
+    if meta.get("camera"):
+        cam = meta["camera"]
+        meta_parts.append("camera " + " ".join(x for x in (cam.get("make"), cam.get("model")) if x))
+    if meta.get("software"):
+        meta_parts.append("software " + " > ".join(meta["software"]))
+    if meta_parts:
+        lines.append(f"  metadata   {_clean('; '.join(meta_parts))}")
+    marks = report["provenance"]["watermarks"]
+    if marks:
+        found = [w for w in marks if w["detected"]]
+        if found:
+            text = ", ".join(
+                f"{w['scheme']} {w['bits_matched']}/{w['bits_total']} bits" for w in found
+            )
+        else:
+            text = "none found"
+        lines.append(f"  watermark  {text}")
     for reason in v["reasons"]:
         lines.append(f"  - [{reason['effect']}] {_clean(reason['detail'])}")
     for warning in report["warnings"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import logging
 import os
 import time
 import uuid
@@ -20,10 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from provenance import c2pa as c2pa_mod
-from provenance.media import Limits, open_media
+from provenance import hashing, watermarks
+from provenance.hashing import FrameHash, PdqHash
+from provenance.media import DecodedImage, Limits, MediaError, decode_image, open_media
+from provenance.metadata import MetadataFinding, read_metadata
 from provenance.trust import TrustConfig
+from provenance.watermarks import WatermarkFinding
 from service.report import MediaInfo, Report
 from service.verdict import Findings, fuse
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,8 @@ class AnalyzeOptions:
     trust: TrustConfig = field(default_factory=TrustConfig)
     limits: Limits = field(default_factory=Limits)
     include_thumbnails: bool = False
+    video_hash_every_s: float = 1.0
+    video_hash_max_frames: int = 64
 
 
 def shingan_version() -> str:
@@ -102,9 +111,48 @@ def analyze(
         c2pa_finding = c2pa_mod.verify_c2pa(
             stream, media.mime, options.trust, include_thumbnails=options.include_thumbnails
         )
-    with timer.stage("verdict"):
-        verdict = fuse(Findings(c2pa=c2pa_finding))
     warnings: list[str] = []
+    metadata: MetadataFinding | None = None
+    marks: tuple[WatermarkFinding, ...] = ()
+    pdq: PdqHash | None = None
+    frame_hashes: tuple[FrameHash, ...] = ()
+    decoded: DecodedImage | None = None
+    if media.kind == "image" and media.width is not None:
+        try:
+            with timer.stage("decode"):
+                decoded = decode_image(media, options.limits)
+        except MediaError as exc:
+            # The container was readable (C2PA above); the pixels are not.
+            warnings.append(f"the image data could not be decoded: {exc.message}")
+    if decoded is not None:
+        try:
+            with timer.stage("metadata"):
+                metadata = read_metadata(decoded.image)
+            with timer.stage("watermarks"):
+                marks = watermarks.detect(decoded.stored)
+            with timer.stage("hashing"):
+                pdq = hashing.pdq(decoded.oriented)
+        finally:
+            decoded.image.close()
+        if pdq is not None and not pdq.reliable:
+            warnings.append("the image is too flat or small for a reliable perceptual hash")
+    elif media.kind == "video":
+        with timer.stage("hashing"):
+            frame_hashes = hashing.video_frame_hashes(
+                media.path,
+                every_s=options.video_hash_every_s,
+                max_frames=options.video_hash_max_frames,
+            )
+        if not frame_hashes:
+            warnings.append("no video frames could be decoded")
+    with timer.stage("verdict"):
+        verdict = fuse(
+            Findings(
+                c2pa=c2pa_finding,
+                metadata=metadata,
+                watermarks=marks if decoded is not None else None,
+            )
+        )
     if c2pa_finding.state == "error" and c2pa_finding.remote_url:
         warnings.append("remote Content Credentials were not fetched")
     timer.ms["total"] = round((time.perf_counter() - total_start) * 1000, 3)
@@ -119,11 +167,15 @@ def analyze(
             width=media.width,
             height=media.height,
             duration_s=media.duration_s,
-            frames_analyzed=0 if media.kind == "video" else None,
+            frames_analyzed=len(frame_hashes) if media.kind == "video" else None,
             filename=filename[:255] if filename else None,
+            pdq=pdq,
+            frame_hashes=frame_hashes,
         ),
         verdict=verdict,
         c2pa=c2pa_finding,
+        metadata=metadata,
+        watermarks=marks,
         warnings=tuple(warnings),
         timings_ms=timer.ms,
         versions=versions(),

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.c2pa import C2paFinding, Ingredient
+from provenance.hashing import FrameHash, PdqHash
+from provenance.metadata import MetadataFinding
+from provenance.watermarks import WatermarkFinding
 from service.verdict import Verdict
 
 SCHEMA = "shingan.report/1"
@@ -27,6 +30,8 @@ class MediaInfo:
     duration_s: float | None = None
     frames_analyzed: int | None = None
     filename: str | None = None
+    pdq: PdqHash | None = None
+    frame_hashes: tuple[FrameHash, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class Report:
     media: MediaInfo
     verdict: Verdict
     c2pa: C2paFinding | None
+    metadata: MetadataFinding | None = None
+    watermarks: tuple[WatermarkFinding, ...] = ()
     warnings: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
@@ -56,19 +63,20 @@ class Report:
                 "duration_s": self.media.duration_s,
                 "frames_analyzed": self.media.frames_analyzed,
                 "filename": self.media.filename,
+                "hashes": {
+                    "pdq": self.media.pdq.hex if self.media.pdq else None,
+                    "pdq_quality": self.media.pdq.quality if self.media.pdq else None,
+                    "frames": [
+                        {"time_s": f.time_s, "pdq": f.hash.hex, "pdq_quality": f.hash.quality}
+                        for f in self.media.frame_hashes
+                    ],
+                },
             },
             "verdict": verdict_to_dict(self.verdict),
             "provenance": {
                 "c2pa": c2pa_to_dict(self.c2pa),
-                # Filled by the metadata and watermark stages; present so the shape is stable.
-                "metadata": {
-                    "generator": None,
-                    "ai_declared": False,
-                    "camera": None,
-                    "software": [],
-                    "fields": {},
-                },
-                "watermarks": [],
+                "metadata": metadata_to_dict(self.metadata),
+                "watermarks": [watermark_to_dict(w) for w in self.watermarks],
             },
             "detectors": [],
             "matches": [],
@@ -187,4 +195,65 @@ def c2pa_to_dict(f: C2paFinding | None) -> dict[str, Any]:
         "thumbnail": f.thumbnail,
         "remote_url": f.remote_url,
         "error": f.error,
+    }
+
+
+def metadata_to_dict(m: MetadataFinding | None) -> dict[str, Any]:
+    """``provenance.metadata``; a file whose metadata was not read has ``error`` set."""
+    if m is None:
+        m = MetadataFinding(error="metadata is not read for this kind of file")
+    camera = None
+    if m.camera is not None:
+        camera = {
+            "make": m.camera.make,
+            "model": m.camera.model,
+            "lens": m.camera.lens,
+            "serial": m.camera.serial,
+            "capture_time": m.camera.capture_time,
+        }
+    return {
+        "generator": m.generator,
+        "ai_declared": m.ai_declared,
+        "digital_source_type": m.digital_source_type,
+        "signatures": [
+            {
+                "name": s.name,
+                "field": s.field,
+                "evidence": s.evidence,
+                "model": s.model,
+                "sampler": s.sampler,
+                "seed": s.seed,
+                "steps": s.steps,
+                "prompt": s.prompt,
+                "negative_prompt": s.negative_prompt,
+                "variant": s.variant,
+            }
+            for s in m.signatures
+        ],
+        "camera": camera,
+        "software": list(m.software),
+        "editors": list(m.editors),
+        "modified_at": m.modified_at,
+        "has_gps": m.has_gps,
+        "has_makernote": m.has_makernote,
+        "inconsistencies": list(m.inconsistencies),
+        "fields": dict(m.fields),
+        "error": m.error,
+    }
+
+
+def watermark_to_dict(w: WatermarkFinding) -> dict[str, Any]:
+    return {
+        "scheme": w.scheme,
+        "label": w.label,
+        "detected": w.detected,
+        "confidence": w.confidence,
+        "payload": w.payload,
+        "bits_matched": w.bits_matched,
+        "bits_total": w.bits_total,
+        "threshold": w.threshold,
+        "p_chance": w.p_chance,
+        "size_tried": w.size_tried,
+        "applicable": w.applicable,
+        "note": w.note,
     }

@@ -6,8 +6,8 @@ whether it may decide on its own. The decisive claim of the lowest-numbered rule
 every claim is kept as a reason with its effect relative to that label, so conflicts are shown
 rather than dropped.
 
-This stage fuses C2PA alone (rules 1, 2, 6 and 8). Later signals add claims for rules 3, 4, 5
-and 7 without changing the mechanism.
+Implemented: C2PA (rules 1, 2, 6), watermarks (rule 3), generator metadata (rule 5) and the
+default (rule 8). Known-media matches (4) and detectors (7) add claims the same way.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from provenance.c2pa import C2paFinding
+from provenance.metadata import MetadataFinding
+from provenance.watermarks import WatermarkFinding
 
 Label = Literal["authentic", "ai_generated", "manipulated", "inconclusive"]
 Confidence = Literal["high", "medium", "low"]
@@ -82,11 +84,24 @@ class Findings:
     """Everything the verdict may use. ``None`` means the signal did not run."""
 
     c2pa: C2paFinding | None = None
+    metadata: MetadataFinding | None = None
+    watermarks: tuple[WatermarkFinding, ...] | None = None
+
+
+def collect_claims(findings: Findings) -> list[Claim]:
+    claims: list[Claim] = []
+    if findings.c2pa is not None:
+        claims.extend(c2pa_claims(findings.c2pa))
+    if findings.watermarks is not None:
+        claims.extend(watermark_claims(findings.watermarks))
+    if findings.metadata is not None:
+        claims.extend(metadata_claims(findings.metadata))
+    return claims
 
 
 def fuse(findings: Findings) -> Verdict:
     """Apply the precedence rules to the findings and explain the result."""
-    claims = list(c2pa_claims(findings.c2pa)) if findings.c2pa is not None else []
+    claims = collect_claims(findings)
     decisive = sorted((c for c in claims if c.decisive), key=lambda c: c.rule)
     if decisive:
         top = decisive[0]
@@ -284,6 +299,18 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
 
 def _summary(label: Label, top: Claim | None, findings: Findings) -> str:
     f = findings.c2pa
+    if label == "ai_generated" and top and top.signal == "watermark":
+        return (
+            "An invisible watermark that Stable Diffusion software embeds in the images it "
+            "generates was found in this file."
+        )
+    if label == "ai_generated" and top and top.signal == "metadata":
+        m = findings.metadata
+        name = _generator_name(m) if m else "an AI tool"
+        return (
+            f"The file's metadata says it was made with an AI image generator ({name}). Such "
+            "metadata is easy to remove but rarely forged."
+        )
     if label == "manipulated" and top and top.signal == "c2pa":
         return (
             "The file was changed after it was signed: its Content Credentials no longer match "
@@ -316,3 +343,83 @@ def _summary(label: Label, top: Claim | None, findings: Findings) -> str:
     else:
         why = "no signal gave a clear answer"
     return f"We cannot tell whether this file is genuine: {why}."
+
+
+# --- watermarks -------------------------------------------------------------------------------
+
+
+def watermark_claims(findings: tuple[WatermarkFinding, ...]) -> Iterable[Claim]:
+    """Rule 3: a generator watermark decoded above its false-positive threshold."""
+    detected = [w for w in findings if w.detected]
+    for w in detected:
+        yield Claim(
+            "watermark",
+            f"watermark.{w.scheme}",
+            3,
+            "ai_generated",
+            "high",
+            True,
+            f"An invisible {w.label} watermark was decoded: {w.bits_matched} of {w.bits_total} "
+            f"bits match (chance probability {w.p_chance:.1e}"
+            + (f", after resizing back to {w.size_tried}" if w.size_tried != "original" else "")
+            + "). Stable Diffusion's reference software embeds it in every image it makes.",
+        )
+    if not detected and any(w.applicable for w in findings):
+        yield Claim(
+            "watermark",
+            "watermark.none",
+            3,
+            None,
+            "low",
+            False,
+            "No known generator watermark was found. This proves nothing: most generators "
+            "embed none, and JPEG re-compression or cropping removes the ones that do.",
+        )
+
+
+# --- metadata ---------------------------------------------------------------------------------
+
+
+def _generator_name(m: MetadataFinding) -> str:
+    named = [s for s in m.signatures if s.name != "iptc-digital-source-type"]
+    if named:
+        return named[0].name
+    if m.digital_source_type:
+        return f"declared {m.digital_source_type}"
+    return "an AI tool"
+
+
+def metadata_claims(m: MetadataFinding) -> Iterable[Claim]:
+    """Rule 5: generator metadata; camera and editing metadata as context."""
+    if m.ai_declared and m.signatures:
+        parts = []
+        for sig in m.signatures[:4]:
+            what = (
+                sig.name if sig.name != "iptc-digital-source-type" else "IPTC digital source type"
+            )
+            extra = f", model {sig.model}" if sig.model else ""
+            parts.append(f"{what} (in {sig.field}{extra})")
+        yield Claim(
+            "metadata",
+            "metadata.generator",
+            5,
+            "ai_generated",
+            "medium",
+            True,
+            "The file's metadata names an AI image generator: "
+            + "; ".join(parts)
+            + ". Metadata is easy to strip and rarely forged.",
+        )
+    if m.camera is not None:
+        yield Claim(
+            "metadata",
+            "metadata.camera",
+            5,
+            None,
+            "low",
+            False,
+            f"The file's EXIF names a camera ({m.camera.display}). Camera metadata is easy to "
+            "copy or edit, so it does not show the picture is genuine.",
+        )
+    for note in m.inconsistencies:
+        yield Claim("metadata", "metadata.inconsistency", 5, None, "low", False, note)

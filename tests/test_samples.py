@@ -19,6 +19,8 @@ EXPECTED = {
     "tampered.jpg": ("invalid", "manipulated"),
     "unsigned.jpg": ("absent", "inconclusive"),
     "signed_video.mp4": ("trusted", "authentic"),
+    "sdxl_watermarked.png": ("absent", "ai_generated"),
+    "ai_metadata.png": ("absent", "ai_generated"),
 }
 
 

@@ -115,6 +115,70 @@ _C2PA = _obj(
     }
 )
 
+_METADATA = _obj(
+    {
+        "generator": NSTR,
+        "ai_declared": BOOL,
+        "digital_source_type": NSTR,
+        "signatures": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "name": STR,
+                    "field": STR,
+                    "evidence": STR,
+                    "model": NSTR,
+                    "sampler": NSTR,
+                    "seed": NSTR,
+                    "steps": NSTR,
+                    "prompt": NSTR,
+                    "negative_prompt": NSTR,
+                    "variant": NSTR,
+                }
+            ),
+        },
+        "camera": {
+            "oneOf": [
+                {"type": "null"},
+                _obj(
+                    {
+                        "make": NSTR,
+                        "model": NSTR,
+                        "lens": NSTR,
+                        "serial": NSTR,
+                        "capture_time": NSTR,
+                    }
+                ),
+            ]
+        },
+        "software": STRS,
+        "editors": STRS,
+        "modified_at": NSTR,
+        "has_gps": BOOL,
+        "has_makernote": BOOL,
+        "inconsistencies": STRS,
+        "fields": {"type": "object", "additionalProperties": STR},
+        "error": NSTR,
+    }
+)
+
+_WATERMARK = _obj(
+    {
+        "scheme": {"enum": ["sd1", "sd2", "sdxl"]},
+        "label": STR,
+        "detected": BOOL,
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+        "payload": NSTR,
+        "bits_matched": {"type": "integer", "minimum": 0},
+        "bits_total": {"type": "integer", "minimum": 1},
+        "threshold": {"type": "integer"},
+        "p_chance": {"type": "number", "minimum": 0, "maximum": 1},
+        "size_tried": STR,
+        "applicable": BOOL,
+        "note": NSTR,
+    }
+)
+
 _REASON = _obj(
     {
         "signal": {"enum": ["c2pa", "watermark", "metadata", "known_media", "detector"]},
@@ -141,6 +205,22 @@ _REPORT = _obj(
                 "duration_s": NNUM,
                 "frames_analyzed": NINT,
                 "filename": NSTR,
+                "hashes": _obj(
+                    {
+                        "pdq": {**NSTR, "description": "PDQ hash, 64 hex digits"},
+                        "pdq_quality": NINT,
+                        "frames": {
+                            "type": "array",
+                            "items": _obj(
+                                {
+                                    "time_s": {"type": "number"},
+                                    "pdq": STR,
+                                    "pdq_quality": {"type": "integer"},
+                                }
+                            ),
+                        },
+                    }
+                ),
             }
         ),
         "verdict": _obj(
@@ -160,16 +240,11 @@ _REPORT = _obj(
         "provenance": _obj(
             {
                 "c2pa": {"$ref": "#/components/schemas/C2pa"},
-                "metadata": _obj(
-                    {
-                        "generator": NSTR,
-                        "ai_declared": BOOL,
-                        "camera": {"type": ["object", "null"]},
-                        "software": STRS,
-                        "fields": {"type": "object"},
-                    }
-                ),
-                "watermarks": {"type": "array", "items": {"type": "object"}},
+                "metadata": {"$ref": "#/components/schemas/Metadata"},
+                "watermarks": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Watermark"},
+                },
             }
         ),
         "detectors": {"type": "array", "items": {"type": "object"}},
@@ -341,6 +416,8 @@ def _document() -> dict[str, Any]:
                 "C2pa": _C2PA,
                 "Ingredient": _INGREDIENT,
                 "Reason": _REASON,
+                "Metadata": _METADATA,
+                "Watermark": _WATERMARK,
                 "Error": _ERROR,
                 "Ready": _obj(
                     {"status": {"enum": ["ready", "not_ready"]}, "checks": {"type": "object"}}
