@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from provenance.hashing import (
+    MATCH_THRESHOLD,
+    bits_to_hex,
+    distance,
+    hex_to_int,
+    pdq,
+    similarity,
+    video_frame_hashes,
+)
+from samples.make_samples import draw_generated, draw_scene
+from tests.conftest import sample
+
+
+def test_pdq_of_an_image_and_its_copies() -> None:
+    rgb = np.asarray(Image.open(sample("camera_capture.jpg")).convert("RGB"))
+    h = pdq(rgb)
+    assert len(h.hex) == 64
+    assert 0 <= h.quality <= 100
+    assert distance(h.hex, pdq(rgb).hex) == 0
+    buf = io.BytesIO()
+    Image.fromarray(rgb).resize((320, 213)).save(buf, format="JPEG", quality=70)
+    copy = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    assert distance(h.hex, pdq(copy).hex) <= MATCH_THRESHOLD
+
+
+def test_distinct_pictures_are_far_apart() -> None:
+    a = pdq(draw_scene(400, 300, seed=1))
+    b = pdq(draw_generated(400, 300, seed=2))
+    assert distance(a.hex, b.hex) > MATCH_THRESHOLD
+    assert similarity(0) == 1.0
+    assert similarity(128) == 0.0
+
+
+def test_hex_validation() -> None:
+    assert hex_to_int("f" * 64) == (1 << 256) - 1
+    for bad in ("f" * 63, "g" * 64, ""):
+        with pytest.raises(ValueError, match="PDQ"):
+            hex_to_int(bad)
+    with pytest.raises(ValueError, match="256 bits"):
+        bits_to_hex([0, 1])
+    assert bits_to_hex([1] + [0] * 255) == "80" + "0" * 62
+
+
+def test_video_frames_are_hashed() -> None:
+    frames = video_frame_hashes(sample("signed_video.mp4"), every_s=1.0)
+    assert [f.time_s for f in frames] == [0.0, 1.0]
+    assert all(len(f.hash.hex) == 64 for f in frames)
+    assert len(video_frame_hashes(sample("signed_video.mp4"), every_s=0.1, max_frames=5)) == 5
+
+
+def test_undecodable_video_gives_no_frames(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "x.mp4"
+    f.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 100)
+    assert video_frame_hashes(f) == ()
