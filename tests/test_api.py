@@ -59,6 +59,8 @@ def assert_error(resp: Any, status: int, code: str) -> None:
         ("tampered.jpg", "manipulated", "invalid"),
         ("unsigned.jpg", "inconclusive", "absent"),
         ("signed_video.mp4", "authentic", "trusted"),
+        ("sdxl_watermarked.png", "ai_generated", "absent"),
+        ("ai_metadata.png", "ai_generated", "absent"),
     ],
 )
 def test_verify_multipart_samples(client: FlaskClient, name: str, label: str, state: str) -> None:

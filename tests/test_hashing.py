@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +57,7 @@ def test_video_frames_are_hashed() -> None:
     assert len(video_frame_hashes(sample("signed_video.mp4"), every_s=0.1, max_frames=5)) == 5
 
 
-def test_undecodable_video_gives_no_frames(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_undecodable_video_gives_no_frames(tmp_path: Path) -> None:
     f = tmp_path / "x.mp4"
     f.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 100)
     assert video_frame_hashes(f) == ()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from provenance.c2pa import Action, AiDeclaration, C2paFinding, Codes, Signer
+from provenance.metadata import Camera, GeneratorSignature, MetadataFinding
+from provenance.watermarks import WatermarkFinding
 from service.verdict import RULES, Findings, fuse
 
 SIGNER = Signer(common_name="Cam 1", organization="Example News", issuer="Example CA")
@@ -239,3 +241,127 @@ def test_ai_summary_wording_is_careful() -> None:
 def test_absence_is_never_authentic() -> None:
     for state in ("absent", "error", "valid", "invalid"):
         assert fuse(Findings(c2pa=finding(state))).label != "authentic"
+
+
+# --- rules 3 and 5, and conflicts across signals -------------------------------------------------
+
+
+def mark(detected: bool, applicable: bool = True) -> WatermarkFinding:
+    return WatermarkFinding(
+        scheme="sdxl",
+        label="Stable Diffusion XL",
+        detected=detected,
+        confidence=0.999999 if detected else 0.0,
+        payload="0xB3EC907BB19E" if detected else None,
+        bits_matched=46 if detected else 25,
+        bits_total=48,
+        threshold=41,
+        p_chance=1e-11 if detected else 0.4,
+        size_tried="original",
+        applicable=applicable,
+    )
+
+
+A1111_META = MetadataFinding(
+    generator="automatic1111",
+    ai_declared=True,
+    signatures=(GeneratorSignature("automatic1111", "PNG text 'parameters'", "x", model="sd15"),),
+)
+CAMERA_META = MetadataFinding(camera=Camera(make="Canon", model="Canon EOS R5"))
+
+
+@dataclass(frozen=True)
+class MultiCase:
+    name: str
+    findings: Findings
+    label: str
+    confidence: str
+    basis: tuple[str, ...]
+    effects: dict[str, str] = field(default_factory=dict)
+
+
+MULTI = [
+    MultiCase(
+        "watermark alone",
+        Findings(c2pa=finding("absent"), watermarks=(mark(True),)),
+        "ai_generated",
+        "high",
+        ("watermark",),
+        {"watermark.sdxl": "supports", "c2pa.absent": "neutral"},
+    ),
+    MultiCase(
+        "no watermark is not evidence",
+        Findings(c2pa=finding("absent"), watermarks=(mark(False),)),
+        "inconclusive",
+        "low",
+        (),
+        {"watermark.none": "neutral"},
+    ),
+    MultiCase(
+        "metadata alone",
+        Findings(c2pa=finding("absent"), metadata=A1111_META),
+        "ai_generated",
+        "medium",
+        ("metadata",),
+        {"metadata.generator": "supports"},
+    ),
+    MultiCase(
+        "camera EXIF alone never makes authentic",
+        Findings(c2pa=finding("absent"), metadata=CAMERA_META),
+        "inconclusive",
+        "low",
+        (),
+        {"metadata.camera": "neutral"},
+    ),
+    MultiCase(
+        "watermark outranks metadata, both support",
+        Findings(c2pa=finding("absent"), metadata=A1111_META, watermarks=(mark(True),)),
+        "ai_generated",
+        "high",
+        ("watermark", "metadata"),
+        {"watermark.sdxl": "supports", "metadata.generator": "supports"},
+    ),
+    MultiCase(
+        "trusted capture manifest contradicted by a watermark",
+        Findings(c2pa=finding("trusted", capture=True), watermarks=(mark(True),)),
+        "ai_generated",
+        "high",
+        ("watermark",),
+        {"watermark.sdxl": "supports", "c2pa.trusted": "contradicts"},
+    ),
+    MultiCase(
+        "tampering outranks a watermark",
+        Findings(
+            c2pa=finding("invalid", integrity=("assertion.dataHash.mismatch",)),
+            watermarks=(mark(True),),
+        ),
+        "manipulated",
+        "high",
+        ("c2pa",),
+        {"c2pa.integrity_failure": "supports", "watermark.sdxl": "contradicts"},
+    ),
+    MultiCase(
+        "AI declared in C2PA and metadata agree",
+        Findings(c2pa=finding("trusted", ai="trainedAlgorithmicMedia"), metadata=A1111_META),
+        "ai_generated",
+        "high",
+        ("c2pa", "metadata"),
+    ),
+    MultiCase(
+        "trusted capture with camera EXIF stays authentic",
+        Findings(c2pa=finding("trusted", capture=True), metadata=CAMERA_META),
+        "authentic",
+        "high",
+        ("c2pa",),
+        {"metadata.camera": "neutral"},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", MULTI, ids=[c.name for c in MULTI])
+def test_rule_table_across_signals(case: MultiCase) -> None:
+    v = fuse(case.findings)
+    assert (v.label, v.confidence, v.basis) == (case.label, case.confidence, case.basis)
+    effects = {r.finding: r.effect for r in v.reasons}
+    for name, effect in case.effects.items():
+        assert effects.get(name) == effect, effects

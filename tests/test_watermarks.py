@@ -13,6 +13,8 @@ from provenance.watermarks import (
     MAX_ORIGINAL_PIXELS,
     SCHEMES,
     SCHEMES_BY_NAME,
+    Scheme,
+    WatermarkFinding,
     binomial_tail,
     block_scores,
     decode_bits,
@@ -23,7 +25,7 @@ from provenance.watermarks import (
 from samples.make_samples import draw_generated, draw_scene
 
 
-def by_scheme(rgb: np.ndarray) -> dict[str, object]:
+def by_scheme(rgb: np.ndarray) -> dict[str, WatermarkFinding]:
     return {f.scheme: f for f in detect(rgb)}
 
 
@@ -34,17 +36,17 @@ SEEDS = {"sd1": 5, "sd2": 9, "sdxl": 7}
 
 
 @pytest.mark.parametrize("scheme", SCHEMES, ids=[s.name for s in SCHEMES])
-def test_roundtrip_every_scheme(scheme) -> None:  # type: ignore[no-untyped-def]
+def test_roundtrip_every_scheme(scheme: Scheme) -> None:
     base = draw_generated(512, 512, seed=SEEDS[scheme.name])
     found = by_scheme(embed(base, scheme.bits))
     f = found[scheme.name]
-    assert f.detected  # type: ignore[attr-defined]
-    assert f.bits_matched >= f.threshold  # type: ignore[attr-defined]
-    assert f.payload == scheme.payload  # type: ignore[attr-defined]
-    assert f.size_tried == "original"  # type: ignore[attr-defined]
-    assert f.confidence > 0.999999  # type: ignore[attr-defined]
+    assert f.detected
+    assert f.bits_matched >= f.threshold
+    assert f.payload == scheme.payload
+    assert f.size_tried == "original"
+    assert f.confidence > 0.999999
     others = [x for name, x in found.items() if name != scheme.name]
-    assert not any(x.detected for x in others)  # type: ignore[attr-defined]
+    assert not any(x.detected for x in others)
 
 
 def test_mark_is_invisible() -> None:
@@ -76,15 +78,15 @@ def test_thresholds_follow_the_binomial_tail() -> None:
 def test_noisy_flat_pictures_do_not_carry_the_mark() -> None:
     """Known weakness of the scheme itself (also true of the reference embedder)."""
     marked = embed(draw_scene(512, 512, seed=5), SCHEMES_BY_NAME["sdxl"].bits)
-    assert not by_scheme(marked)["sdxl"].detected  # type: ignore[attr-defined]
+    assert not by_scheme(marked)["sdxl"].detected
 
 
 def test_mark_survives_rescale_when_resized_back() -> None:
     marked = embed(draw_generated(512, 512, seed=7), SCHEMES_BY_NAME["sdxl"].bits)
     smaller = cv2.resize(marked, (460, 460), interpolation=cv2.INTER_AREA)
     f = by_scheme(smaller)["sdxl"]
-    assert f.detected  # type: ignore[attr-defined]
-    assert f.size_tried == "512x512"  # type: ignore[attr-defined]
+    assert f.detected
+    assert f.size_tried == "512x512"
 
 
 def test_jpeg_removes_the_mark() -> None:
@@ -93,7 +95,7 @@ def test_jpeg_removes_the_mark() -> None:
     buf = io.BytesIO()
     Image.fromarray(marked).save(buf, format="JPEG", quality=90)
     recompressed = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
-    assert not by_scheme(recompressed)["sdxl"].detected  # type: ignore[attr-defined]
+    assert not by_scheme(recompressed)["sdxl"].detected
 
 
 def test_tiny_images_are_not_applicable() -> None:
