@@ -61,3 +61,16 @@ def test_undecodable_video_gives_no_frames(tmp_path: Path) -> None:
     f = tmp_path / "x.mp4"
     f.write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 100)
     assert video_frame_hashes(f) == ()
+
+
+def test_large_images_hash_like_their_full_resolution() -> None:
+    """The pre-reduction to MAX_SIDE must not move the hash (compared with pdqhash directly)."""
+    import cv2
+    import pdqhash
+
+    from provenance.hashing import MAX_SIDE, bits_to_hex
+
+    big = cv2.resize(draw_scene(800, 600, seed=8), (4800, 3600), interpolation=cv2.INTER_CUBIC)
+    assert max(big.shape[:2]) > MAX_SIDE
+    full_bits, _ = pdqhash.compute(big)
+    assert distance(pdq(big).hex, bits_to_hex(full_bits)) <= 8
