@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 HASH_BITS = 256
-#: Hamming distance at or below which two images are treated as the same picture. Measured:
-#: every JPEG 50-90, 0.5x resize, greyscale, +20% brightness and screenshot-like copy, and 99% of
-#: 0.25x copies, fall within it; none of 90,100 pairs of distinct pictures did (closest: 38).
+#: Hamming distance at or below which two images are treated as the same picture. Measured on
+#: 425 images: every JPEG 50-90, 0.5x and greyscale copy falls within it, over 99% of +20%
+#: brightness, screenshot-like and 0.25x copies; none of 90,100 distinct pairs (closest: 38).
 MATCH_THRESHOLD = 31
 #: Up to this distance, "probably the same picture" with low confidence: 1 of the 90,100
 #: distinct pairs fell within it. Crops, flips and rotations are beyond PDQ either way.
