@@ -13,12 +13,12 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from provenance import c2pa as c2pa_mod
 from provenance import hashing, watermarks
@@ -84,6 +84,19 @@ class _Timer:
             self.ms[name] = round((time.perf_counter() - start) * 1000, 3)
 
 
+T = TypeVar("T")
+
+
+def _guard(stage: str, warnings: list[str], run: Callable[[], T]) -> T | None:
+    """Run one stage; a bug or an unforeseen input in it costs that signal, not the report."""
+    try:
+        return run()
+    except Exception:
+        log.exception("stage %s failed", stage)
+        warnings.append(f"the {stage} stage failed on this file; its result is missing")
+        return None
+
+
 def analyze(
     path: str | os.PathLike[str],
     options: AnalyzeOptions | None = None,
@@ -124,24 +137,37 @@ def analyze(
         except MediaError as exc:
             # The container was readable (C2PA above); the pixels are not.
             warnings.append(f"the image data could not be decoded: {exc.message}")
+            metadata = MetadataFinding(
+                error="the image data could not be decoded, so its metadata was not read"
+            )
     if decoded is not None:
+        image = decoded
         try:
             with timer.stage("metadata"):
-                metadata = read_metadata(decoded.image)
+                metadata = _guard("metadata", warnings, lambda: read_metadata(image.image))
             with timer.stage("watermarks"):
-                marks = watermarks.detect(decoded.stored)
+                marks = (
+                    _guard("watermarks", warnings, lambda: watermarks.detect(image.stored)) or ()
+                )
             with timer.stage("hashing"):
-                pdq = hashing.pdq(decoded.oriented)
+                pdq = _guard("hashing", warnings, lambda: hashing.pdq(image.oriented))
         finally:
             decoded.image.close()
         if pdq is not None and not pdq.reliable:
             warnings.append("the image is too flat or small for a reliable perceptual hash")
     elif media.kind == "video":
         with timer.stage("hashing"):
-            frame_hashes = hashing.video_frame_hashes(
-                media.path,
-                every_s=options.video_hash_every_s,
-                max_frames=options.video_hash_max_frames,
+            frame_hashes = (
+                _guard(
+                    "video hashing",
+                    warnings,
+                    lambda: hashing.video_frame_hashes(
+                        media.path,
+                        every_s=options.video_hash_every_s,
+                        max_frames=options.video_hash_max_frames,
+                    ),
+                )
+                or ()
             )
         if not frame_hashes:
             warnings.append("no video frames could be decoded")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -86,3 +87,16 @@ def test_truncated_image_still_gets_a_report(tmp_path: Path) -> None:
     assert any("could not be decoded" in w for w in r["warnings"])
     assert r["verdict"]["label"] == "inconclusive"
     assert r["provenance"]["watermarks"] == []
+    assert "could not be decoded" in r["provenance"]["metadata"]["error"]
+
+
+def test_a_failing_stage_costs_its_signal_not_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance import watermarks
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated decoder bug")
+
+    monkeypatch.setattr(watermarks, "detect", boom)
+    r = analyze(sample("ai_metadata.png"), TRUSTED).to_dict()
+    assert any("watermarks stage failed" in w for w in r["warnings"])
+    assert r["verdict"]["basis"] == ["metadata"]
