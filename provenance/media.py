@@ -8,6 +8,7 @@ else for bad input.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -260,11 +261,30 @@ def open_media(path: str | os.PathLike[str], limits: Limits | None = None) -> Me
 
 
 # Formats Pillow cannot open without extra plugins; their dimensions are left unknown.
-_NO_PILLOW = {"image/heic", "image/heif", "image/jxl", "image/x-canon-cr3"}
+_NO_PILLOW_BASE = frozenset({"image/heic", "image/heif", "image/jxl", "image/x-canon-cr3"})
+
+
+@functools.cache
+def _no_pillow() -> frozenset[str]:
+    """Image types Pillow cannot decode here. HEIC/HEIF (what phones save) come through the
+    pillow-heif plugin, registered on first use rather than at import."""
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except Exception as exc:  # the plugin is a dependency; its absence only narrows formats
+        log.warning("HEIC/HEIF decoding unavailable: %s", exc)
+        return _NO_PILLOW_BASE
+    return _NO_PILLOW_BASE - {"image/heic", "image/heif"}
+
+
+def can_decode(mime: str) -> bool:
+    """Whether Shingan can decode pixels of this image type."""
+    return mime.startswith("image/") and mime != "image/svg+xml" and mime not in _no_pillow()
 
 
 def _image_size(path: Path, ftype: FileType, limits: Limits) -> tuple[int | None, int | None]:
-    if ftype.mime in _NO_PILLOW:
+    if ftype.mime in _no_pillow():
         return None, None
     try:
         with warnings.catch_warnings():
@@ -330,7 +350,7 @@ def decode_image(media: Media, limits: Limits | None = None) -> DecodedImage:
         TooManyPixels, CorruptMedia.
     """
     limits = limits or Limits()
-    if media.kind != "image" or media.mime in _NO_PILLOW or media.mime == "image/svg+xml":
+    if media.kind != "image" or not can_decode(media.mime):
         raise UnsupportedMedia(f"{media.mime} cannot be decoded to pixels")
     from PIL import ImageOps
 

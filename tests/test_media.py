@@ -202,3 +202,10 @@ def test_copy_limited_stops_at_limit() -> None:
 )
 def test_real_world_formats_sniffed(name: str, mime: str) -> None:
     assert open_media(shared_path(*name.split("/"))).mime == mime
+
+
+@pytest.mark.shared
+def test_heic_from_a_phone_is_decoded() -> None:
+    media = open_media(shared_path("c2pa", "unsigned_sources", "sample1.heic"))
+    assert (media.mime, media.width, media.height) == ("image/heic", 1440, 960)
+    assert decode_rgb(media).shape == (960, 1440, 3)
