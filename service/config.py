@@ -20,6 +20,10 @@ allowed_ekus                SHINGAN_ALLOWED_EKUS            OIDs, a store.cfg pa
 remote_manifest_fetch       SHINGAN_REMOTE_MANIFEST_FETCH   fetch remote manifests (off)
 ocsp_fetch                  SHINGAN_OCSP_FETCH              fetch OCSP responses (off)
 threads                     SHINGAN_THREADS                 request threads of ``serve``
+models_dirs                 SHINGAN_MODELS_DIRS             extra folders of detector models
+detectors                   SHINGAN_DETECTORS               names to run (default: all)
+onnx_providers              SHINGAN_ONNX_PROVIDERS          e.g. CUDAExecutionProvider,CPU...
+onnx_threads                SHINGAN_ONNX_THREADS            intra-op threads (0: one per core)
 ==========================  ==============================  ===================================
 
 Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
@@ -34,6 +38,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryError
+from detectors.runtime import Runtime, RuntimeConfig
 from provenance.media import Limits
 from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
 
@@ -57,6 +63,10 @@ class Config:
     allowed_ekus: str | tuple[str, ...] | None = C2PA_SIGNER_EKUS
     remote_manifest_fetch: bool = False
     ocsp_fetch: bool = False
+    models_dirs: tuple[str, ...] = ()
+    detectors: tuple[str, ...] | None = None
+    onnx_providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    onnx_threads: int = 0
 
     @property
     def limits(self) -> Limits:
@@ -81,13 +91,34 @@ class Config:
         except TrustConfigError as exc:
             raise ConfigError(f"trust configuration: {exc}") from exc
 
+    def build_detectors(self) -> DetectorSet:
+        """Discover and load the configured detectors (disabled ones carry their reason).
+
+        Raises:
+            ConfigError: duplicate model names, or a requested detector that does not exist.
+        """
+        folders = [BUILTIN_MODELS, *(Path(p).expanduser() for p in self.models_dirs)]
+        runtime = Runtime(
+            RuntimeConfig(providers=self.onnx_providers, intra_op_threads=self.onnx_threads)
+        )
+        try:
+            registry = Registry(folders, runtime)
+        except RegistryError as exc:
+            raise ConfigError(f"detectors: {exc}") from exc
+        if self.detectors is not None:
+            unknown = set(self.detectors) - set(registry.statuses)
+            if unknown:
+                raise ConfigError(f"detectors: unknown model(s) {', '.join(sorted(unknown))}")
+        return DetectorSet.load(registry, self.detectors)
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "shingan"
 
 
-_PATH_LISTS = ("trust_anchors", "user_anchors", "tsa_anchors", "allowed_list")
+_PATH_LISTS = ("trust_anchors", "user_anchors", "tsa_anchors", "allowed_list", "models_dirs")
+_NAME_LISTS = ("detectors", "onnx_providers")
 _BOOLS = ("remote_manifest_fetch", "ocsp_fetch")
 _KEYS = {
     "data_dir",
@@ -97,7 +128,9 @@ _KEYS = {
     "max_upload_mb",
     "max_pixels",
     "allowed_ekus",
+    "onnx_threads",
     *_PATH_LISTS,
+    *_NAME_LISTS,
     *_BOOLS,
 }
 
@@ -161,6 +194,8 @@ def _read_file(path: Path) -> dict[str, Any]:
 def _from_env(key: str, raw: str) -> Any:
     if key in _PATH_LISTS:
         return [p for p in raw.split(os.pathsep) if p]
+    if key in _NAME_LISTS:
+        return [p.strip() for p in raw.split(",") if p.strip()]
     if key in _BOOLS:
         return raw
     return raw
@@ -170,6 +205,14 @@ def _coerce(key: str, value: Any) -> Any:
     try:
         if key == "data_dir":
             return Path(str(value)).expanduser()
+        if key == "onnx_threads":
+            number = int(value)
+            if number < 0:
+                raise ValueError("must be 0 or more")
+            return number
+        if key in _NAME_LISTS:
+            items = [value] if isinstance(value, str) else list(value)
+            return tuple(str(v).strip() for v in items if str(v).strip())
         if key in ("port", "threads", "max_pixels"):
             number = int(value)
             if number <= 0 or (key == "port" and number > 65535):

@@ -1,0 +1,240 @@
+"""Model cards: what a detector is, what it was trained on and what it was measured to do.
+
+A card is ``models/<name>/card.toml`` beside the ONNX file(s) it describes. Preprocessing comes
+from the card, never from code: an implementation reads ``input`` to prepare pixels and
+``calibration``/``thresholds`` to turn raw outputs into a calibrated score and a decision.
+
+Minimal card (see ``docs/detectors.md`` for a worked example)::
+
+    name = "my-detector"
+    version = "1.0.0"
+    task = "synthetic_image"            # synthetic_image | face_detection | face_manipulation
+    implementation = "image_classifier" # how Shingan runs it (see detectors.registry)
+    summary = "..."
+    licence = "Apache-2.0"
+    decision_threshold = "fpr_1"        # which threshold the verdict uses
+    failure_modes = ["..."]             # top-level keys come before the first [table]
+
+    [files.model]
+    path = "my-detector.onnx"
+    sha256 = "..."
+
+    [input]
+    size = [224, 224]                   # height, width
+    layout = "NCHW"
+    colour = "RGB"
+    scale = 0.00392156862745098         # pixel * scale, then (x - mean) / std
+    mean = [0.485, 0.456, 0.406]
+    std = [0.229, 0.224, 0.225]
+
+    [output]
+    kind = "logit"                      # logit | probability | softmax
+    positive_index = 0
+
+    [calibration]
+    kind = "temperature"                # none | temperature
+    temperature = 1.3
+    bias = 0.0
+
+    [[thresholds]]
+    name = "fpr_1"
+    value = 0.83
+    false_positive_rate = 0.01
+    recall = 0.41
+
+    [training]                          # free-form, shown to people
+    [evaluation]                        # free-form, shown to people
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+TASKS = ("synthetic_image", "face_detection", "face_manipulation", "image_manipulation")
+
+
+class CardError(Exception):
+    """A card is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    role: str
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    size: tuple[int, int] = (224, 224)  # height, width
+    layout: Literal["NCHW", "NHWC"] = "NCHW"
+    colour: Literal["RGB", "BGR"] = "RGB"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    kind: Literal["none", "temperature"] = "none"
+    temperature: float = 1.0
+    bias: float = 0.0
+
+    def apply(self, logit: float) -> float:
+        """A calibrated probability from a raw logit."""
+        if self.kind == "temperature":
+            logit = logit / self.temperature + self.bias
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit))))
+
+
+@dataclass(frozen=True)
+class Threshold:
+    name: str
+    value: float
+    false_positive_rate: float
+    recall: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    version: str
+    task: str
+    implementation: str
+    summary: str
+    licence: str
+    directory: Path
+    files: tuple[ModelFile, ...]
+    input: InputSpec = field(default_factory=InputSpec)
+    output: Mapping[str, Any] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
+    thresholds: tuple[Threshold, ...] = ()
+    decision_threshold: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    evaluation: Mapping[str, Any] = field(default_factory=dict)
+    failure_modes: tuple[str, ...] = ()
+
+    def file(self, role: str = "model") -> ModelFile:
+        for f in self.files:
+            if f.role == role:
+                return f
+        raise CardError(f"{self.name}: card lists no file '{role}'")
+
+    @property
+    def decision(self) -> Threshold | None:
+        """The threshold the verdict uses (``decision_threshold``)."""
+        for t in self.thresholds:
+            if t.name == self.decision_threshold:
+                return t
+        return None
+
+    @property
+    def sha256(self) -> str:
+        """The main file's sha256 (what ``versions.models`` reports)."""
+        return self.files[0].sha256
+
+
+def _req(data: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+    if key not in data:
+        raise CardError(f"{where}: missing '{key}'")
+    value = data[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind):
+        raise CardError(f"{where}: '{key}' must be {kind.__name__}")
+    return value
+
+
+def load_card(path: str | Path) -> ModelCard:
+    """Read and validate ``card.toml``.
+
+    Raises:
+        CardError: unreadable TOML, missing or wrongly typed fields, unknown task.
+    """
+    path = Path(path)
+    where = str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CardError(f"{where}: no such card") from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CardError(f"{where}: {exc}") from exc
+    name = _req(data, "name", str, where)
+    task = _req(data, "task", str, where)
+    if task not in TASKS:
+        raise CardError(f"{where}: task '{task}' is not one of {', '.join(TASKS)}")
+    files_data = _req(data, "files", dict, where)
+    files = []
+    for role, spec in files_data.items():
+        if not isinstance(spec, dict):
+            raise CardError(f"{where}: [files.{role}] must be a table")
+        rel = _req(spec, "path", str, f"{where} [files.{role}]")
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise CardError(f"{where}: file paths must stay inside the model folder")
+        files.append(
+            ModelFile(role, path.parent / rel, _req(spec, "sha256", str, f"{where} [files.{role}]"))
+        )
+    if not files:
+        raise CardError(f"{where}: [files] lists no model file")
+    inp = data.get("input", {})
+    size = inp.get("size", [224, 224])
+    try:
+        spec = InputSpec(
+            size=(int(size[0]), int(size[1])),
+            layout=inp.get("layout", "NCHW"),
+            colour=inp.get("colour", "RGB"),
+            scale=float(inp.get("scale", 1.0 / 255.0)),
+            mean=tuple(float(x) for x in inp.get("mean", (0.0, 0.0, 0.0))),  # type: ignore[arg-type]
+            std=tuple(float(x) for x in inp.get("std", (1.0, 1.0, 1.0))),  # type: ignore[arg-type]
+        )
+    except (TypeError, ValueError, IndexError) as exc:
+        raise CardError(f"{where}: [input] is malformed ({exc})") from exc
+    if spec.layout not in ("NCHW", "NHWC") or spec.colour not in ("RGB", "BGR"):
+        raise CardError(f"{where}: [input] layout must be NCHW/NHWC and colour RGB/BGR")
+    cal = data.get("calibration", {})
+    calibration = Calibration(
+        kind=cal.get("kind", "none"),
+        temperature=float(cal.get("temperature", 1.0)),
+        bias=float(cal.get("bias", 0.0)),
+    )
+    if calibration.kind not in ("none", "temperature") or calibration.temperature <= 0:
+        raise CardError(f"{where}: [calibration] kind must be none/temperature, temperature > 0")
+    thresholds = []
+    for i, t in enumerate(data.get("thresholds", [])):
+        w = f"{where} [[thresholds]] #{i + 1}"
+        thresholds.append(
+            Threshold(
+                name=_req(t, "name", str, w),
+                value=_req(t, "value", float, w),
+                false_positive_rate=_req(t, "false_positive_rate", float, w),
+                recall=float(t["recall"]) if "recall" in t else None,
+            )
+        )
+    card = ModelCard(
+        name=name,
+        version=_req(data, "version", str, where),
+        task=task,
+        implementation=_req(data, "implementation", str, where),
+        summary=str(data.get("summary", "")),
+        licence=_req(data, "licence", str, where),
+        directory=path.parent,
+        files=tuple(files),
+        input=spec,
+        output=dict(data.get("output", {})),
+        calibration=calibration,
+        thresholds=tuple(thresholds),
+        decision_threshold=data.get("decision_threshold"),
+        params=dict(data.get("params", {})),
+        training=dict(data.get("training", {})),
+        evaluation=dict(data.get("evaluation", {})),
+        failure_modes=tuple(str(x) for x in data.get("failure_modes", [])),
+    )
+    if card.decision_threshold is not None and card.decision is None:
+        raise CardError(f"{where}: decision_threshold '{card.decision_threshold}' is not listed")
+    return card

@@ -1,0 +1,180 @@
+"""Detector registry: implementations by name, models discovered from folders of cards.
+
+Implementations register themselves with :func:`register` (``implementation`` in a card names
+one). Models are folders with a ``card.toml``: the project's own under ``models/``, and any
+folder a deployment configures (``SHINGAN_MODELS_DIRS``), so users can add their own ONNX
+detectors without code. Names must be unique across all folders; the check runs at start-up.
+
+Loading a model checks the sha256 of every file its card lists. A missing or corrupt model
+disables that detector with a reason that the report shows; it never stops the service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from detectors.base import Detector
+from detectors.card import CardError, ModelCard, load_card
+from detectors.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: The project's own models, shipped in the repository.
+BUILTIN_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+_IMPLEMENTATIONS: dict[str, type[Detector]] = {}
+D = TypeVar("D", bound=type[Detector])
+
+
+class RegistryError(Exception):
+    """Duplicate names or unknown implementations: a configuration error found at start-up."""
+
+
+class DetectorUnavailable(Exception):
+    """A model cannot be used (missing file, sha256 mismatch, unknown implementation)."""
+
+
+def register(name: str) -> Callable[[D], D]:
+    """Class decorator: make an implementation available to cards under ``name``."""
+
+    def wrap(cls: D) -> D:
+        if name in _IMPLEMENTATIONS and _IMPLEMENTATIONS[name] is not cls:
+            raise RegistryError(f"implementation '{name}' is registered twice")
+        cls.implementation = name
+        _IMPLEMENTATIONS[name] = cls
+        return cls
+
+    return wrap
+
+
+def implementations() -> dict[str, type[Detector]]:
+    _load_builtin_implementations()
+    return dict(_IMPLEMENTATIONS)
+
+
+def _load_builtin_implementations() -> None:
+    # Imported for their @register side effect.
+    from detectors import classifiers  # noqa: F401
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One model as the registry sees it: usable, or the reason it is not."""
+
+    name: str
+    card: ModelCard | None
+    source: Path
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+@dataclass
+class Registry:
+    """Cards found in ``folders`` (each folder holds one sub-folder per model)."""
+
+    folders: Sequence[Path] = (BUILTIN_MODELS,)
+    runtime: Runtime = field(default_factory=Runtime)
+    statuses: dict[str, ModelStatus] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.discover()
+
+    def discover(self) -> None:
+        """Read every card. Raises RegistryError on duplicate names."""
+        impls = implementations()
+        self.statuses = {}
+        for folder in self.folders:
+            folder = Path(folder)
+            if not folder.is_dir():
+                log.warning("models folder %s does not exist", folder)
+                continue
+            for card_path in sorted(folder.glob("*/card.toml")):
+                try:
+                    card = load_card(card_path)
+                except CardError as exc:
+                    name = card_path.parent.name
+                    self._add(ModelStatus(name, None, card_path, f"invalid card: {exc}"))
+                    continue
+                problem = None
+                if card.implementation not in impls:
+                    problem = f"unknown implementation '{card.implementation}'"
+                self._add(ModelStatus(card.name, card, card_path, problem))
+
+    def _add(self, status: ModelStatus) -> None:
+        if status.name in self.statuses:
+            other = self.statuses[status.name].source
+            raise RegistryError(
+                f"two models are named '{status.name}': {other} and {status.source}"
+            )
+        self.statuses[status.name] = status
+
+    def list(self) -> list[ModelStatus]:
+        return [self.statuses[n] for n in sorted(self.statuses)]
+
+    def create(self, name: str, *, verify: bool = True) -> Detector:
+        """Instantiate a detector; checks every file's sha256 first.
+
+        Raises:
+            DetectorUnavailable: unknown name, invalid card, missing or modified file.
+        """
+        status = self.statuses.get(name)
+        if status is None:
+            known = ", ".join(sorted(self.statuses)) or "none"
+            raise DetectorUnavailable(f"no model named '{name}' (known: {known})")
+        if status.card is None or status.problem:
+            raise DetectorUnavailable(f"{name}: {status.problem}")
+        card = status.card
+        if verify:
+            for f in card.files:
+                if not f.path.is_file():
+                    raise DetectorUnavailable(f"{name}: model file {f.path.name} is missing")
+                actual = sha256_of(f.path)
+                if actual != f.sha256:
+                    raise DetectorUnavailable(
+                        f"{name}: {f.path.name} has sha256 {actual[:12]}…, the card says "
+                        f"{f.sha256[:12]}… (corrupt or replaced file)"
+                    )
+        return implementations()[card.implementation](card, self.runtime)
+
+
+@dataclass(frozen=True)
+class DetectorSet:
+    """The detectors a service runs, loaded once at start-up, and the ones that failed to load."""
+
+    detectors: tuple[Detector, ...] = ()
+    disabled: tuple[tuple[str, str], ...] = ()  # (name, reason)
+
+    @classmethod
+    def load(cls, registry: Registry, names: Iterable[str] | None = None) -> DetectorSet:
+        wanted = list(names) if names is not None else [s.name for s in registry.list()]
+        loaded: list[Detector] = []
+        disabled: list[tuple[str, str]] = []
+        for name in wanted:
+            try:
+                loaded.append(registry.create(name))
+            except DetectorUnavailable as exc:
+                log.warning("detector disabled: %s", exc)
+                disabled.append((name, str(exc)))
+        return cls(tuple(loaded), tuple(disabled))
+
+    def for_task(self, *tasks: str) -> tuple[Detector, ...]:
+        return tuple(d for d in self.detectors if d.card.task in tasks)
+
+    def model_versions(self) -> dict[str, str]:
+        return {d.card.name: d.card.sha256 for d in self.detectors}
