@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from detectors.registry import Registry
 from provenance.media import MediaError
 from service.config import Config, ConfigError, load_config
 from service.pipeline import AnalyzeOptions, analyze, shingan_version
@@ -91,9 +92,12 @@ def verify(
     config = _load(ctx.obj, **overrides)
     try:
         trust = config.build_trust()
+        detectors = config.build_detectors()
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    options = AnalyzeOptions(trust=trust, limits=config.limits, include_thumbnails=thumbnails)
+    options = AnalyzeOptions(
+        trust=trust, limits=config.limits, include_thumbnails=thumbnails, detectors=detectors
+    )
     failed = 0
     for path in files:
         try:
@@ -164,12 +168,78 @@ def render_text(report: dict[str, Any], name: str) -> str:
         else:
             text = "none found"
         lines.append(f"  watermark  {text}")
+    for det in report["detectors"]:
+        if det["applicable"] and det["score"] is not None:
+            mark = "above" if det["above_threshold"] else "below"
+            text = (
+                f"{det['name']} {det['score']:.2f} ({mark} threshold {det['threshold']:.2f}, "
+                f"chosen for {det['threshold_fpr']:.0%} false positives)"
+            )
+        else:
+            text = f"{det['name']}: {det['notes'] or 'not applicable'}"
+        lines.append(f"  detector   {_clean(text)}")
     for reason in v["reasons"]:
         lines.append(f"  - [{reason['effect']}] {_clean(reason['detail'])}")
     for warning in report["warnings"]:
         lines.append(f"  warning    {_clean(warning)}")
     lines.append(f"  sha256     {report['media']['sha256']}")
     return "\n".join(lines)
+
+
+@main.group()
+def models() -> None:
+    """Detector models: list them, verify them."""
+
+
+@models.command("list")
+@click.pass_context
+def models_list(ctx: click.Context) -> None:
+    """List the detector models found in the configured folders."""
+    registry = _registry(ctx)
+    for status in registry.list():
+        card = status.card
+        if card is None:
+            click.echo(f"{_clean(status.name):28s} INVALID  {_clean(status.problem or '')}")
+            continue
+        state = "ok" if status.ok else f"unusable: {status.problem}"
+        click.echo(
+            f"{card.name:28s} {card.version:8s} {card.task:18s} {card.implementation:18s} "
+            f"{card.sha256[:12]}  {_clean(state)}"
+        )
+        click.echo(f"{'':28s} {_clean(card.summary)}  [{card.directory}]")
+
+
+@models.command("verify")
+@click.pass_context
+def models_verify(ctx: click.Context) -> None:
+    """Check every model's sha256 and run one smoke inference; exit 1 if any fails."""
+    from detectors.registry import DetectorUnavailable
+
+    registry = _registry(ctx)
+    failed = 0
+    for status in registry.list():
+        try:
+            detector = registry.create(status.name)
+            result = detector.analyze_image(detector.smoke_input())
+        except (DetectorUnavailable, Exception) as exc:  # report every failure, keep going
+            failed += 1
+            click.echo(f"FAIL {_clean(status.name)}: {_clean(exc)}")
+            continue
+        outcome = f"score {result.score:.3f}" if result.score is not None else result.notes
+        click.echo(f"ok   {status.name}: sha256 verified, smoke inference {outcome}")
+    if failed:
+        ctx.exit(1)
+
+
+def _registry(ctx: click.Context) -> Registry:
+    config = _load(ctx.obj)
+    from detectors.registry import BUILTIN_MODELS, RegistryError
+
+    folders = [BUILTIN_MODELS, *(Path(p).expanduser() for p in config.models_dirs)]
+    try:
+        return Registry(folders)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 @main.command()

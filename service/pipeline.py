@@ -20,6 +20,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from detectors.base import DetectorResult
+from detectors.registry import DetectorSet
 from provenance import c2pa as c2pa_mod
 from provenance import hashing, watermarks
 from provenance.hashing import FrameHash, PdqHash
@@ -40,6 +42,7 @@ class AnalyzeOptions:
     trust: TrustConfig = field(default_factory=TrustConfig)
     limits: Limits = field(default_factory=Limits)
     include_thumbnails: bool = False
+    detectors: DetectorSet = field(default_factory=DetectorSet)
     video_hash_every_s: float = 1.0
     video_hash_max_frames: int = 64
 
@@ -130,6 +133,9 @@ def analyze(
     pdq: PdqHash | None = None
     frame_hashes: tuple[FrameHash, ...] = ()
     decoded: DecodedImage | None = None
+    results: list[DetectorResult] = []
+    for name, reason in options.detectors.disabled:
+        warnings.append(f"detector {name} is disabled: {reason}")
     if media.kind == "image" and media.width is not None:
         try:
             with timer.stage("decode"):
@@ -151,6 +157,15 @@ def analyze(
                 )
             with timer.stage("hashing"):
                 pdq = _guard("hashing", warnings, lambda: hashing.pdq(image.oriented))
+            with timer.stage("detectors"):
+                for detector in options.detectors.for_task("synthetic_image", "image_manipulation"):
+                    result = _guard(
+                        f"{detector.card.name} detector",
+                        warnings,
+                        lambda d=detector: d.analyze_image(image.oriented),  # type: ignore[misc]
+                    )
+                    if result is not None:
+                        results.append(result)
         finally:
             decoded.image.close()
         if pdq is not None and not pdq.reliable:
@@ -177,6 +192,7 @@ def analyze(
                 c2pa=c2pa_finding,
                 metadata=metadata,
                 watermarks=marks if decoded is not None else None,
+                detectors=tuple(results),
             )
         )
     if c2pa_finding.state == "error" and c2pa_finding.remote_url:
@@ -202,7 +218,8 @@ def analyze(
         c2pa=c2pa_finding,
         metadata=metadata,
         watermarks=marks,
+        detectors=tuple(results),
         warnings=tuple(warnings),
         timings_ms=timer.ms,
-        versions=versions(),
+        versions={**versions(), "models": options.detectors.model_versions()},
     )

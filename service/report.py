@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from detectors.base import DetectorResult
 from provenance.c2pa import C2paFinding, Ingredient
 from provenance.hashing import FrameHash, PdqHash
 from provenance.metadata import MetadataFinding
@@ -43,6 +44,7 @@ class Report:
     c2pa: C2paFinding | None
     metadata: MetadataFinding | None = None
     watermarks: tuple[WatermarkFinding, ...] = ()
+    detectors: tuple[DetectorResult, ...] = ()
     warnings: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
@@ -78,7 +80,7 @@ class Report:
                 "metadata": metadata_to_dict(self.metadata),
                 "watermarks": [watermark_to_dict(w) for w in self.watermarks],
             },
-            "detectors": [],
+            "detectors": [detector_to_dict(d) for d in self.detectors],
             "matches": [],
             "warnings": list(self.warnings),
             "timings_ms": dict(self.timings_ms),
@@ -256,4 +258,19 @@ def watermark_to_dict(w: WatermarkFinding) -> dict[str, Any]:
         "size_tried": w.size_tried,
         "applicable": w.applicable,
         "note": w.note,
+    }
+
+
+def detector_to_dict(d: DetectorResult) -> dict[str, Any]:
+    return {
+        "name": d.name,
+        "version": d.version,
+        "kind": d.kind,
+        "applicable": d.applicable,
+        "score": d.score,
+        "threshold": d.threshold,
+        "threshold_fpr": d.threshold_fpr,
+        "above_threshold": d.above_threshold,
+        "notes": d.notes,
+        "details": dict(d.details),
     }

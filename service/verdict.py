@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from detectors.base import DetectorResult
 from provenance.c2pa import C2paFinding
 from provenance.metadata import MetadataFinding
 from provenance.watermarks import WatermarkFinding
@@ -86,6 +87,7 @@ class Findings:
     c2pa: C2paFinding | None = None
     metadata: MetadataFinding | None = None
     watermarks: tuple[WatermarkFinding, ...] | None = None
+    detectors: tuple[DetectorResult, ...] | None = None
 
 
 def collect_claims(findings: Findings) -> list[Claim]:
@@ -96,7 +98,15 @@ def collect_claims(findings: Findings) -> list[Claim]:
         claims.extend(watermark_claims(findings.watermarks))
     if findings.metadata is not None:
         claims.extend(metadata_claims(findings.metadata))
+    if findings.detectors is not None:
+        claims.extend(detector_claims(findings.detectors))
     return claims
+
+
+def detector_score(results: tuple[DetectorResult, ...] | None) -> float | None:
+    """The verdict's ``score``: the highest calibrated score of the applicable detectors."""
+    scores = [r.score for r in results or () if r.applicable and r.score is not None]
+    return max(scores) if scores else None
 
 
 def fuse(findings: Findings) -> Verdict:
@@ -115,7 +125,7 @@ def fuse(findings: Findings) -> Verdict:
         label=label,
         confidence=confidence,
         basis=basis,
-        score=None,
+        score=detector_score(findings.detectors),
         summary=_summary(label, top, findings),
         reasons=reasons,
         rule=rule,
@@ -299,6 +309,12 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
 
 def _summary(label: Label, top: Claim | None, findings: Findings) -> str:
     f = findings.c2pa
+    if top and top.signal == "detector" and label in ("ai_generated", "manipulated"):
+        what = "AI-generated" if label == "ai_generated" else "manipulated"
+        return (
+            f"A statistical detector rates this image as likely {what}; no provenance signal "
+            "confirms it. Detectors make mistakes: treat this as a lead, not proof."
+        )
     if label == "ai_generated" and top and top.signal == "watermark":
         return (
             "An invisible watermark that Stable Diffusion software embeds in the images it "
@@ -423,3 +439,62 @@ def metadata_claims(m: MetadataFinding) -> Iterable[Claim]:
         )
     for note in m.inconsistencies:
         yield Claim("metadata", "metadata.inconsistency", 5, None, "low", False, note)
+
+
+# --- detectors --------------------------------------------------------------------------------
+
+_DETECTOR_LABELS: dict[str, Label] = {
+    "synthetic_image": "ai_generated",
+    "image_manipulation": "manipulated",
+    "face_manipulation": "manipulated",
+}
+
+
+def detector_claims(results: tuple[DetectorResult, ...]) -> Iterable[Claim]:
+    """Rule 7: calibrated detectors above thresholds chosen for a stated false-positive rate.
+
+    Never more than medium confidence, and medium only for thresholds chosen at a false-positive
+    rate of 1% or less; a detector below its threshold is never evidence of authenticity.
+    """
+    for r in results:
+        label = _DETECTOR_LABELS.get(r.kind)
+        if label is None:
+            continue
+        if not r.applicable:
+            yield Claim(
+                "detector",
+                f"detector.{r.name}",
+                7,
+                None,
+                "low",
+                False,
+                f"The {r.name} detector did not apply: {r.notes or 'not applicable'}.",
+            )
+            continue
+        if r.score is None or r.threshold is None:
+            continue
+        fpr = f"{r.threshold_fpr:.0%}" if r.threshold_fpr is not None else "an unstated"
+        if r.above_threshold:
+            medium = r.threshold_fpr is not None and r.threshold_fpr <= 0.01
+            yield Claim(
+                "detector",
+                f"detector.{r.name}",
+                7,
+                label,
+                "medium" if medium else "low",
+                True,
+                f"The {r.name} detector scored {r.score:.2f}, above its threshold "
+                f"{r.threshold:.2f} (chosen for a {fpr} false-positive rate on held-out real "
+                "photographs).",
+            )
+        else:
+            yield Claim(
+                "detector",
+                f"detector.{r.name}",
+                7,
+                None,
+                "low",
+                False,
+                f"The {r.name} detector scored {r.score:.2f}, below its threshold "
+                f"{r.threshold:.2f}. A low score is not evidence that the image is genuine.",
+            )

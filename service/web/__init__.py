@@ -43,6 +43,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if not isinstance(config, Config):
         config = load_config(overrides=config)
     trust = config.build_trust()
+    detectors = config.build_detectors()
     upload_dir = config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
 
@@ -53,7 +54,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["shingan"] = AppState(
         config=config,
-        options=AnalyzeOptions(trust=trust, limits=config.limits),
+        options=AnalyzeOptions(trust=trust, limits=config.limits, detectors=detectors),
         upload_dir=upload_dir,
     )
 

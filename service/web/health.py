@@ -43,6 +43,12 @@ def readyz() -> tuple[Response, int]:
         "remote_manifest_fetch": trust.remote_manifest_fetch,
         "ocsp_fetch": trust.ocsp_fetch,
     }
+    dets = st.options.detectors
+    checks["detectors"] = {
+        "ok": True,  # a disabled detector degrades reports; it does not make the service unready
+        "loaded": sorted(dets.model_versions()),
+        "disabled": dict(dets.disabled),
+    }
     ready = all(bool(c["ok"]) for c in checks.values())
     return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), (
         200 if ready else 503

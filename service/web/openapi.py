@@ -179,6 +179,21 @@ _WATERMARK = _obj(
     }
 )
 
+_DETECTOR = _obj(
+    {
+        "name": STR,
+        "version": STR,
+        "kind": STR,
+        "applicable": BOOL,
+        "score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "threshold": {"type": ["number", "null"]},
+        "threshold_fpr": {"type": ["number", "null"]},
+        "above_threshold": BOOL,
+        "notes": STR,
+        "details": {"type": "object"},
+    }
+)
+
 _REASON = _obj(
     {
         "signal": {"enum": ["c2pa", "watermark", "metadata", "known_media", "detector"]},
@@ -247,7 +262,7 @@ _REPORT = _obj(
                 },
             }
         ),
-        "detectors": {"type": "array", "items": {"type": "object"}},
+        "detectors": {"type": "array", "items": {"$ref": "#/components/schemas/Detector"}},
         "matches": {"type": "array", "items": {"type": "object"}},
         "warnings": STRS,
         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
@@ -256,7 +271,11 @@ _REPORT = _obj(
                 "shingan": STR,
                 "c2pa_sdk": STR,
                 "c2pa_python": NSTR,
-                "models": {"type": "object", "additionalProperties": STR},
+                "models": {
+                    "type": "object",
+                    "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    "description": "sha256 of each detector model that ran",
+                },
             }
         ),
     }
@@ -418,6 +437,7 @@ def _document() -> dict[str, Any]:
                 "Reason": _REASON,
                 "Metadata": _METADATA,
                 "Watermark": _WATERMARK,
+                "Detector": _DETECTOR,
                 "Error": _ERROR,
                 "Ready": _obj(
                     {"status": {"enum": ["ready", "not_ready"]}, "checks": {"type": "object"}}
