@@ -1,0 +1,230 @@
+"""Detector framework: cards, registry, runtime, card-driven classifiers, rule 7."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from detectors.card import Calibration, CardError, load_card
+from detectors.classifiers import normalise, to_logit
+from detectors.registry import DetectorSet, DetectorUnavailable, Registry, RegistryError
+from examples.custom_detector.make_model import build
+from provenance.c2pa import C2paFinding
+from service.cli import main
+from service.pipeline import AnalyzeOptions, analyze
+from service.verdict import Findings, detector_claims, fuse
+from tests.conftest import sample
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    build(tmp_path / "models")
+    return tmp_path / "models"
+
+
+def card_text(folder: Path) -> str:
+    return (folder / "brightness" / "card.toml").read_text()
+
+
+def test_example_card_loads(models_dir: Path) -> None:
+    card = load_card(models_dir / "brightness" / "card.toml")
+    assert (card.name, card.task, card.implementation) == (
+        "brightness-example",
+        "synthetic_image",
+        "image_classifier",
+    )
+    assert card.input.size == (64, 64)
+    assert card.decision is not None
+    assert card.decision.false_positive_rate == 0.05
+    assert card.failure_modes == ("says nothing about how an image was made",)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('task = "synthetic_image"', 'task = "horoscope"'), "task"),
+        (lambda t: t.replace('name = "brightness-example"\n', ""), "missing 'name'"),
+        (lambda t: t.replace('path = "brightness.onnx"', 'path = "../../etc/passwd"'), "inside"),
+        (
+            lambda t: t.replace('decision_threshold = "fpr_5"', 'decision_threshold = "x"'),
+            "not listed",
+        ),
+        (lambda t: t.replace('layout = "NCHW"', 'layout = "CHW"'), "layout"),
+        (lambda t: t + "\n[[[", "Invalid"),
+    ],
+)
+def test_bad_cards_are_refused_clearly(models_dir: Path, edit, message: str) -> None:
+    card = models_dir / "brightness" / "card.toml"
+    card.write_text(edit(card.read_text()))
+    with pytest.raises(CardError, match=message):
+        load_card(card)
+
+
+def test_registry_runs_the_example(models_dir: Path) -> None:
+    registry = Registry([models_dir])
+    detector = registry.create("brightness-example")
+    bright = detector.analyze_image(np.full((80, 120, 3), 240, np.uint8))
+    dark = detector.analyze_image(np.full((80, 120, 3), 10, np.uint8))
+    assert bright.above_threshold
+    assert bright.score is not None
+    assert dark.score is not None
+    assert dark.score < 0.05 < 0.95 < bright.score
+    assert (bright.threshold, bright.threshold_fpr) == (0.9, 0.05)
+
+
+def test_sessions_are_shared(models_dir: Path) -> None:
+    registry = Registry([models_dir])
+    a = registry.create("brightness-example")
+    b = registry.create("brightness-example")
+    path = a.card.file("model").path
+    assert a.runtime.session(path) is b.runtime.session(path)
+
+
+def test_corrupt_and_missing_models_are_disabled_with_a_reason(models_dir: Path) -> None:
+    onnx_file = models_dir / "brightness" / "brightness.onnx"
+    onnx_file.write_bytes(onnx_file.read_bytes() + b"\0")
+    with pytest.raises(DetectorUnavailable, match="sha256"):
+        Registry([models_dir]).create("brightness-example")
+    onnx_file.unlink()
+    loaded = DetectorSet.load(Registry([models_dir]))
+    assert loaded.detectors == ()
+    assert loaded.disabled[0][0] == "brightness-example"
+    assert "missing" in loaded.disabled[0][1]
+
+
+def test_duplicate_names_are_a_startup_error(models_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "more"
+    shutil.copytree(models_dir, other)
+    with pytest.raises(RegistryError, match="two models are named"):
+        Registry([models_dir, other])
+
+
+def test_unknown_implementation_is_reported(models_dir: Path) -> None:
+    card = models_dir / "brightness" / "card.toml"
+    card.write_text(card.read_text().replace('"image_classifier"', '"magic"'))
+    status = Registry([models_dir]).statuses["brightness-example"]
+    assert status.problem == "unknown implementation 'magic'"
+
+
+def test_patch_classifier_abstains_on_small_images(models_dir: Path) -> None:
+    card = models_dir / "brightness" / "card.toml"
+    card.write_text(
+        card.read_text().replace('"image_classifier"', '"patch_classifier"')
+        + "\n[params]\npatches = 4\nmin_side = 100\n"
+    )
+    detector = Registry([models_dir]).create("brightness-example")
+    small = detector.analyze_image(np.zeros((90, 300, 3), np.uint8))
+    assert not small.applicable
+    assert "too small" in small.notes
+    big = detector.analyze_image(np.full((200, 300, 3), 200, np.uint8))
+    assert big.applicable
+    assert big.details["patches"] == 4
+
+
+def test_normalise_and_output_forms() -> None:
+    from detectors.card import InputSpec
+
+    batch = np.zeros((2, 4, 4, 3), np.uint8)
+    batch[..., 0] = 255
+    spec = InputSpec(
+        size=(4, 4), layout="NCHW", colour="BGR", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)
+    )
+    x = normalise(batch, spec)
+    assert x.shape == (2, 3, 4, 4)
+    assert x[0, 2, 0, 0] == 1.0  # red moved to the last channel
+    assert x[0, 0, 0, 0] == -1.0
+    assert to_logit(np.array([[0.0], [2.0]]), "logit", 0).tolist() == [0.0, 2.0]
+    assert to_logit(np.array([[0.5]]), "probability", 0)[0] == pytest.approx(0.0)
+    assert to_logit(np.array([[0.0, 0.0]]), "softmax", 1)[0] == pytest.approx(0.0)
+    assert Calibration("temperature", 2.0, 0.0).apply(2.0) == pytest.approx(0.7311, abs=1e-4)
+
+
+def test_pipeline_reports_detectors_and_model_versions(models_dir: Path) -> None:
+    registry = Registry([models_dir])
+    options = AnalyzeOptions(detectors=DetectorSet.load(registry))
+    report = analyze(sample("unsigned.jpg"), options).to_dict()
+    det = report["detectors"][0]
+    assert det["name"] == "brightness-example"
+    assert det["applicable"]
+    assert report["versions"]["models"] == {
+        "brightness-example": registry.statuses["brightness-example"].card.sha256  # type: ignore[union-attr]
+    }
+    assert report["verdict"]["score"] == det["score"]
+
+
+def test_cli_models_list_and_verify(models_dir: Path) -> None:
+    runner = CliRunner()
+    env = {"SHINGAN_MODELS_DIRS": str(models_dir)}
+    listed = runner.invoke(main, ["models", "list"], env=env)
+    assert listed.exit_code == 0
+    assert "brightness-example" in listed.stdout
+    ok = runner.invoke(main, ["models", "verify"], env=env)
+    assert ok.exit_code == 0, ok.stdout
+    assert "ok   brightness-example" in ok.stdout
+    onnx_file = models_dir / "brightness" / "brightness.onnx"
+    onnx_file.write_bytes(b"garbage")
+    bad = runner.invoke(main, ["models", "verify"], env=env)
+    assert bad.exit_code == 1
+    assert "FAIL brightness-example" in bad.stdout
+
+
+# --- rule 7 -------------------------------------------------------------------------------------
+
+
+def result(score: float, threshold: float, fpr: float, applicable: bool = True):
+    from detectors.base import DetectorResult
+
+    return DetectorResult(
+        name="synth",
+        version="1",
+        kind="synthetic_image",
+        applicable=applicable,
+        score=score if applicable else None,
+        threshold=threshold,
+        threshold_fpr=fpr,
+        above_threshold=applicable and score >= threshold,
+        notes="" if applicable else "image too small",
+    )
+
+
+ABSENT = C2paFinding(state="absent")
+
+
+@pytest.mark.parametrize(
+    ("det", "label", "confidence"),
+    [
+        (result(0.97, 0.9, 0.01), "ai_generated", "medium"),
+        (result(0.97, 0.8, 0.05), "ai_generated", "low"),
+        (result(0.50, 0.9, 0.01), "inconclusive", "low"),
+        (result(0.00, 0.9, 0.01, applicable=False), "inconclusive", "low"),
+    ],
+)
+def test_rule7_detectors_alone(det, label: str, confidence: str) -> None:
+    v = fuse(Findings(c2pa=ABSENT, detectors=(det,)))
+    assert (v.label, v.confidence) == (label, confidence)
+    assert v.confidence != "high"
+    if label == "inconclusive":
+        assert v.label != "authentic"
+
+
+def test_detector_never_outranks_provenance() -> None:
+    from provenance.c2pa import Action
+
+    trusted = C2paFinding(
+        state="trusted", actions=(Action("c2pa.created", digital_source_type="digitalCapture"),)
+    )
+    v = fuse(Findings(c2pa=trusted, detectors=(result(0.99, 0.9, 0.01),)))
+    assert v.label == "authentic"
+    effects = {r.finding: r.effect for r in v.reasons}
+    assert effects["detector.synth"] == "contradicts"
+    assert v.score == 0.99
+
+
+def test_low_score_is_never_evidence_of_authenticity() -> None:
+    claims = list(detector_claims((result(0.01, 0.9, 0.01),)))
+    assert claims[0].label is None
+    assert "not evidence" in claims[0].detail
