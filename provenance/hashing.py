@@ -102,29 +102,7 @@ def video_frame_hashes(
 
     Returns an empty tuple when the container cannot be decoded.
     """
-    import cv2
+    from provenance.media import sample_video_frames
 
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            return ()
-        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if fps <= 0 or count <= 0:
-            return ()
-        step = max(1, round(fps * every_s))
-        indices = list(range(0, count, step))
-        if len(indices) > max_frames:
-            picks = np.linspace(0, len(indices) - 1, max_frames).round().astype(int)
-            indices = [indices[i] for i in picks]
-        out = []
-        for index in indices:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                continue
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            out.append(FrameHash(time_s=round(index / fps, 3), hash=pdq(rgb)))
-        return tuple(out)
-    finally:
-        cap.release()
+    sampled = sample_video_frames(path, every_s=every_s, max_frames=max_frames)
+    return tuple(FrameHash(time_s=t, hash=pdq(rgb)) for t, rgb in sampled.frames)

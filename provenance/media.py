@@ -418,3 +418,62 @@ def _chunks(src: IO[bytes]) -> Iterator[bytes]:
         if not chunk:
             return
         yield chunk
+
+
+@dataclass(frozen=True)
+class VideoFrames:
+    """Frames sampled from a video, with what the sampling covered."""
+
+    frames: tuple[tuple[float, np.ndarray], ...]  # (time in seconds, HxWx3 uint8 RGB)
+    duration_s: float | None
+    covered_s: float | None  # how far into the clip the sampling reached
+    spacing_s: float | None  # time between sampled frames
+    truncated: bool  # the clip was longer than max_duration_s
+
+
+def sample_video_frames(
+    path: Path,
+    *,
+    every_s: float = 1.0,
+    max_frames: int = 64,
+    max_duration_s: float = 600.0,
+) -> VideoFrames:
+    """Sample frames uniformly: one every ``every_s`` seconds over at most ``max_duration_s``,
+    spread further apart when that would exceed ``max_frames``.
+
+    A container OpenCV cannot decode gives no frames (the caller warns); never raises for it.
+    """
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return VideoFrames((), None, None, None, False)
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if fps <= 0 or count <= 0:
+            return VideoFrames((), None, None, None, False)
+        duration = count / fps
+        usable = min(count, int(max_duration_s * fps))
+        step = max(1, round(fps * every_s))
+        indices = list(range(0, usable, step))
+        if len(indices) > max_frames:
+            picks = np.linspace(0, len(indices) - 1, max_frames).round().astype(int)
+            indices = [indices[i] for i in picks]
+        frames: list[tuple[float, np.ndarray]] = []
+        for index in indices:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                continue
+            frames.append((round(index / fps, 3), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+        spacing = (indices[1] - indices[0]) / fps if len(indices) > 1 else None
+        return VideoFrames(
+            frames=tuple(frames),
+            duration_s=round(duration, 3),
+            covered_s=round(usable / fps, 3),
+            spacing_s=round(spacing, 3) if spacing else None,
+            truncated=usable < count,
+        )
+    finally:
+        cap.release()

@@ -22,14 +22,23 @@ from typing import Any, TypeVar
 
 from detectors.base import DetectorResult
 from detectors.registry import DetectorSet
+from detectors.video import aggregate
 from provenance import c2pa as c2pa_mod
 from provenance import hashing, watermarks
 from provenance.hashing import FrameHash, PdqHash
-from provenance.media import DecodedImage, Limits, MediaError, decode_image, open_media
+from provenance.media import (
+    DecodedImage,
+    Limits,
+    MediaError,
+    VideoFrames,
+    decode_image,
+    open_media,
+    sample_video_frames,
+)
 from provenance.metadata import MetadataFinding, read_metadata
 from provenance.trust import TrustConfig
 from provenance.watermarks import WatermarkFinding
-from service.report import MediaInfo, Report
+from service.report import MediaInfo, Report, TimelineEntry
 from service.verdict import Findings, fuse
 
 log = logging.getLogger(__name__)
@@ -43,8 +52,9 @@ class AnalyzeOptions:
     limits: Limits = field(default_factory=Limits)
     include_thumbnails: bool = False
     detectors: DetectorSet = field(default_factory=DetectorSet)
-    video_hash_every_s: float = 1.0
-    video_hash_max_frames: int = 64
+    video_every_s: float = 1.0
+    video_max_frames: int = 64
+    video_max_duration_s: float = 600.0
 
 
 def shingan_version() -> str:
@@ -88,6 +98,34 @@ class _Timer:
 
 
 T = TypeVar("T")
+
+
+def _analyse_frames(
+    sampled: VideoFrames, options: AnalyzeOptions, timer: _Timer, warnings: list[str]
+) -> tuple[tuple[FrameHash, ...], tuple[TimelineEntry, ...], list[DetectorResult]]:
+    """PDQ and image detectors on each sampled frame; detectors aggregated over the clip."""
+    detectors = options.detectors.for_task("synthetic_image", "image_manipulation")
+    per_detector: dict[str, list[DetectorResult]] = {d.card.name: [] for d in detectors}
+    hashes: list[FrameHash] = []
+    entries: list[TimelineEntry] = []
+    with timer.stage("frame_analysis"):
+        for time_s, rgb in sampled.frames:
+            frame_hash = _guard("video hashing", warnings, lambda f=rgb: hashing.pdq(f))  # type: ignore[misc]
+            if frame_hash is not None:
+                hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
+            scores: dict[str, float | None] = {}
+            for detector in detectors:
+                result = _guard(
+                    f"{detector.card.name} detector",
+                    warnings,
+                    lambda d=detector, f=rgb: d.analyze_image(f),  # type: ignore[misc]
+                )
+                if result is not None:
+                    per_detector[detector.card.name].append(result)
+                    scores[detector.card.name] = result.score
+            entries.append(TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores))
+    results = [r for r in (aggregate(v) for v in per_detector.values()) if r is not None]
+    return tuple(hashes), tuple(entries), results
 
 
 def _guard(stage: str, warnings: list[str], run: Callable[[], T]) -> T | None:
@@ -134,6 +172,7 @@ def analyze(
     frame_hashes: tuple[FrameHash, ...] = ()
     decoded: DecodedImage | None = None
     results: list[DetectorResult] = []
+    timeline: tuple[TimelineEntry, ...] = ()
     for name, reason in options.detectors.disabled:
         warnings.append(f"detector {name} is disabled: {reason}")
     if media.kind == "image" and media.width is not None:
@@ -171,21 +210,31 @@ def analyze(
         if pdq is not None and not pdq.reliable:
             warnings.append("the image is too flat or small for a reliable perceptual hash")
     elif media.kind == "video":
-        with timer.stage("hashing"):
-            frame_hashes = (
-                _guard(
-                    "video hashing",
-                    warnings,
-                    lambda: hashing.video_frame_hashes(
-                        media.path,
-                        every_s=options.video_hash_every_s,
-                        max_frames=options.video_hash_max_frames,
-                    ),
-                )
-                or ()
+        with timer.stage("frames"):
+            sampled = _guard(
+                "frame sampling",
+                warnings,
+                lambda: sample_video_frames(
+                    media.path,
+                    every_s=options.video_every_s,
+                    max_frames=options.video_max_frames,
+                    max_duration_s=options.video_max_duration_s,
+                ),
             )
-        if not frame_hashes:
+        if sampled is None or not sampled.frames:
             warnings.append("no video frames could be decoded")
+        else:
+            frame_hashes, timeline, results = _analyse_frames(sampled, options, timer, warnings)
+            if sampled.truncated:
+                warnings.append(
+                    f"video too long to cover: only the first {sampled.covered_s:.0f} s of "
+                    f"{sampled.duration_s:.0f} s were analysed"
+                )
+            elif sampled.spacing_s and sampled.spacing_s > options.video_every_s * 1.5:
+                warnings.append(
+                    f"long video: {len(sampled.frames)} frames analysed, one every "
+                    f"{sampled.spacing_s:.1f} s"
+                )
     with timer.stage("verdict"):
         verdict = fuse(
             Findings(
@@ -209,7 +258,7 @@ def analyze(
             width=media.width,
             height=media.height,
             duration_s=media.duration_s,
-            frames_analyzed=len(frame_hashes) if media.kind == "video" else None,
+            frames_analyzed=len(timeline) if media.kind == "video" else None,
             filename=filename[:255] if filename else None,
             pdq=pdq,
             frame_hashes=frame_hashes,
@@ -219,6 +268,7 @@ def analyze(
         metadata=metadata,
         watermarks=marks,
         detectors=tuple(results),
+        timeline=timeline,
         warnings=tuple(warnings),
         timings_ms=timer.ms,
         versions={**versions(), "models": options.detectors.model_versions()},

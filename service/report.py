@@ -36,6 +36,16 @@ class MediaInfo:
 
 
 @dataclass(frozen=True)
+class TimelineEntry:
+    """One analysed video frame: its time, hash and each detector's score."""
+
+    time_s: float
+    pdq: PdqHash | None
+    scores: dict[str, float | None]
+    faces: int | None = None  # filled when a face detector runs
+
+
+@dataclass(frozen=True)
 class Report:
     id: str
     created_at: str
@@ -45,6 +55,7 @@ class Report:
     metadata: MetadataFinding | None = None
     watermarks: tuple[WatermarkFinding, ...] = ()
     detectors: tuple[DetectorResult, ...] = ()
+    timeline: tuple[TimelineEntry, ...] = ()
     warnings: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +93,15 @@ class Report:
             },
             "detectors": [detector_to_dict(d) for d in self.detectors],
             "matches": [],
+            "timeline": [
+                {
+                    "time_s": e.time_s,
+                    "pdq": e.pdq.hex if e.pdq else None,
+                    "scores": dict(e.scores),
+                    "faces": e.faces,
+                }
+                for e in self.timeline
+            ],
             "warnings": list(self.warnings),
             "timings_ms": dict(self.timings_ms),
             "versions": dict(self.versions),

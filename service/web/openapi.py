@@ -264,6 +264,21 @@ _REPORT = _obj(
         ),
         "detectors": {"type": "array", "items": {"$ref": "#/components/schemas/Detector"}},
         "matches": {"type": "array", "items": {"type": "object"}},
+        "timeline": {
+            "type": "array",
+            "description": "video only: one entry per analysed frame",
+            "items": _obj(
+                {
+                    "time_s": {"type": "number"},
+                    "pdq": NSTR,
+                    "scores": {
+                        "type": "object",
+                        "additionalProperties": {"type": ["number", "null"]},
+                    },
+                    "faces": NINT,
+                }
+            ),
+        },
         "warnings": STRS,
         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
         "versions": _obj(

@@ -1,0 +1,56 @@
+"""Detectors over video: per-frame results and one aggregate that a few odd frames cannot sway."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from detectors.base import DetectorResult
+
+
+def aggregate(frames: Sequence[DetectorResult]) -> DetectorResult | None:
+    """One result for a clip from per-frame results of the same detector.
+
+    The clip's score is the median of the frames' calibrated scores, so a handful of noisy frames
+    moves it little; the share of frames above the threshold and the 90th percentile are kept
+    for people reading the timeline.
+    """
+    if not frames:
+        return None
+    first = frames[0]
+    scored = [f.score for f in frames if f.applicable and f.score is not None]
+    if not scored:
+        return DetectorResult(
+            name=first.name,
+            version=first.version,
+            kind=first.kind,
+            applicable=False,
+            threshold=first.threshold,
+            threshold_fpr=first.threshold_fpr,
+            notes=f"no frame could be scored ({first.notes or 'not applicable'})",
+            details={"frames": len(frames), "frames_scored": 0},
+        )
+    median = float(np.median(scored))
+    above = first.threshold is not None and median >= first.threshold
+    share = sum(1 for s in scored if first.threshold is not None and s >= first.threshold) / len(
+        scored
+    )
+    return DetectorResult(
+        name=first.name,
+        version=first.version,
+        kind=first.kind,
+        applicable=True,
+        score=round(median, 4),
+        threshold=first.threshold,
+        threshold_fpr=first.threshold_fpr,
+        above_threshold=above,
+        notes=f"median of {len(scored)} frames",
+        details={
+            "frames": len(frames),
+            "frames_scored": len(scored),
+            "share_above_threshold": round(share, 4),
+            "p90": round(float(np.percentile(scored, 90)), 4),
+            "max": round(max(scored), 4),
+        },
+    )
