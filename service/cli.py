@@ -74,6 +74,7 @@ def main(ctx: click.Context, config_file: Path | None, verbose: int) -> None:
     help="Allowed signer EKUs: comma-separated OIDs, a store.cfg file, or 'sdk'.",
 )
 @click.option("--thumbnails", is_flag=True, help="Include C2PA thumbnails (JSON output).")
+@click.option("--forensics", is_flag=True, help="Include error-level and noise maps (JSON).")
 @click.pass_context
 def verify(
     ctx: click.Context,
@@ -82,6 +83,7 @@ def verify(
     trust_anchors: Sequence[Path],
     allowed_ekus: str | None,
     thumbnails: bool,
+    forensics: bool,
 ) -> None:
     """Analyse FILES and print a verdict for each."""
     overrides: dict[str, Any] = {}
@@ -96,7 +98,11 @@ def verify(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     options = AnalyzeOptions(
-        trust=trust, limits=config.limits, include_thumbnails=thumbnails, detectors=detectors
+        trust=trust,
+        limits=config.limits,
+        include_thumbnails=thumbnails,
+        include_forensics=forensics,
+        detectors=detectors,
     )
     failed = 0
     for path in files:

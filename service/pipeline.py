@@ -20,6 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from detectors import forensics
 from detectors.base import DetectorResult
 from detectors.registry import DetectorSet
 from detectors.video import aggregate
@@ -52,6 +53,7 @@ class AnalyzeOptions:
     limits: Limits = field(default_factory=Limits)
     include_thumbnails: bool = False
     detectors: DetectorSet = field(default_factory=DetectorSet)
+    include_forensics: bool = False
     video_every_s: float = 1.0
     video_max_frames: int = 64
     video_max_duration_s: float = 600.0
@@ -173,6 +175,7 @@ def analyze(
     decoded: DecodedImage | None = None
     results: list[DetectorResult] = []
     timeline: tuple[TimelineEntry, ...] = ()
+    forensic_maps: dict[str, str] | None = None
     for name, reason in options.detectors.disabled:
         warnings.append(f"detector {name} is disabled: {reason}")
     if media.kind == "image" and media.width is not None:
@@ -196,6 +199,11 @@ def analyze(
                 )
             with timer.stage("hashing"):
                 pdq = _guard("hashing", warnings, lambda: hashing.pdq(image.oriented))
+            if options.include_forensics:
+                with timer.stage("forensics"):
+                    forensic_maps = _guard(
+                        "forensic maps", warnings, lambda: forensics.maps(image.oriented)
+                    )
             with timer.stage("detectors"):
                 for detector in options.detectors.for_task("synthetic_image", "image_manipulation"):
                     result = _guard(
@@ -269,6 +277,7 @@ def analyze(
         watermarks=marks,
         detectors=tuple(results),
         timeline=timeline,
+        forensics=forensic_maps,
         warnings=tuple(warnings),
         timings_ms=timer.ms,
         versions={**versions(), "models": options.detectors.model_versions()},

@@ -56,6 +56,7 @@ class Report:
     watermarks: tuple[WatermarkFinding, ...] = ()
     detectors: tuple[DetectorResult, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
+    forensics: dict[str, str] | None = None
     warnings: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
@@ -102,6 +103,7 @@ class Report:
                 }
                 for e in self.timeline
             ],
+            "forensics": dict(self.forensics) if self.forensics else None,
             "warnings": list(self.warnings),
             "timings_ms": dict(self.timings_ms),
             "versions": dict(self.versions),

@@ -53,10 +53,11 @@ def verify() -> Response:
         filename = request.args.get("filename") or None
         source = request.stream
 
-    include_thumbnails = request.args.get("thumbnails", "").lower() in _TRUE
-    options = st.options
-    if include_thumbnails:
-        options = replace(options, include_thumbnails=True)
+    options = replace(
+        st.options,
+        include_thumbnails=request.args.get("thumbnails", "").lower() in _TRUE,
+        include_forensics=request.args.get("forensics", "").lower() in _TRUE,
+    )
 
     fd, tmp_name = tempfile.mkstemp(dir=st.upload_dir, prefix="upload-")
     tmp = Path(tmp_name)

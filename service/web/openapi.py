@@ -279,6 +279,13 @@ _REPORT = _obj(
                 }
             ),
         },
+        "forensics": {
+            "oneOf": [
+                {"type": "null"},
+                _obj({"error_level": STR, "noise": STR}),
+            ],
+            "description": "with ?forensics=1: PNG data: URIs of the error-level and noise maps",
+        },
         "warnings": STRS,
         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
         "versions": _obj(
@@ -332,6 +339,13 @@ def _document() -> dict[str, Any]:
                             "in": "query",
                             "required": False,
                             "description": "include C2PA thumbnails as data: URIs",
+                            "schema": {"type": "boolean", "default": False},
+                        },
+                        {
+                            "name": "forensics",
+                            "in": "query",
+                            "required": False,
+                            "description": "include error-level and noise maps as data: URIs",
                             "schema": {"type": "boolean", "default": False},
                         },
                         {
