@@ -19,6 +19,23 @@ def aggregate(frames: Sequence[DetectorResult]) -> DetectorResult | None:
     if not frames:
         return None
     first = frames[0]
+    if first.kind == "face_detection":
+        counts = [int(f.details.get("faces", 0)) for f in frames]
+        with_faces = sum(1 for c in counts if c)
+        return DetectorResult(
+            name=first.name,
+            version=first.version,
+            kind=first.kind,
+            applicable=True,
+            notes=(
+                f"faces in {with_faces} of {len(frames)} frames" if with_faces else "no faces found"
+            ),
+            details={
+                "frames": len(frames),
+                "frames_with_faces": with_faces,
+                "max_faces": max(counts),
+            },
+        )
     scored = [f.score for f in frames if f.applicable and f.score is not None]
     if not scored:
         return DetectorResult(

@@ -106,7 +106,7 @@ def _analyse_frames(
     sampled: VideoFrames, options: AnalyzeOptions, timer: _Timer, warnings: list[str]
 ) -> tuple[tuple[FrameHash, ...], tuple[TimelineEntry, ...], list[DetectorResult]]:
     """PDQ and image detectors on each sampled frame; detectors aggregated over the clip."""
-    detectors = options.detectors.for_task("synthetic_image", "image_manipulation")
+    detectors = options.detectors.detectors
     per_detector: dict[str, list[DetectorResult]] = {d.card.name: [] for d in detectors}
     hashes: list[FrameHash] = []
     entries: list[TimelineEntry] = []
@@ -116,16 +116,21 @@ def _analyse_frames(
             if frame_hash is not None:
                 hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
             scores: dict[str, float | None] = {}
+            faces: int | None = None
             for detector in detectors:
                 result = _guard(
                     f"{detector.card.name} detector",
                     warnings,
                     lambda d=detector, f=rgb: d.analyze_image(f),  # type: ignore[misc]
                 )
-                if result is not None:
-                    per_detector[detector.card.name].append(result)
+                if result is None:
+                    continue
+                per_detector[detector.card.name].append(result)
+                if result.kind == "face_detection":
+                    faces = (faces or 0) + int(result.details.get("faces", 0))
+                else:
                     scores[detector.card.name] = result.score
-            entries.append(TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores))
+            entries.append(TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores, faces=faces))
     results = [r for r in (aggregate(v) for v in per_detector.values()) if r is not None]
     return tuple(hashes), tuple(entries), results
 
@@ -205,7 +210,7 @@ def analyze(
                         "forensic maps", warnings, lambda: forensics.maps(image.oriented)
                     )
             with timer.stage("detectors"):
-                for detector in options.detectors.for_task("synthetic_image", "image_manipulation"):
+                for detector in options.detectors.detectors:
                     result = _guard(
                         f"{detector.card.name} detector",
                         warnings,
@@ -243,6 +248,8 @@ def analyze(
                     f"long video: {len(sampled.frames)} frames analysed, one every "
                     f"{sampled.spacing_s:.1f} s"
                 )
+    if any(r.kind == "face_detection" and r.notes == "no faces found" for r in results):
+        warnings.append("no faces found")
     with timer.stage("verdict"):
         verdict = fuse(
             Findings(
