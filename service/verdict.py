@@ -443,6 +443,9 @@ def metadata_claims(m: MetadataFinding) -> Iterable[Claim]:
 
 # --- detectors --------------------------------------------------------------------------------
 
+#: Only thresholds chosen for at most this false-positive rate let a detector decide a label.
+MAX_DECIDING_FPR = 0.01
+
 _DETECTOR_LABELS: dict[str, Label] = {
     "synthetic_image": "ai_generated",
     "image_manipulation": "manipulated",
@@ -453,8 +456,9 @@ _DETECTOR_LABELS: dict[str, Label] = {
 def detector_claims(results: tuple[DetectorResult, ...]) -> Iterable[Claim]:
     """Rule 7: calibrated detectors above thresholds chosen for a stated false-positive rate.
 
-    Never more than medium confidence, and medium only for thresholds chosen at a false-positive
-    rate of 1% or less; a detector below its threshold is never evidence of authenticity.
+    A detector decides (``medium``, never ``high``) only with a threshold chosen for at most
+    :data:`MAX_DECIDING_FPR` false positives; above a looser threshold its score is a lead shown
+    to people, not a label. A detector below its threshold is never evidence of authenticity.
     """
     for r in results:
         label = _DETECTOR_LABELS.get(r.kind)
@@ -474,18 +478,31 @@ def detector_claims(results: tuple[DetectorResult, ...]) -> Iterable[Claim]:
         if r.score is None or r.threshold is None:
             continue
         fpr = f"{r.threshold_fpr:.0%}" if r.threshold_fpr is not None else "an unstated"
-        if r.above_threshold:
-            medium = r.threshold_fpr is not None and r.threshold_fpr <= 0.01
+        decides = r.threshold_fpr is not None and r.threshold_fpr <= MAX_DECIDING_FPR
+        if r.above_threshold and decides:
             yield Claim(
                 "detector",
                 f"detector.{r.name}",
                 7,
                 label,
-                "medium" if medium else "low",
+                "medium",
                 True,
                 f"The {r.name} detector scored {r.score:.2f}, above its threshold "
                 f"{r.threshold:.2f} (chosen for a {fpr} false-positive rate on held-out real "
                 "photographs).",
+            )
+        elif r.above_threshold:
+            yield Claim(
+                "detector",
+                f"detector.{r.name}",
+                7,
+                None,
+                "low",
+                False,
+                f"The {r.name} detector scored {r.score:.2f}, above its threshold "
+                f"{r.threshold:.2f}, but that threshold was chosen for a {fpr} false-positive "
+                "rate: too many real photographs score as high for the detector to decide "
+                "alone. Treat it as a lead for a person to follow.",
             )
         else:
             yield Claim(

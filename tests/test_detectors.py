@@ -198,7 +198,7 @@ ABSENT = C2paFinding(state="absent")
     ("det", "label", "confidence"),
     [
         (result(0.97, 0.9, 0.01), "ai_generated", "medium"),
-        (result(0.97, 0.8, 0.05), "ai_generated", "low"),
+        (result(0.97, 0.8, 0.05), "inconclusive", "low"),  # a 5% threshold is a lead only
         (result(0.50, 0.9, 0.01), "inconclusive", "low"),
         (result(0.00, 0.9, 0.01, applicable=False), "inconclusive", "low"),
     ],
@@ -228,3 +228,10 @@ def test_low_score_is_never_evidence_of_authenticity() -> None:
     claims = list(detector_claims((result(0.01, 0.9, 0.01),)))
     assert claims[0].label is None
     assert "not evidence" in claims[0].detail
+
+
+def test_loose_threshold_is_a_lead_not_a_label() -> None:
+    claims = list(detector_claims((result(0.97, 0.8, 0.05),)))
+    assert claims[0].label is None
+    assert not claims[0].decisive
+    assert "lead" in claims[0].detail
