@@ -226,7 +226,7 @@ def encode(array: np.ndarray, fmt: str, **kw: Any) -> bytes:
 
 
 def write_video(
-    path: Path, frames: int = 20, fps: float = 10.0, size: tuple[int, int] = (160, 96)
+    path: Path, frames: int = 20, fps: float = 10.0, size: tuple[int, int] = (320, 192)
 ) -> None:
     """A short MP4 (MPEG-4 Part 2, via OpenCV's bundled encoder) of a panning scene."""
     import cv2

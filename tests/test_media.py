@@ -90,7 +90,7 @@ def test_open_media_video_reports_duration() -> None:
     media = open_media(sample("signed_video.mp4"))
     assert media.kind == "video"
     assert media.mime == "video/mp4"
-    assert (media.width, media.height) == (160, 96)
+    assert (media.width, media.height) == (320, 192)
     assert media.duration_s == pytest.approx(2.0, abs=0.2)
 
 

@@ -76,7 +76,7 @@ def test_sampling_bounds() -> None:
     assert len(sampled.frames) == 5
     assert sampled.duration_s == pytest.approx(2.0)
     assert not sampled.truncated
-    assert all(f.shape == (96, 160, 3) for _, f in sampled.frames)
+    assert all(f.shape == (192, 320, 3) for _, f in sampled.frames)
 
 
 def test_forensic_maps() -> None:
