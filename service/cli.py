@@ -238,13 +238,9 @@ def models_verify(ctx: click.Context) -> None:
 
 
 def _registry(ctx: click.Context) -> Registry:
-    config = _load(ctx.obj)
-    from detectors.registry import BUILTIN_MODELS, RegistryError
-
-    folders = [BUILTIN_MODELS, *(Path(p).expanduser() for p in config.models_dirs)]
     try:
-        return Registry(folders)
-    except RegistryError as exc:
+        return _load(ctx.obj).build_registry()
+    except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
 
 

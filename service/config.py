@@ -91,6 +91,20 @@ class Config:
         except TrustConfigError as exc:
             raise ConfigError(f"trust configuration: {exc}") from exc
 
+    def model_folders(self) -> list[Path]:
+        """The project's own models, then the configured extra folders."""
+        return [BUILTIN_MODELS, *(Path(p).expanduser() for p in self.models_dirs)]
+
+    def build_registry(self) -> Registry:
+        """Raises: ConfigError on duplicate model names."""
+        runtime = Runtime(
+            RuntimeConfig(providers=self.onnx_providers, intra_op_threads=self.onnx_threads)
+        )
+        try:
+            return Registry(self.model_folders(), runtime)
+        except RegistryError as exc:
+            raise ConfigError(f"detectors: {exc}") from exc
+
     def build_detectors(self) -> DetectorSet:
         """Discover and load the configured detectors (disabled ones carry their reason).
 
