@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
+import io
 import logging
 import os
 import time
@@ -19,6 +20,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
+
+import cv2
+import numpy as np
+from PIL import Image
 
 from detectors import forensics
 from detectors.base import DetectorResult
@@ -40,7 +45,7 @@ from provenance.metadata import MetadataFinding, read_metadata
 from provenance.trust import TrustConfig
 from provenance.watermarks import WatermarkFinding
 from service.report import MediaInfo, Report, TimelineEntry
-from service.verdict import Findings, fuse
+from service.verdict import MAX_DECIDING_FPR, Findings, Stability, StabilityTrial, fuse
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +105,45 @@ class _Timer:
 
 
 T = TypeVar("T")
+
+#: Realistic re-encodings a detector-only decision must survive.
+STABILITY_VARIANTS = ("jpeg85", "jpeg70", "resize0.75")
+
+
+def _variant(rgb: np.ndarray, name: str) -> np.ndarray:
+    if name.startswith("jpeg"):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=int(name[4:]))
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    factor = float(name.removeprefix("resize"))
+    h, w = rgb.shape[:2]
+    return cv2.resize(
+        rgb, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA
+    )
+
+
+def _stability(
+    rgb: np.ndarray, options: AnalyzeOptions, results: list[DetectorResult]
+) -> Stability:
+    """Re-score the image with each deciding detector after each variant."""
+    deciding = {
+        r.name
+        for r in results
+        if r.above_threshold and r.threshold_fpr is not None and r.threshold_fpr <= MAX_DECIDING_FPR
+    }
+    detectors = [d for d in options.detectors.detectors if d.card.name in deciding]
+    trials = []
+    for name in STABILITY_VARIANTS:
+        image = _variant(rgb, name)
+        rescored = [d.analyze_image(image) for d in detectors]
+        trials.append(
+            StabilityTrial(
+                variant=name,
+                scores={r.name: r.score for r in rescored},
+                holds=all(r.above_threshold for r in rescored),
+            )
+        )
+    return Stability(tuple(trials))
 
 
 def _analyse_frames(
@@ -259,6 +303,22 @@ def analyze(
                 detectors=tuple(results),
             )
         )
+    if verdict.rule == 7 and decoded is not None:
+        # A detector decided alone: check that the decision survives ordinary re-encoding.
+        with timer.stage("stability"):
+            stability = _guard(
+                "stability check", warnings, lambda: _stability(decoded.oriented, options, results)
+            )
+        if stability is not None:
+            verdict = fuse(
+                Findings(
+                    c2pa=c2pa_finding,
+                    metadata=metadata,
+                    watermarks=marks,
+                    detectors=tuple(results),
+                    stability=stability,
+                )
+            )
     if c2pa_finding.state == "error" and c2pa_finding.remote_url:
         warnings.append("remote Content Credentials were not fetched")
     timer.ms["total"] = round((time.perf_counter() - total_start) * 1000, 3)

@@ -118,6 +118,17 @@ def verdict_to_dict(v: Verdict) -> dict[str, Any]:
         "score": v.score,
         "summary": v.summary,
         "rule": v.rule,
+        "stability": (
+            None
+            if v.stability is None
+            else {
+                "stable": v.stability.stable,
+                "tried": [
+                    {"variant": t.variant, "scores": dict(t.scores), "decision_holds": t.holds}
+                    for t in v.stability.trials
+                ],
+            }
+        ),
         "reasons": [
             {
                 "signal": r.signal,

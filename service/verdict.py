@@ -70,6 +70,26 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class StabilityTrial:
+    """One re-encoding of the image and whether the detectors' decision held under it."""
+
+    variant: str  # e.g. "jpeg85", "jpeg70", "resize0.75"
+    scores: dict[str, float | None]
+    holds: bool
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Re-scoring of a detector-only decision after realistic re-encodings."""
+
+    trials: tuple[StabilityTrial, ...]
+
+    @property
+    def stable(self) -> bool:
+        return all(t.holds for t in self.trials)
+
+
+@dataclass(frozen=True)
 class Verdict:
     label: Label
     confidence: Confidence
@@ -78,6 +98,7 @@ class Verdict:
     summary: str
     reasons: tuple[Reason, ...]
     rule: int
+    stability: Stability | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +109,7 @@ class Findings:
     metadata: MetadataFinding | None = None
     watermarks: tuple[WatermarkFinding, ...] | None = None
     detectors: tuple[DetectorResult, ...] | None = None
+    stability: Stability | None = None
 
 
 def collect_claims(findings: Findings) -> list[Claim]:
@@ -120,15 +142,38 @@ def fuse(findings: Findings) -> Verdict:
     else:
         top = None
         label, confidence, rule, basis = "inconclusive", "low", 8, ()
+    stability = findings.stability
+    summary: str | None = None
+    if top is not None and top.signal == "detector" and stability and not stability.stable:
+        failed = ", ".join(t.variant for t in stability.trials if not t.holds)
+        claims.append(
+            Claim(
+                "detector",
+                "detector.unstable",
+                7,
+                None,
+                "low",
+                False,
+                f"The detector's decision did not survive ordinary re-encoding ({failed}). A "
+                "decision that flips when the file is re-compressed or resized is not "
+                "reliable, so it is not used.",
+            )
+        )
+        label, confidence, rule, basis, top = "inconclusive", "low", 8, (), None
+        summary = (
+            "We cannot tell whether this file is genuine: a detector's score crossed its "
+            "threshold, but not after ordinary re-encoding."
+        )
     reasons = tuple(_reason(c, label) for c in sorted(claims, key=lambda c: c.rule))
     return Verdict(
         label=label,
         confidence=confidence,
         basis=basis,
         score=detector_score(findings.detectors),
-        summary=_summary(label, top, findings),
+        summary=summary or _summary(label, top, findings),
         reasons=reasons,
         rule=rule,
+        stability=stability if top is None or top.signal == "detector" else None,
     )
 
 

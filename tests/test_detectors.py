@@ -235,3 +235,49 @@ def test_loose_threshold_is_a_lead_not_a_label() -> None:
     assert claims[0].label is None
     assert not claims[0].decisive
     assert "lead" in claims[0].detail
+
+
+# --- stability check (detector-only decisions) ----------------------------------------------------
+
+
+def test_unstable_detector_decision_becomes_inconclusive() -> None:
+    from service.verdict import Stability, StabilityTrial
+
+    det = result(0.97, 0.9, 0.01)
+    decided = fuse(Findings(c2pa=ABSENT, detectors=(det,)))
+    assert (decided.label, decided.confidence) == ("ai_generated", "medium")
+    shaky = Stability(
+        (
+            StabilityTrial("jpeg85", {"synth": 0.95}, True),
+            StabilityTrial("jpeg70", {"synth": 0.62}, False),
+            StabilityTrial("resize0.75", {"synth": 0.93}, True),
+        )
+    )
+    v = fuse(Findings(c2pa=ABSENT, detectors=(det,), stability=shaky))
+    assert (v.label, v.confidence, v.rule) == ("inconclusive", "low", 8)
+    assert v.stability is shaky
+    unstable = next(r for r in v.reasons if r.finding == "detector.unstable")
+    assert "jpeg70" in unstable.detail
+    steady = Stability((StabilityTrial("jpeg85", {"synth": 0.95}, True),))
+    assert fuse(Findings(c2pa=ABSENT, detectors=(det,), stability=steady)).label == "ai_generated"
+
+
+def test_pipeline_runs_the_stability_check(models_dir: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    card = models_dir / "brightness" / "card.toml"
+    card.write_text(
+        card.read_text().replace("false_positive_rate = 0.05", "false_positive_rate = 0.01")
+    )
+    options = AnalyzeOptions(detectors=DetectorSet.load(Registry([models_dir])))
+    bright = tmp_path / "bright.png"
+    Image.new("RGB", (300, 200), (250, 250, 245)).save(bright)
+    r = analyze(bright, options).to_dict()
+    assert (r["verdict"]["label"], r["verdict"]["confidence"]) == ("ai_generated", "medium")
+    assert r["verdict"]["basis"] == ["detector"]
+    stability = r["verdict"]["stability"]
+    assert stability["stable"]
+    assert [t["variant"] for t in stability["tried"]] == ["jpeg85", "jpeg70", "resize0.75"]
+    assert "stability" in r["timings_ms"]
+    plain = analyze(sample("unsigned.jpg"), options).to_dict()
+    assert plain["verdict"]["stability"] is None

@@ -249,6 +249,27 @@ _REPORT = _obj(
                 "score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
                 "summary": STR,
                 "rule": {"type": "integer", "minimum": 1, "maximum": 8},
+                "stability": {
+                    "description": "detector-only decisions: re-scoring after re-encodings",
+                    "oneOf": [
+                        {"type": "null"},
+                        _obj(
+                            {
+                                "stable": BOOL,
+                                "tried": {
+                                    "type": "array",
+                                    "items": _obj(
+                                        {
+                                            "variant": STR,
+                                            "scores": {"type": "object"},
+                                            "decision_holds": BOOL,
+                                        }
+                                    ),
+                                },
+                            }
+                        ),
+                    ],
+                },
                 "reasons": {"type": "array", "items": {"$ref": "#/components/schemas/Reason"}},
             }
         ),
