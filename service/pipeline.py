@@ -44,6 +44,7 @@ from provenance.media import (
 from provenance.metadata import MetadataFinding, read_metadata
 from provenance.trust import TrustConfig
 from provenance.watermarks import WatermarkFinding
+from service.abstentions import Abstention, image_abstentions
 from service.report import MediaInfo, Report, TimelineEntry
 from service.verdict import MAX_DECIDING_FPR, Findings, Stability, StabilityTrial, fuse
 
@@ -225,6 +226,7 @@ def analyze(
     results: list[DetectorResult] = []
     timeline: tuple[TimelineEntry, ...] = ()
     forensic_maps: dict[str, str] | None = None
+    abstentions: list[Abstention] = []
     for name, reason in options.detectors.disabled:
         warnings.append(f"detector {name} is disabled: {reason}")
     if media.kind == "image" and media.width is not None:
@@ -266,6 +268,12 @@ def analyze(
             decoded.image.close()
         if pdq is not None and not pdq.reliable:
             warnings.append("the image is too flat or small for a reliable perceptual hash")
+        found = _guard(
+            "abstentions",
+            warnings,
+            lambda: image_abstentions(media, image.image, image.oriented, metadata),
+        )
+        abstentions.extend(found or ())
     elif media.kind == "video":
         with timer.stage("frames"):
             sampled = _guard(
@@ -283,17 +291,24 @@ def analyze(
         else:
             frame_hashes, timeline, results = _analyse_frames(sampled, options, timer, warnings)
             if sampled.truncated:
-                warnings.append(
-                    f"video too long to cover: only the first {sampled.covered_s:.0f} s of "
-                    f"{sampled.duration_s:.0f} s were analysed"
+                abstentions.append(
+                    Abstention(
+                        "video_too_long",
+                        f"video too long to cover: only the first {sampled.covered_s:.0f} s of "
+                        f"{sampled.duration_s:.0f} s were analysed",
+                    )
                 )
             elif sampled.spacing_s and sampled.spacing_s > options.video_every_s * 1.5:
-                warnings.append(
-                    f"long video: {len(sampled.frames)} frames analysed, one every "
-                    f"{sampled.spacing_s:.1f} s"
+                abstentions.append(
+                    Abstention(
+                        "video_sparse",
+                        f"long video: {len(sampled.frames)} frames analysed, one every "
+                        f"{sampled.spacing_s:.1f} s",
+                    )
                 )
     if any(r.kind == "face_detection" and r.notes == "no faces found" for r in results):
-        warnings.append("no faces found")
+        abstentions.append(Abstention("no_faces", "no faces found"))
+    warnings.extend(a.message for a in abstentions)
     with timer.stage("verdict"):
         verdict = fuse(
             Findings(
@@ -345,6 +360,7 @@ def analyze(
         detectors=tuple(results),
         timeline=timeline,
         forensics=forensic_maps,
+        abstentions=tuple(abstentions),
         warnings=tuple(warnings),
         timings_ms=timer.ms,
         versions={**versions(), "models": options.detectors.model_versions()},

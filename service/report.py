@@ -15,6 +15,7 @@ from provenance.c2pa import C2paFinding, Ingredient
 from provenance.hashing import FrameHash, PdqHash
 from provenance.metadata import MetadataFinding
 from provenance.watermarks import WatermarkFinding
+from service.abstentions import Abstention
 from service.verdict import Verdict
 
 SCHEMA = "shingan.report/1"
@@ -57,6 +58,7 @@ class Report:
     detectors: tuple[DetectorResult, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
     forensics: dict[str, str] | None = None
+    abstentions: tuple[Abstention, ...] = ()
     warnings: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
     versions: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +107,7 @@ class Report:
             ],
             "forensics": dict(self.forensics) if self.forensics else None,
             "warnings": list(self.warnings),
+            "abstentions": [{"code": a.code, "message": a.message} for a in self.abstentions],
             "timings_ms": dict(self.timings_ms),
             "versions": dict(self.versions),
         }

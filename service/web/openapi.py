@@ -308,6 +308,26 @@ _REPORT = _obj(
             "description": "with ?forensics=1: PNG data: URIs of the error-level and noise maps",
         },
         "warnings": STRS,
+        "abstentions": {
+            "type": "array",
+            "description": "typed reasons pixel signals say little (route to a person)",
+            "items": _obj(
+                {
+                    "code": {
+                        "enum": [
+                            "too_small",
+                            "heavily_recompressed",
+                            "screenshot_like",
+                            "illustration_like",
+                            "no_faces",
+                            "video_too_long",
+                            "video_sparse",
+                        ]
+                    },
+                    "message": STR,
+                }
+            ),
+        },
         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
         "versions": _obj(
             {
