@@ -19,7 +19,7 @@ import click
 from detectors.registry import Registry
 from provenance.media import MediaError
 from service.config import Config, ConfigError, load_config
-from service.pipeline import AnalyzeOptions, analyze, shingan_version
+from service.pipeline import analyze, shingan_version
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +93,9 @@ def verify(
         overrides["allowed_ekus"] = allowed_ekus
     config = _load(ctx.obj, **overrides)
     try:
-        trust = config.build_trust()
-        detectors = config.build_detectors()
+        options = config.analyze_options(include_thumbnails=thumbnails, include_forensics=forensics)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
-    options = AnalyzeOptions(
-        trust=trust,
-        limits=config.limits,
-        include_thumbnails=thumbnails,
-        include_forensics=forensics,
-        detectors=detectors,
-    )
     failed = 0
     for path in files:
         try:

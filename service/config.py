@@ -24,6 +24,9 @@ models_dirs                 SHINGAN_MODELS_DIRS             extra folders of det
 detectors                   SHINGAN_DETECTORS               names to run (default: all)
 onnx_providers              SHINGAN_ONNX_PROVIDERS          e.g. CUDAExecutionProvider,CPU...
 onnx_threads                SHINGAN_ONNX_THREADS            intra-op threads (0: one per core)
+video_every_s               SHINGAN_VIDEO_EVERY_S           seconds between analysed frames (1)
+video_max_frames            SHINGAN_VIDEO_MAX_FRAMES        frames analysed at most (64)
+video_max_duration_s        SHINGAN_VIDEO_MAX_DURATION_S    seconds of video covered (600)
 ==========================  ==============================  ===================================
 
 Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
@@ -42,6 +45,7 @@ from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryEr
 from detectors.runtime import Runtime, RuntimeConfig
 from provenance.media import Limits
 from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
+from service.pipeline import AnalyzeOptions
 
 
 class ConfigError(Exception):
@@ -67,6 +71,25 @@ class Config:
     detectors: tuple[str, ...] | None = None
     onnx_providers: tuple[str, ...] = ("CPUExecutionProvider",)
     onnx_threads: int = 0
+    video_every_s: float = 1.0
+    video_max_frames: int = 64
+    video_max_duration_s: float = 600.0
+
+    def analyze_options(self, **extra: Any) -> AnalyzeOptions:
+        """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
+
+        Raises:
+            ConfigError: a trust file or a model configuration is unusable.
+        """
+        return AnalyzeOptions(
+            trust=self.build_trust(),
+            limits=self.limits,
+            detectors=self.build_detectors(),
+            video_every_s=self.video_every_s,
+            video_max_frames=self.video_max_frames,
+            video_max_duration_s=self.video_max_duration_s,
+            **extra,
+        )
 
     @property
     def limits(self) -> Limits:
@@ -143,6 +166,9 @@ _KEYS = {
     "max_pixels",
     "allowed_ekus",
     "onnx_threads",
+    "video_every_s",
+    "video_max_frames",
+    "video_max_duration_s",
     *_PATH_LISTS,
     *_NAME_LISTS,
     *_BOOLS,
@@ -227,7 +253,12 @@ def _coerce(key: str, value: Any) -> Any:
         if key in _NAME_LISTS:
             items = [value] if isinstance(value, str) else list(value)
             return tuple(str(v).strip() for v in items if str(v).strip())
-        if key in ("port", "threads", "max_pixels"):
+        if key in ("video_every_s", "video_max_duration_s"):
+            seconds = float(value)
+            if seconds <= 0:
+                raise ValueError("must be positive")
+            return seconds
+        if key in ("port", "threads", "max_pixels", "video_max_frames"):
             number = int(value)
             if number <= 0 or (key == "port" and number > 65535):
                 raise ValueError("out of range")

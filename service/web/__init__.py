@@ -42,8 +42,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """
     if not isinstance(config, Config):
         config = load_config(overrides=config)
-    trust = config.build_trust()
-    detectors = config.build_detectors()
+    options = config.analyze_options()
     upload_dir = config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
 
@@ -54,7 +53,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["shingan"] = AppState(
         config=config,
-        options=AnalyzeOptions(trust=trust, limits=config.limits, detectors=detectors),
+        options=options,
         upload_dir=upload_dir,
     )
 
@@ -72,7 +71,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         return response
 
     log.info(
-        "shingan app ready (data dir %s, %d trust anchors)", config.data_dir, len(trust.anchors)
+        "shingan app ready (data dir %s, %d trust anchors, %d detectors)",
+        config.data_dir,
+        len(options.trust.anchors),
+        len(options.detectors.detectors),
     )
     return app
 
