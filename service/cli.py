@@ -75,6 +75,13 @@ def main(ctx: click.Context, config_file: Path | None, verbose: int) -> None:
 )
 @click.option("--thumbnails", is_flag=True, help="Include C2PA thumbnails (JSON output).")
 @click.option("--forensics", is_flag=True, help="Include error-level and noise maps (JSON).")
+@click.option(
+    "--lang",
+    type=click.Choice(["en", "ja"]),
+    default="en",
+    show_default=True,
+    help="Language of the summary and reasons.",
+)
 @click.pass_context
 def verify(
     ctx: click.Context,
@@ -84,6 +91,7 @@ def verify(
     allowed_ekus: str | None,
     thumbnails: bool,
     forensics: bool,
+    lang: str,
 ) -> None:
     """Analyse FILES and print a verdict for each."""
     overrides: dict[str, Any] = {}
@@ -93,7 +101,9 @@ def verify(
         overrides["allowed_ekus"] = allowed_ekus
     config = _load(ctx.obj, **overrides)
     try:
-        options = config.analyze_options(include_thumbnails=thumbnails, include_forensics=forensics)
+        options = config.analyze_options(
+            include_thumbnails=thumbnails, include_forensics=forensics, language=lang
+        )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     failed = 0

@@ -60,6 +60,7 @@ class AnalyzeOptions:
     include_thumbnails: bool = False
     detectors: DetectorSet = field(default_factory=DetectorSet)
     include_forensics: bool = False
+    language: str = "en"  # summary and reasons: "en" or "ja"
     video_every_s: float = 1.0
     video_max_frames: int = 64
     video_max_duration_s: float = 600.0
@@ -316,7 +317,8 @@ def analyze(
                 metadata=metadata,
                 watermarks=marks if decoded is not None else None,
                 detectors=tuple(results),
-            )
+            ),
+            options.language,
         )
     if verdict.rule == 7 and decoded is not None:
         # A detector decided alone: check that the decision survives ordinary re-encoding.
@@ -332,7 +334,8 @@ def analyze(
                     watermarks=marks,
                     detectors=tuple(results),
                     stability=stability,
-                )
+                ),
+                options.language,
             )
     if c2pa_finding.state == "error" and c2pa_finding.remote_url:
         warnings.append("remote Content Credentials were not fetched")

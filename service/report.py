@@ -68,6 +68,7 @@ class Report:
         return {
             "schema": SCHEMA,
             "id": self.id,
+            "language": self.verdict.language,
             "created_at": self.created_at,
             "media": {
                 "sha256": self.media.sha256,

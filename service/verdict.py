@@ -13,13 +13,14 @@ default (rule 8). Known-media matches (4) and detectors (7) add claims the same 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from detectors.base import DetectorResult
 from provenance.c2pa import C2paFinding
 from provenance.metadata import MetadataFinding
 from provenance.watermarks import WatermarkFinding
+from service.messages import DEFAULT_LANGUAGE, M, Msg, render
 
 Label = Literal["authentic", "ai_generated", "manipulated", "inconclusive"]
 Confidence = Literal["high", "medium", "low"]
@@ -57,7 +58,8 @@ class Claim:
     label: Label | None
     confidence: Confidence
     decisive: bool
-    detail: str
+    detail: str  # English; ``message`` renders it in other languages
+    message: Msg | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Verdict:
     reasons: tuple[Reason, ...]
     rule: int
     stability: Stability | None = None
+    language: str = DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,20 @@ def detector_score(results: tuple[DetectorResult, ...] | None) -> float | None:
     return max(scores) if scores else None
 
 
-def fuse(findings: Findings) -> Verdict:
-    """Apply the precedence rules to the findings and explain the result."""
+def _claim(
+    signal: Signal,
+    finding: str,
+    rule: int,
+    label: Label | None,
+    confidence: Confidence,
+    decisive: bool,
+    message: Msg,
+) -> Claim:
+    return Claim(signal, finding, rule, label, confidence, decisive, render(message), message)
+
+
+def fuse(findings: Findings, lang: str = DEFAULT_LANGUAGE) -> Verdict:
+    """Apply the precedence rules to the findings and explain the result in ``lang``."""
     claims = collect_claims(findings)
     decisive = sorted((c for c in claims if c.decisive), key=lambda c: c.rule)
     if decisive:
@@ -143,41 +158,37 @@ def fuse(findings: Findings) -> Verdict:
         top = None
         label, confidence, rule, basis = "inconclusive", "low", 8, ()
     stability = findings.stability
-    summary: str | None = None
+    summary: Msg | None = None
     if top is not None and top.signal == "detector" and stability and not stability.stable:
         failed = ", ".join(t.variant for t in stability.trials if not t.holds)
         claims.append(
-            Claim(
+            _claim(
                 "detector",
                 "detector.unstable",
                 7,
                 None,
                 "low",
                 False,
-                f"The detector's decision did not survive ordinary re-encoding ({failed}). A "
-                "decision that flips when the file is re-compressed or resized is not "
-                "reliable, so it is not used.",
+                M("detector.unstable", failed=failed),
             )
         )
         label, confidence, rule, basis, top = "inconclusive", "low", 8, (), None
-        summary = (
-            "We cannot tell whether this file is genuine: a detector's score crossed its "
-            "threshold, but not after ordinary re-encoding."
-        )
-    reasons = tuple(_reason(c, label) for c in sorted(claims, key=lambda c: c.rule))
+        summary = M("summary.inconclusive", why=M("why.unstable"))
+    reasons = tuple(_reason(c, label, lang) for c in sorted(claims, key=lambda c: c.rule))
     return Verdict(
         label=label,
         confidence=confidence,
         basis=basis,
         score=detector_score(findings.detectors),
-        summary=summary or _summary(label, top, findings),
+        summary=render(summary or _summary(label, top, findings), lang),
         reasons=reasons,
         rule=rule,
         stability=stability if top is None or top.signal == "detector" else None,
+        language=lang,
     )
 
 
-def _reason(claim: Claim, label: Label) -> Reason:
+def _reason(claim: Claim, label: Label, lang: str = DEFAULT_LANGUAGE) -> Reason:
     effect: Effect
     if claim.label is None:
         effect = "neutral"
@@ -187,19 +198,22 @@ def _reason(claim: Claim, label: Label) -> Reason:
         effect = "neutral"
     else:
         effect = "contradicts"
-    return Reason(claim.signal, claim.finding, effect, claim.detail, claim.rule)
+    detail = render(claim.message, lang) if claim.message is not None else claim.detail
+    return Reason(claim.signal, claim.finding, effect, detail, claim.rule)
 
 
 # --- C2PA -------------------------------------------------------------------------------------
 
 
-def _who(f: C2paFinding) -> str:
+def _who(f: C2paFinding) -> Msg:
     if f.signer is None:
-        return "an unknown signer"
-    name = f.signer.organization or f.signer.common_name or "an unnamed signer"
+        return M("who.unknown")
+    name = f.signer.organization or f.signer.common_name
+    if not name:
+        return M("who.unnamed")
     if f.signer.common_name and f.signer.organization and f.signer.common_name != name:
         name = f"{f.signer.common_name} ({f.signer.organization})"
-    return f"“{name}”"
+    return M("who.quoted", name=name)
 
 
 def _codes(codes: Iterable[str]) -> str:
@@ -209,70 +223,59 @@ def _codes(codes: Iterable[str]) -> str:
 def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
     """Turn a C2PA finding into claims for rules 1, 2 and 6 (and context for the rest)."""
     if f.state == "absent":
-        yield Claim(
-            "c2pa",
-            "c2pa.absent",
-            8,
-            None,
-            "low",
-            False,
-            "The file carries no Content Credentials (C2PA). Most files have none, so this "
-            "says nothing either way about whether it is genuine.",
-        )
+        yield _claim("c2pa", "c2pa.absent", 8, None, "low", False, M("c2pa.absent"))
         return
     if f.state == "error":
-        detail = "The file's Content Credentials could not be checked"
-        detail += f": {f.error}." if f.error else "."
-        if f.remote_url:
-            detail += f" The credentials are stored at {f.remote_url}."
-        yield Claim("c2pa", "c2pa.error", 8, None, "low", False, detail)
+        if f.error and f.remote_url:
+            msg = M("c2pa.error.remote", error=f.error, url=f.remote_url)
+        elif f.error:
+            msg = M("c2pa.error", error=f.error)
+        else:
+            msg = M("c2pa.error.plain")
+        yield _claim("c2pa", "c2pa.error", 8, None, "low", False, msg)
         return
 
     tampered = bool(f.integrity_failures)
     if tampered:
-        yield Claim(
+        yield _claim(
             "c2pa",
             "c2pa.integrity_failure",
             1,
             "manipulated",
             "high",
             True,
-            "The file was changed after it was signed: the Content Credentials no longer match "
-            f"its contents ({_codes(f.integrity_failures)}).",
+            M("c2pa.integrity_failure", codes=_codes(f.integrity_failures)),
         )
-    if f.credential_failures:
-        problems = [c for c in f.credential_failures if c != "signingCredential.untrusted"]
-        if problems:
-            yield Claim(
-                "c2pa",
-                "c2pa.credential_problem",
-                6,
-                None,
-                "low",
-                False,
-                f"The signing certificate of {_who(f)} has a problem ({_codes(problems)}). This "
-                "lowers trust in who signed, but is not evidence that the content changed.",
-            )
+    problems = [c for c in f.credential_failures if c != "signingCredential.untrusted"]
+    if problems:
+        yield _claim(
+            "c2pa",
+            "c2pa.credential_problem",
+            6,
+            None,
+            "low",
+            False,
+            M("c2pa.credential_problem", who=_who(f), codes=_codes(problems)),
+        )
     if f.other_failures:
-        yield Claim(
+        yield _claim(
             "c2pa",
             "c2pa.other_failure",
             6,
             None,
             "low",
             False,
-            f"Other validation failures were reported ({_codes(f.other_failures)}).",
+            M("c2pa.other_failure", codes=_codes(f.other_failures)),
         )
     if f.ingredient_failures:
-        yield Claim(
+        yield _claim(
             "c2pa",
             "c2pa.ingredient_failure",
             6,
             None,
             "low",
             False,
-            "Some ingredients' own credentials did not validate "
-            f"({_codes(f.ingredient_failures)}); the signer still vouched for using them.",
+            M("c2pa.ingredient_failure", codes=_codes(f.ingredient_failures)),
         )
 
     signed_ok = f.state in ("valid", "trusted")
@@ -281,129 +284,79 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
         kind = f.digital_source_type or "AI"
         if signed_ok and not tampered:
             trusted = f.state == "trusted"
-            detail = (
-                "The Content Credentials declare the content was made with an AI tool "
-                f"({kind}, in {where}), "
-            )
-            detail += (
-                f"and the signature is from a trusted signer, {_who(f)}."
-                if trusted
-                else f"signed by {_who(f)}, who is not on a configured trust list."
-            )
-            yield Claim(
+            key = "c2pa.ai_declared.trusted" if trusted else "c2pa.ai_declared.untrusted"
+            yield _claim(
                 "c2pa",
                 "c2pa.ai_declared",
                 2,
                 "ai_generated",
                 "high" if trusted else "medium",
                 True,
-                detail,
+                M(key, kind=kind, where=where, who=_who(f)),
             )
         else:
-            why = "the file changed after signing" if tampered else "the manifest did not validate"
-            yield Claim(
+            key = (
+                "c2pa.ai_declared_unverified.tampered"
+                if tampered
+                else "c2pa.ai_declared_unverified.invalid"
+            )
+            yield _claim(
                 "c2pa",
                 "c2pa.ai_declared_unverified",
                 2,
                 None,
                 "low",
                 False,
-                f"The Content Credentials declare AI generation ({kind}, in {where}), but "
-                f"{why}, so the declaration cannot be relied on.",
+                M(key, kind=kind, where=where),
             )
 
     if f.state == "trusted" and not tampered and not f.ai_declared:
-        what = "a capture by a device" if f.capture_declared else "its history"
-        yield Claim(
-            "c2pa",
-            "c2pa.trusted",
-            6,
-            "authentic",
-            "high",
-            True,
-            f"Content Credentials signed by a trusted signer, {_who(f)}, record {what} and "
-            "declare no AI generation.",
-        )
+        key = "c2pa.trusted.capture" if f.capture_declared else "c2pa.trusted.history"
+        yield _claim("c2pa", "c2pa.trusted", 6, "authentic", "high", True, M(key, who=_who(f)))
     elif f.state == "valid" and not f.ai_declared:
-        yield Claim(
+        yield _claim(
             "c2pa",
             "c2pa.valid_untrusted",
             6,
             None,
             "low",
             False,
-            f"The Content Credentials are intact and validly signed by {_who(f)}, but that "
-            "signer does not chain to a configured trust anchor. Anyone can sign with a "
-            "self-made certificate, so this alone does not show the file is genuine.",
+            M("c2pa.valid_untrusted", who=_who(f)),
         )
     elif f.state == "invalid" and not tampered and not f.ai_declared:
-        yield Claim(
-            "c2pa",
-            "c2pa.invalid_credentials",
-            6,
-            None,
-            "low",
-            False,
-            "The Content Credentials did not validate, though no sign was found that the "
-            "content changed after signing.",
+        yield _claim(
+            "c2pa", "c2pa.invalid_credentials", 6, None, "low", False, M("c2pa.invalid_credentials")
         )
 
 
 # --- summary ----------------------------------------------------------------------------------
 
 
-def _summary(label: Label, top: Claim | None, findings: Findings) -> str:
+def _summary(label: Label, top: Claim | None, findings: Findings) -> Msg:
     f = findings.c2pa
     if top and top.signal == "detector" and label in ("ai_generated", "manipulated"):
-        what = "AI-generated" if label == "ai_generated" else "manipulated"
-        return (
-            f"A statistical detector rates this image as likely {what}; no provenance signal "
-            "confirms it. Detectors make mistakes: treat this as a lead, not proof."
-        )
+        return M(f"summary.detector.{label}")
     if label == "ai_generated" and top and top.signal == "watermark":
-        return (
-            "An invisible watermark that Stable Diffusion software embeds in the images it "
-            "generates was found in this file."
-        )
+        return M("summary.watermark")
     if label == "ai_generated" and top and top.signal == "metadata":
         m = findings.metadata
-        name = _generator_name(m) if m else "an AI tool"
-        return (
-            f"The file's metadata says it was made with an AI image generator ({name}). Such "
-            "metadata is easy to remove but rarely forged."
-        )
+        return M("summary.metadata", name=_generator_name(m) if m else M("generator.unknown"))
     if label == "manipulated" and top and top.signal == "c2pa":
-        return (
-            "The file was changed after it was signed: its Content Credentials no longer match "
-            "its contents."
-        )
+        return M("summary.manipulated.c2pa")
     if label == "ai_generated" and top and top.signal == "c2pa" and f is not None:
         if f.state == "trusted":
-            return (
-                "The file says it was made with an AI tool, and the signature is from a "
-                f"trusted signer ({_who(f)})."
-            )
-        return (
-            "The file says it was made with an AI tool; the signature is valid but the signer "
-            "is not on a configured trust list."
-        )
+            return M("summary.ai.c2pa.trusted", who=_who(f))
+        return M("summary.ai.c2pa.untrusted")
     if label == "authentic" and f is not None:
-        return (
-            f"The file's Content Credentials were signed by a trusted signer ({_who(f)}) and "
-            "show no AI generation and no change after signing."
-        )
+        return M("summary.authentic", who=_who(f))
     # inconclusive
     if f is None or f.state == "absent":
-        why = "it carries no Content Credentials and no other signal gave an answer"
-    elif f.state == "error":
-        why = "its Content Credentials could not be checked"
-    elif f.state == "valid":
-        why = "its Content Credentials are validly signed, but not by a signer on a trust list"
-    elif f.state == "invalid":
-        why = "its Content Credentials did not validate"
+        why = "why.absent"
+    elif f.state in ("error", "valid", "invalid"):
+        why = f"why.{f.state}"
     else:
-        why = "no signal gave a clear answer"
-    return f"We cannot tell whether this file is genuine: {why}."
+        why = "why.other"
+    return M("summary.inconclusive", why=M(why))
 
 
 # --- watermarks -------------------------------------------------------------------------------
@@ -413,77 +366,76 @@ def watermark_claims(findings: tuple[WatermarkFinding, ...]) -> Iterable[Claim]:
     """Rule 3: a generator watermark decoded above its false-positive threshold."""
     detected = [w for w in findings if w.detected]
     for w in detected:
-        yield Claim(
+        resized = M("watermark.resized", size=w.size_tried) if w.size_tried != "original" else ""
+        yield _claim(
             "watermark",
             f"watermark.{w.scheme}",
             3,
             "ai_generated",
             "high",
             True,
-            f"An invisible {w.label} watermark was decoded: {w.bits_matched} of {w.bits_total} "
-            f"bits match (chance probability {w.p_chance:.1e}"
-            + (f", after resizing back to {w.size_tried}" if w.size_tried != "original" else "")
-            + "). Stable Diffusion's reference software embeds it in every image it makes.",
+            M(
+                "watermark.detected",
+                label=w.label,
+                matched=w.bits_matched,
+                total=w.bits_total,
+                p=f"{w.p_chance:.1e}",
+                resized=resized,
+            ),
         )
     if not detected and any(w.applicable for w in findings):
-        yield Claim(
-            "watermark",
-            "watermark.none",
-            3,
-            None,
-            "low",
-            False,
-            "No known generator watermark was found. This proves nothing: most generators "
-            "embed none, and JPEG re-compression or cropping removes the ones that do.",
-        )
+        yield _claim("watermark", "watermark.none", 3, None, "low", False, M("watermark.none"))
 
 
 # --- metadata ---------------------------------------------------------------------------------
 
 
-def _generator_name(m: MetadataFinding) -> str:
+def _generator_name(m: MetadataFinding) -> str | Msg:
     named = [s for s in m.signatures if s.name != "iptc-digital-source-type"]
     if named:
         return named[0].name
     if m.digital_source_type:
-        return f"declared {m.digital_source_type}"
-    return "an AI tool"
+        return M("generator.declared", type=m.digital_source_type)
+    return M("generator.unknown")
 
 
 def metadata_claims(m: MetadataFinding) -> Iterable[Claim]:
     """Rule 5: generator metadata; camera and editing metadata as context."""
     if m.ai_declared and m.signatures:
-        parts = []
+        parts: list[Msg] = []
         for sig in m.signatures[:4]:
-            what = (
-                sig.name if sig.name != "iptc-digital-source-type" else "IPTC digital source type"
+            what: str | Msg = (
+                sig.name if sig.name != "iptc-digital-source-type" else M("metadata.iptc")
             )
-            extra = f", model {sig.model}" if sig.model else ""
-            parts.append(f"{what} (in {sig.field}{extra})")
-        yield Claim(
+            if sig.model:
+                parts.append(M("metadata.part.model", what=what, field=sig.field, model=sig.model))
+            else:
+                parts.append(M("metadata.part", what=what, field=sig.field))
+        joined = M("join." + str(len(parts)), **{f"p{i}": p for i, p in enumerate(parts)})
+        yield _claim(
             "metadata",
             "metadata.generator",
             5,
             "ai_generated",
             "medium",
             True,
-            "The file's metadata names an AI image generator: "
-            + "; ".join(parts)
-            + ". Metadata is easy to strip and rarely forged.",
+            M("metadata.generator", parts=joined),
         )
     if m.camera is not None:
-        yield Claim(
+        yield _claim(
             "metadata",
             "metadata.camera",
             5,
             None,
             "low",
             False,
-            f"The file's EXIF names a camera ({m.camera.display}). Camera metadata is easy to "
-            "copy or edit, so it does not show the picture is genuine.",
+            M("metadata.camera", camera=m.camera.display),
         )
     for note in m.inconsistencies:
-        yield Claim("metadata", "metadata.inconsistency", 5, None, "low", False, note)
+        # Written by provenance.metadata in English; shown as it is in every language.
+        yield _claim(
+            "metadata", "metadata.inconsistency", 5, None, "low", False, M("raw", text=note)
+        )
 
 
 # --- detectors --------------------------------------------------------------------------------
@@ -509,54 +461,29 @@ def detector_claims(results: tuple[DetectorResult, ...]) -> Iterable[Claim]:
         label = _DETECTOR_LABELS.get(r.kind)
         if label is None:
             continue
+        finding = f"detector.{r.name}"
         if not r.applicable:
-            yield Claim(
-                "detector",
-                f"detector.{r.name}",
-                7,
-                None,
-                "low",
-                False,
-                f"The {r.name} detector did not apply: {r.notes or 'not applicable'}.",
-            )
+            msg = M("detector.not_applicable", name=r.name, notes=r.notes or "not applicable")
+            yield _claim("detector", finding, 7, None, "low", False, msg)
             continue
         if r.score is None or r.threshold is None:
             continue
-        fpr = f"{r.threshold_fpr:.0%}" if r.threshold_fpr is not None else "an unstated"
+        fpr = f"{r.threshold_fpr:.0%}" if r.threshold_fpr is not None else "?"
+        values = {"name": r.name, "score": f"{r.score:.2f}", "threshold": f"{r.threshold:.2f}"}
         decides = r.threshold_fpr is not None and r.threshold_fpr <= MAX_DECIDING_FPR
         if r.above_threshold and decides:
-            yield Claim(
+            yield _claim(
                 "detector",
-                f"detector.{r.name}",
+                finding,
                 7,
                 label,
                 "medium",
                 True,
-                f"The {r.name} detector scored {r.score:.2f}, above its threshold "
-                f"{r.threshold:.2f} (chosen for a {fpr} false-positive rate on held-out real "
-                "photographs).",
+                M("detector.decides", fpr=fpr, **values),
             )
         elif r.above_threshold:
-            yield Claim(
-                "detector",
-                f"detector.{r.name}",
-                7,
-                None,
-                "low",
-                False,
-                f"The {r.name} detector scored {r.score:.2f}, above its threshold "
-                f"{r.threshold:.2f}, but that threshold was chosen for a {fpr} false-positive "
-                "rate: too many real photographs score as high for the detector to decide "
-                "alone. Treat it as a lead for a person to follow.",
+            yield _claim(
+                "detector", finding, 7, None, "low", False, M("detector.lead", fpr=fpr, **values)
             )
         else:
-            yield Claim(
-                "detector",
-                f"detector.{r.name}",
-                7,
-                None,
-                "low",
-                False,
-                f"The {r.name} detector scored {r.score:.2f}, below its threshold "
-                f"{r.threshold:.2f}. A low score is not evidence that the image is genuine.",
-            )
+            yield _claim("detector", finding, 7, None, "low", False, M("detector.below", **values))

@@ -12,6 +12,7 @@ from typing import IO
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from provenance.media import copy_limited
+from service.messages import negotiate
 from service.pipeline import analyze
 from service.web import state
 from service.web.errors import ApiError
@@ -57,6 +58,7 @@ def verify() -> Response:
         st.options,
         include_thumbnails=request.args.get("thumbnails", "").lower() in _TRUE,
         include_forensics=request.args.get("forensics", "").lower() in _TRUE,
+        language=negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
     )
 
     fd, tmp_name = tempfile.mkstemp(dir=st.upload_dir, prefix="upload-")
@@ -72,6 +74,8 @@ def verify() -> Response:
             tmp.unlink()
     response = jsonify(report.to_dict())
     response.headers["X-Shingan-Report-Id"] = report.id
+    response.headers["Content-Language"] = report.verdict.language
+    response.headers["Vary"] = "Accept-Language"
     return response
 
 

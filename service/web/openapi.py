@@ -208,6 +208,7 @@ _REPORT = _obj(
     {
         "schema": {"const": SCHEMA},
         "id": STR,
+        "language": {"enum": ["en", "ja"], "description": "language of summary and reasons"},
         "created_at": {"type": "string", "format": "date-time"},
         "media": _obj(
             {
@@ -381,6 +382,16 @@ def _document() -> dict[str, Any]:
                             "required": False,
                             "description": "include C2PA thumbnails as data: URIs",
                             "schema": {"type": "boolean", "default": False},
+                        },
+                        {
+                            "name": "lang",
+                            "in": "query",
+                            "required": False,
+                            "description": (
+                                "language of summary and reasons (en, ja); "
+                                "otherwise Accept-Language, then en"
+                            ),
+                            "schema": {"type": "string", "enum": ["en", "ja"]},
                         },
                         {
                             "name": "forensics",
