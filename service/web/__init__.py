@@ -6,6 +6,8 @@ Blueprints only parse input and render output; analysis happens in :mod:`service
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +49,9 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     upload_dir.mkdir(parents=True, exist_ok=True)
 
     app = Flask(__name__)
+    app.config["SECRET_KEY"] = _secret_key(config.data_dir)
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["MAX_CONTENT_LENGTH"] = config.limits.max_bytes + _MULTIPART_SLACK
     # Werkzeug spools multipart parts above this size to disk instead of memory.
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
@@ -57,11 +62,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         upload_dir=upload_dir,
     )
 
-    from service.web import api, errors, health
+    from service.web import api, errors, health, ui
 
     errors.init_app(app)
     health.init_app(app)
     api.init_app(app)
+    ui.init_app(app)
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -77,6 +83,23 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         len(options.detectors.detectors),
     )
     return app
+
+
+def _secret_key(data_dir: Path) -> bytes:
+    """The key that signs session cookies (CSRF tokens): made once, kept in the data dir."""
+    path = data_dir / "secret_key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(32)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
 
 
 def state() -> AppState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from provenance.media import (
@@ -61,11 +61,15 @@ def init_app(app: Flask) -> None:
         return error_response(status, exc.code, exc.message)
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    def _http_error(exc: HTTPException) -> tuple[Response | str, int]:
         status = exc.code or 500
         message = exc.description or exc.name
         if status == 413:
             message = "the upload is larger than this server accepts"
+        if request.blueprint == "ui":  # people get a page, programs get JSON
+            from service.web.ui import html_error
+
+            return html_error(status, message)
         return error_response(status, _HTTP_CODES.get(status, "http_error"), message)
 
     @app.errorhandler(Exception)

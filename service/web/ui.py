@@ -1,0 +1,237 @@
+"""``/``: the fact-checker's page. Server-rendered, no inline script, every file string escaped.
+
+The page posts a file with a CSRF token; the report is rendered from the same ``analyze`` and
+the same report JSON the API returns, with C2PA thumbnails and forensic maps included.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hmac
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, render_template, request, session, url_for
+
+from provenance.media import MediaError, copy_limited
+from service.messages import LANGUAGES, negotiate
+from service.pipeline import analyze
+from service.web import state
+
+bp = Blueprint("ui", __name__)
+
+UI_TEXT: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "Shingan — what can be established about a file",
+        "lead": (
+            "Drop an image or a video, or choose one. Shingan checks its Content Credentials, "
+            "metadata, watermarks and detectors, and explains what they show."
+        ),
+        "choose": "File to check",
+        "submit": "Check the file",
+        "privacy": "The file is analysed and deleted; nothing is kept.",
+        "verdict": "Verdict",
+        "confidence": "confidence",
+        "basis": "decided by",
+        "reasons": "Reasons",
+        "c2pa": "Content Credentials (C2PA)",
+        "metadata": "Metadata",
+        "watermarks": "Invisible watermarks",
+        "detectors": "Detectors",
+        "forensics": "Forensic maps (for people; never scored)",
+        "timeline": "Video frames",
+        "file": "File",
+        "warnings": "Warnings",
+        "export": "Export",
+        "download_json": "Download the JSON report",
+        "print": "Use your browser's Print to keep a printable copy.",
+        "another": "Check another file",
+        "signer": "Signer",
+        "issuer": "Issued by",
+        "signed_at": "Signed at",
+        "timestamp": "Time-stamp",
+        "ai": "AI declaration",
+        "actions": "Actions",
+        "ingredients": "Ingredients",
+        "none": "none",
+        "generator": "Generator",
+        "prompt": "Prompt",
+        "camera": "Camera",
+        "software": "Software",
+        "score": "score",
+        "threshold": "threshold",
+        "card": "model card",
+        "error_level": "Error level",
+        "noise": "Noise residual",
+        "versions": "Versions",
+        "analysed": "Analysed",
+        "language": "日本語",
+    },
+    "ja": {
+        "title": "真贋 — ファイルについて確かめられること",
+        "lead": (
+            "画像または動画をドロップするか選択してください。コンテンツクレデンシャル、メタデータ、"
+            "透かし、検出器を調べ、それぞれが示すことを説明します。"
+        ),
+        "choose": "確認するファイル",
+        "submit": "ファイルを確認",
+        "privacy": "ファイルは解析後に削除され、保存されません。",
+        "verdict": "判定",
+        "confidence": "確信度",
+        "basis": "判定の根拠",
+        "reasons": "理由",
+        "c2pa": "コンテンツクレデンシャル（C2PA）",
+        "metadata": "メタデータ",
+        "watermarks": "不可視の透かし",
+        "detectors": "検出器",
+        "forensics": "フォレンジック画像（人が見るためのもの。判定には使いません）",
+        "timeline": "動画のフレーム",
+        "file": "ファイル",
+        "warnings": "注意",
+        "export": "書き出し",
+        "download_json": "JSONレポートをダウンロード",
+        "print": "ブラウザの印刷機能で印刷用の控えを保存できます。",
+        "another": "別のファイルを確認",
+        "signer": "署名者",
+        "issuer": "発行者",
+        "signed_at": "署名日時",
+        "timestamp": "タイムスタンプ",
+        "ai": "AIの宣言",
+        "actions": "操作",
+        "ingredients": "素材",
+        "none": "なし",
+        "generator": "生成ツール",
+        "prompt": "プロンプト",
+        "camera": "カメラ",
+        "software": "ソフトウェア",
+        "score": "スコア",
+        "threshold": "しきい値",
+        "card": "モデルカード",
+        "error_level": "エラーレベル",
+        "noise": "ノイズ残差",
+        "versions": "バージョン",
+        "analysed": "解析日時",
+        "language": "English",
+    },
+}
+
+
+def _lang() -> str:
+    return negotiate(
+        request.args.get("lang") or request.form.get("lang"), request.headers.get("Accept-Language")
+    )
+
+
+def _csrf_token() -> str:
+    token = session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return token
+
+
+def _check_csrf() -> None:
+    sent = request.form.get("csrf", "")
+    expected = session.get("csrf")
+    if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        abort(400, description="the form expired or came from another site; reload the page")
+
+
+@bp.get("/")
+def index() -> str:
+    lang = _lang()
+    return render_template(
+        "index.html", t=UI_TEXT[lang], lang=lang, other=_other(lang), csrf=_csrf_token()
+    )
+
+
+@bp.post("/report")
+def report() -> str | tuple[str, int]:
+    _check_csrf()
+    lang = _lang()
+    st = state()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _error(lang, 400, "choose a file first")
+    options = replace(st.options, include_thumbnails=True, include_forensics=True, language=lang)
+    fd, tmp_name = tempfile.mkstemp(dir=st.upload_dir, prefix="ui-")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            copy_limited(upload.stream, out, st.options.limits.max_bytes)
+        result = analyze(tmp, options, filename=upload.filename)
+    except MediaError as exc:
+        status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
+        return _error(lang, status.get(exc.code, 422), exc.message)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    data = result.to_dict()
+    raw = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
+    json_href = "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
+    return render_template(
+        "report.html",
+        t=UI_TEXT[lang],
+        lang=lang,
+        other=_other(lang),
+        r=data,
+        json_href=json_href,
+        json_name=f"shingan-{data['media']['sha256'][:12]}.json",
+        csrf=_csrf_token(),
+    )
+
+
+@bp.get("/models/<name>")
+def model_card(name: str) -> str:
+    lang = _lang()
+    detector = next((d for d in state().options.detectors.detectors if d.card.name == name), None)
+    if detector is None:
+        abort(404)
+    card = detector.card
+    return render_template(
+        "card.html",
+        t=UI_TEXT[lang],
+        lang=lang,
+        other=_other(lang),
+        card=card,
+        files=[(f.role, f.path.name, f.sha256) for f in card.files],
+    )
+
+
+def _other(lang: str) -> str:
+    return next(code for code in LANGUAGES if code != lang)
+
+
+def html_error(status: int, message: str) -> tuple[str, int]:
+    return _error(_lang(), status, message)
+
+
+def _error(lang: str, status: int, message: str) -> tuple[str, int]:
+    page = render_template(
+        "error.html", t=UI_TEXT[lang], lang=lang, other=_other(lang), message=message
+    )
+    return page, status
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _helpers() -> dict[str, Any]:
+        return {"url_for": url_for}
+
+    @app.after_request
+    def _csp(response: Response) -> Response:
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        )
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
