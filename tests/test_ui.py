@@ -37,7 +37,8 @@ def test_index_page_has_a_form_and_a_strict_policy(client: FlaskClient) -> None:
     csp = resp.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp
     assert "unsafe-inline" not in csp
-    assert "<script>" not in html
+    assert "<script>" not in html  # only external scripts from the app itself
+    assert '<script src="/static/upload.js" defer></script>' in html
     assert "https://" not in html  # no external assets
 
 
