@@ -1,0 +1,193 @@
+"""End to end in real headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+A real ``shingan serve`` process is started on a free loopback port; the browser uploads the
+project's samples through the page. Skipped, with the reason, where no Chromium is installed
+(``.ci/run`` installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from samples.make_samples import IPTC, draw_scene, manifest, sign
+from tests.conftest import CA, sample
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium installed (apt-get install chromium; .ci/run does)"
+)
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    data = tmp_path_factory.mktemp("serve")
+    env = {
+        **os.environ,
+        "SHINGAN_DATA_DIR": str(data),
+        "SHINGAN_TRUST_ANCHORS": str(CA / "root.pem"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                break
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("shingan serve did not start")
+            time.sleep(0.3)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context()
+    pg = context.new_page()
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:  # an alert() from injected markup would land here
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    pg.on("dialog", on_dialog)
+    pg.dialogs = dialogs
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def check(page: Any, base: str, path: Path, lang: str = "en") -> float:
+    """Upload through the page; returns seconds from submit to the rendered verdict."""
+    page.goto(f"{base}/?lang={lang}")
+    page.set_input_files("input[type=file]", str(path))
+    start = time.monotonic()
+    page.click("button[type=submit]")
+    page.wait_for_selector("#verdict-h", timeout=120_000)
+    return time.monotonic() - start
+
+
+def test_trusted_sample(page: Any, server: str) -> None:
+    check(page, server, sample("camera_capture.jpg"))
+    assert page.inner_text(".banner .label") == "authentic"
+    assert "trusted signer" in page.inner_text(".banner .summary")
+
+
+def test_ai_declared_sample_shows_the_ingredient_tree(page: Any, server: str) -> None:
+    check(page, server, sample("composite_ai_ingredient.jpg"))
+    assert page.inner_text(".banner .label") == "ai_generated"
+    tree = page.inner_text("ul.tree")
+    assert "camera_capture.jpg" in tree
+    assert "ai_generated.png" in tree
+    assert page.locator("ul.tree img.thumb").count() == 2
+
+
+def test_tampered_sample(page: Any, server: str) -> None:
+    check(page, server, sample("tampered.jpg"))
+    assert page.inner_text(".banner .label") == "manipulated"
+    assert "assertion.dataHash.mismatch" in page.inner_text("#c2pa-h ~ dl")
+
+
+def test_video_sample(page: Any, server: str) -> None:
+    seconds = check(page, server, sample("signed_video.mp4"))
+    assert page.inner_text(".banner .label") == "authentic"
+    assert page.locator("#tl-h").count() == 1
+    assert seconds < 60
+
+
+def test_language_switch(page: Any, server: str) -> None:
+    page.goto(f"{server}/?lang=en")
+    page.click("a.lang")
+    assert page.get_attribute("html", "lang") == "ja"
+    assert "ファイルを確認" in page.inner_text("button[type=submit]")
+    check(page, server, sample("tampered.jpg"), lang="ja")
+    assert "署名後に変更" in page.inner_text(".banner .summary")
+
+
+def test_hostile_strings_show_as_text_and_run_nothing(
+    page: Any, server: str, tmp_path: Path
+) -> None:
+    evil = '<script>alert("title")</script><img src=x onerror=alert("img")>'
+    exif_comment = '<img src=y onerror=alert("exif")>'
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x010F] = exif_comment  # Make
+    exif[0x0131] = "<script>alert('sw')</script>"  # Software
+    raw_path = tmp_path / "raw.jpg"
+    Image.fromarray(draw_scene(320, 240, seed=8)).save(raw_path, exif=exif)
+    signed = sign(
+        raw_path.read_bytes(),
+        "image/jpeg",
+        manifest(
+            evil,
+            [{"action": "c2pa.created", "digitalSourceType": IPTC + "digitalCapture"}],
+            "image/jpeg",
+        ),
+        "signer-es256",
+    )
+    path = tmp_path / "evil.jpg"
+    path.write_bytes(signed)
+    check(page, server, path)
+    assert page.inner_text(".c2pa-title") == evil  # shown as text
+    assert "<script>alert('sw')</script>" in page.inner_text("#meta-h ~ dl")
+    page.wait_for_timeout(500)
+    assert page.dialogs == []
+    assert page.locator("img[src=x]").count() == 0
+
+
+def test_drop_to_verdict_time_for_an_image(page: Any, server: str) -> None:
+    seconds = check(page, server, sample("unsigned.jpg"))
+    assert page.inner_text(".banner .label") == "inconclusive"
+    assert seconds < 30
