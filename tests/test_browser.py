@@ -143,7 +143,22 @@ def test_video_sample(page: Any, server: str) -> None:
     seconds = check(page, server, sample("signed_video.mp4"))
     assert page.inner_text(".banner .label") == "authentic"
     assert page.locator("#tl-h").count() == 1
+    assert page.locator("figure.chart polyline.series").count() == 1
+    assert page.locator("figure.chart line.threshold").count() == 1
     assert seconds < 60
+
+
+def test_phone_width_has_no_horizontal_scroll(browser: Any, server: str) -> None:
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    pg = context.new_page()
+    try:
+        check(pg, server, sample("composite_ai_ingredient.jpg"))
+        overflow = pg.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1
+        pg.keyboard.press("Tab")  # keyboard reaches the first link
+        assert pg.evaluate("document.activeElement.tagName") == "A"
+    finally:
+        context.close()
 
 
 def test_language_switch(page: Any, server: str) -> None:

@@ -47,6 +47,8 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "detectors": "Detectors",
         "forensics": "Forensic maps (for people; never scored)",
         "timeline": "Video frames",
+        "chart": "Detector scores over time (lines; dashed: thresholds) and faces (bars)",
+        "matches": "Known media",
         "file": "File",
         "warnings": "Warnings",
         "export": "Export",
@@ -95,6 +97,8 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "detectors": "検出器",
         "forensics": "フォレンジック画像（人が見るためのもの。判定には使いません）",
         "timeline": "動画のフレーム",
+        "chart": "時間ごとの検出器スコア（線、破線はしきい値）と顔の数（棒）",
+        "matches": "既知のメディア",
         "file": "ファイル",
         "warnings": "注意",
         "export": "書き出し",
@@ -177,6 +181,7 @@ def report() -> str | tuple[str, int]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     data = result.to_dict()
+    chart = timeline_chart(data)
     raw = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     json_href = "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
     return render_template(
@@ -187,6 +192,7 @@ def report() -> str | tuple[str, int]:
         r=data,
         json_href=json_href,
         json_name=f"shingan-{data['media']['sha256'][:12]}.json",
+        chart=chart,
         csrf=_csrf_token(),
     )
 
@@ -206,6 +212,52 @@ def model_card(name: str) -> str:
         card=card,
         files=[(f.role, f.path.name, f.sha256) for f in card.files],
     )
+
+
+CHART_W, CHART_H, PAD = 600.0, 140.0, 20.0
+
+
+def timeline_chart(report: dict[str, Any]) -> dict[str, Any] | None:
+    """Coordinates for an inline SVG chart of frame scores (lines) and faces (bars)."""
+    timeline = report.get("timeline") or []
+    if len(timeline) < 1:
+        return None
+    end = max(float(report["media"].get("duration_s") or 0), float(timeline[-1]["time_s"]), 1e-6)
+
+    def x(t: float) -> float:
+        return round(PAD + (CHART_W - 2 * PAD) * t / end, 1)
+
+    def y(score: float) -> float:
+        return round(CHART_H - PAD - (CHART_H - 2 * PAD) * score, 1)
+
+    names = sorted({n for e in timeline for n in e["scores"]})
+    series = []
+    for n in names:
+        pts = [
+            (x(e["time_s"]), y(e["scores"][n])) for e in timeline if e["scores"].get(n) is not None
+        ]
+        series.append({"name": n, "points": " ".join(f"{a},{b}" for a, b in pts), "dots": pts})
+    thresholds = [
+        {"name": d["name"], "y": y(d["threshold"])}
+        for d in report.get("detectors", [])
+        if d.get("threshold") is not None and d["name"] in names
+    ]
+    most = max([e["faces"] or 0 for e in timeline] + [1])
+    faces = [
+        {"x": x(e["time_s"]) - 2, "h": round((CHART_H - 2 * PAD) * (e["faces"] or 0) / most / 3, 1)}
+        for e in timeline
+        if e.get("faces")
+    ]
+    return {
+        "w": CHART_W,
+        "h": CHART_H,
+        "pad": PAD,
+        "base": CHART_H - PAD,
+        "series": series,
+        "thresholds": thresholds,
+        "faces": faces,
+        "end": round(end, 1),
+    }
 
 
 def _other(lang: str) -> str:
