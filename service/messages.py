@@ -205,6 +205,26 @@ EN: dict[str, str] = {
     "why.unstable": "a detector's score crossed its threshold, but not after ordinary re-encoding",
     "generator.declared": "declared {type}",
     "generator.unknown": "an AI tool",
+    "match.close": (
+        "The file matches entry “{entry}” of the known-media bank “{bank}”, recorded as "
+        "{label} (perceptual-hash distance {distance} of 256)."
+    ),
+    "match.near": (
+        "The file resembles entry “{entry}” of the known-media bank “{bank}” (recorded as "
+        "{label}), but not closely enough to be the same picture (distance {distance} of 256)."
+    ),
+    "summary.match.authentic": (
+        "The file matches an item recorded as authentic in the known-media bank “{bank}” "
+        "(“{entry}”)."
+    ),
+    "summary.match.ai_generated": (
+        "The file matches an item recorded as AI-generated in the known-media bank “{bank}” "
+        "(“{entry}”)."
+    ),
+    "summary.match.manipulated": (
+        "The file matches an item recorded as manipulated in the known-media bank “{bank}” "
+        "(“{entry}”)."
+    ),
 }
 
 JA: dict[str, str] = {
@@ -347,6 +367,23 @@ JA: dict[str, str] = {
     "why.unstable": "検出器のスコアはしきい値を超えましたが、通常の再エンコードの後には超えませんでした",
     "generator.declared": "{type} と宣言",
     "generator.unknown": "AIツール",
+    "match.close": (
+        "このファイルは既知メディアのバンク「{bank}」の項目「{entry}」と一致します"
+        "（記録: {label}、知覚ハッシュ距離 {distance}/256）。"
+    ),
+    "match.near": (
+        "このファイルは既知メディアのバンク「{bank}」の項目「{entry}」（記録: {label}）に似ていますが、"
+        "同じ画像と言えるほど近くはありません（距離 {distance}/256）。"
+    ),
+    "summary.match.authentic": (
+        "このファイルは既知メディアのバンク「{bank}」で本物と記録された項目（「{entry}」）と一致します。"
+    ),
+    "summary.match.ai_generated": (
+        "このファイルは既知メディアのバンク「{bank}」でAI生成と記録された項目（「{entry}」）と一致します。"
+    ),
+    "summary.match.manipulated": (
+        "このファイルは既知メディアのバンク「{bank}」で加工済みと記録された項目（「{entry}」）と一致します。"
+    ),
 }
 
 CATALOG: dict[str, dict[str, str]] = {"en": EN, "ja": JA}

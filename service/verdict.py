@@ -105,6 +105,17 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Match:
+    """A known-media bank entry close to the file (rule 4). Banks arrive with issue 6."""
+
+    bank: str
+    entry: str
+    label: Label  # what the bank says the entry is: authentic, ai_generated or manipulated
+    distance: int  # PDQ Hamming distance (0-256)
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Findings:
     """Everything the verdict may use. ``None`` means the signal did not run."""
 
@@ -112,6 +123,7 @@ class Findings:
     metadata: MetadataFinding | None = None
     watermarks: tuple[WatermarkFinding, ...] | None = None
     detectors: tuple[DetectorResult, ...] | None = None
+    matches: tuple[Match, ...] | None = None
     stability: Stability | None = None
 
 
@@ -121,6 +133,8 @@ def collect_claims(findings: Findings) -> list[Claim]:
         claims.extend(c2pa_claims(findings.c2pa))
     if findings.watermarks is not None:
         claims.extend(watermark_claims(findings.watermarks))
+    if findings.matches is not None:
+        claims.extend(match_claims(findings.matches))
     if findings.metadata is not None:
         claims.extend(metadata_claims(findings.metadata))
     if findings.detectors is not None:
@@ -334,6 +348,9 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
 
 def _summary(label: Label, top: Claim | None, findings: Findings) -> Msg:
     f = findings.c2pa
+    if top and top.signal == "known_media" and findings.matches:
+        best = min(findings.matches, key=lambda m: m.distance)
+        return M(f"summary.match.{label}", bank=best.bank, entry=best.entry)
     if top and top.signal == "detector" and label in ("ai_generated", "manipulated"):
         return M(f"summary.detector.{label}")
     if label == "ai_generated" and top and top.signal == "watermark":
@@ -385,6 +402,35 @@ def watermark_claims(findings: tuple[WatermarkFinding, ...]) -> Iterable[Claim]:
         )
     if not detected and any(w.applicable for w in findings):
         yield _claim("watermark", "watermark.none", 3, None, "low", False, M("watermark.none"))
+
+
+# --- known media ------------------------------------------------------------------------------
+
+#: PDQ distances (of 256 bits) measured in docs/measurements/hashing.md.
+MATCH_SAME = 16  # every JPEG 50-90 copy, 90% of 0.5x copies
+MATCH_CLOSE = 31  # no distinct pair of 90,100 came this close
+MATCH_NEAR = 40  # 1 distinct pair of 90,100 came this close
+
+
+def match_claims(matches: tuple[Match, ...]) -> Iterable[Claim]:
+    """Rule 4: the bank entry's label; confidence from the distance."""
+    for m in sorted(matches, key=lambda m: m.distance)[:5]:
+        values = {"bank": m.bank, "entry": m.entry, "label": m.label, "distance": m.distance}
+        if m.distance <= MATCH_CLOSE:
+            confidence: Confidence = "high" if m.distance <= MATCH_SAME else "medium"
+            yield _claim(
+                "known_media",
+                "known_media.match",
+                4,
+                m.label,
+                confidence,
+                True,
+                M("match.close", **values),
+            )
+        elif m.distance <= MATCH_NEAR:
+            yield _claim(
+                "known_media", "known_media.near", 4, None, "low", False, M("match.near", **values)
+            )
 
 
 # --- metadata ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from provenance.c2pa import Action, AiDeclaration, C2paFinding, Codes, Signer
 from provenance.metadata import Camera, GeneratorSignature, MetadataFinding
 from provenance.watermarks import WatermarkFinding
-from service.verdict import RULES, Findings, fuse
+from service.verdict import RULES, Findings, Match, fuse
 
 SIGNER = Signer(common_name="Cam 1", organization="Example News", issuer="Example CA")
 
@@ -346,6 +346,46 @@ MULTI = [
         "ai_generated",
         "high",
         ("c2pa", "metadata"),
+    ),
+    MultiCase(
+        "known fake in a bank, near-identical",
+        Findings(c2pa=finding("absent"), matches=(Match("fact-checks", "F-12", "manipulated", 6),)),
+        "manipulated",
+        "high",
+        ("known_media",),
+        {"known_media.match": "supports"},
+    ),
+    MultiCase(
+        "official original in a bank outranks generator metadata",
+        Findings(
+            c2pa=finding("absent"),
+            metadata=A1111_META,
+            matches=(Match("election-office", "poster-3", "authentic", 24),),
+        ),
+        "authentic",
+        "medium",
+        ("known_media",),
+        {"known_media.match": "supports", "metadata.generator": "contradicts"},
+    ),
+    MultiCase(
+        "a near match is shown, not decided",
+        Findings(c2pa=finding("absent"), matches=(Match("fact-checks", "F-9", "manipulated", 38),)),
+        "inconclusive",
+        "low",
+        (),
+        {"known_media.near": "neutral"},
+    ),
+    MultiCase(
+        "watermark outranks a bank match",
+        Findings(
+            c2pa=finding("absent"),
+            watermarks=(mark(True),),
+            matches=(Match("originals", "photo-1", "authentic", 10),),
+        ),
+        "ai_generated",
+        "high",
+        ("watermark",),
+        {"known_media.match": "contradicts"},
     ),
     MultiCase(
         "trusted capture with camera EXIF stays authentic",
