@@ -1,0 +1,110 @@
+"""`shingan batch`: complete results written as they come, resume, errors, workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from service.batch import BatchError, Sink, run, walk
+from service.cli import main
+from tests.conftest import SAMPLES
+
+NAMES = [
+    "camera_capture.jpg",
+    "tampered.jpg",
+    "unsigned.jpg",
+    "ai_metadata.png",
+    "signed_video.mp4",
+]
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    d = tmp_path / "incoming"
+    (d / "sub").mkdir(parents=True)
+    for i, name in enumerate(NAMES):
+        shutil.copy(SAMPLES / name, (d / "sub" if i % 2 else d) / name)
+    (d / "notes.txt").write_text("not media")
+    (d / ".hidden.jpg").write_bytes(b"skipped")
+    return d
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_walk_is_ordered_and_skips_hidden(folder: Path) -> None:
+    files = [p.name for p in walk([folder])]
+    assert ".hidden.jpg" not in files
+    assert len(files) == len(NAMES) + 1
+    with pytest.raises(BatchError):
+        list(walk([folder / "missing"]))
+
+
+def test_csv_run_with_an_error_row(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    summary = run([folder], out)
+    assert (summary.analysed, summary.errors, summary.total) == (5, 1, 6)
+    got = rows(out)
+    assert len(got) == 6
+    by_name = {Path(r["path"]).name: r for r in got}
+    assert by_name["tampered.jpg"]["label"] == "manipulated"
+    assert by_name["ai_metadata.png"]["metadata_generator"] == "automatic1111"
+    assert by_name["notes.txt"]["error_code"] == "unsupported_media_type"
+    assert all(len(r["sha256"]) == 64 for r in got)
+
+
+def test_resume_after_a_crash_loses_and_repeats_nothing(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.jsonl"
+    run([folder], out)
+    lines = out.read_text().splitlines()
+    # Simulate a crash in the middle of writing the fourth result.
+    out.write_text("\n".join(lines[:3]) + "\n" + lines[3][: len(lines[3]) // 2])
+    kept = sum(1 for line in lines[:3] if "error" not in json.loads(line))
+    summary = run([folder], out, resume=True)
+    assert summary.skipped == kept
+    items = []
+    for line in out.read_text().splitlines():
+        try:
+            items.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"a torn record was left in the output: {line[:60]}")
+    done = [i["media"]["sha256"] for i in items if "media" in i]
+    assert len(done) == len(set(done)) == 5
+    assert sum(1 for i in items if "error" in i) == 2  # the text file, tried in both runs
+
+
+def test_existing_output_needs_resume(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    run([folder / "sub"], out)
+    with pytest.raises(BatchError, match=r"--resume"):
+        Sink(out, resume=False)
+    with pytest.raises(BatchError, match=r"\.csv or \.jsonl"):
+        Sink(tmp_path / "r.txt", resume=False)
+
+
+def test_two_workers_give_the_same_results(folder: Path, tmp_path: Path) -> None:
+    one, two = tmp_path / "one.csv", tmp_path / "two.csv"
+    run([folder], one)
+    run([folder], two, workers=2)
+    key = lambda r: (r["sha256"], r["label"], r["c2pa_state"])  # noqa: E731
+    assert sorted(map(key, rows(one))) == sorted(map(key, rows(two)))
+
+
+def test_cli_exit_codes_and_summary(folder: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli.csv"
+    result = runner.invoke(main, ["batch", str(folder), "--out", str(out)])
+    assert result.exit_code == 1  # the text file could not be analysed
+    assert "5 analysed" in result.stderr
+    assert "files/s" in result.stderr
+    again = runner.invoke(main, ["batch", str(folder), "--out", str(out)])
+    assert again.exit_code == 2
+    clean = runner.invoke(main, ["batch", str(folder / "sub"), "--out", str(tmp_path / "ok.jsonl")])
+    assert clean.exit_code == 0
