@@ -192,9 +192,19 @@ class Sink:
 _OPTIONS: Any = None
 
 
-def _init_worker(config_file: str | None, overrides: dict[str, Any], extra: dict[str, Any]) -> None:
+def _init_worker(
+    config_file: str | None, overrides: dict[str, Any], extra: dict[str, Any], share: bool = False
+) -> None:
+    """Load the configuration once per worker. With several workers each takes one core's worth
+    of threads (onnxruntime, OpenCV) so they do not fight over the same cores."""
     global _OPTIONS
     from service.config import load_config
+
+    if share:
+        import cv2
+
+        cv2.setNumThreads(1)
+        overrides = {"onnx_threads": 1, **overrides}
 
     _OPTIONS = load_config(config_file, overrides=overrides).analyze_options(**extra)
 
@@ -289,7 +299,10 @@ def run(
             # forked copy of those crashes.
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(
-                max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=args
+                max_workers=workers,
+                mp_context=ctx,
+                initializer=_init_worker,
+                initargs=(*args, True),
             ) as pool:
                 pending: list[Future[tuple[str, dict[str, Any] | None, Failure | None]]] = []
                 queue = iter(todo)
