@@ -7,14 +7,8 @@ project's samples through the page. Skipped, with the reason, where no Chromium 
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +16,7 @@ from typing import Any
 import pytest
 
 from samples.make_samples import IPTC, draw_scene, manifest, sign
-from tests.conftest import CA, sample
+from tests.conftest import CA, running_server, sample
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -38,44 +32,11 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     data = tmp_path_factory.mktemp("serve")
-    env = {
-        **os.environ,
-        "SHINGAN_DATA_DIR": str(data),
-        "SHINGAN_TRUST_ANCHORS": str(CA / "root.pem"),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
-                break
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("shingan serve did not start")
-            time.sleep(0.3)
-    try:
+    with running_server(data, SHINGAN_TRUST_ANCHORS=str(CA / "root.pem")) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,7 +12,7 @@ from click.testing import CliRunner
 
 from samples.make_samples import IPTC, draw_scene, encode, manifest, sign
 from service.cli import main
-from tests.conftest import CA, sample
+from tests.conftest import CA, running_server, sample
 
 ROOT_PEM = str(CA / "root.pem")
 
@@ -160,40 +155,9 @@ def test_version() -> None:
     assert out.startswith("shingan, version")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def test_serve_answers_verify(tmp_path: Path) -> None:
     """`shingan serve` (the README's first command) starts and answers real HTTP requests."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SHINGAN_DATA_DIR": str(tmp_path / "data"),
-        "SHINGAN_TRUST_ANCHORS": ROOT_PEM,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
-                    assert json.load(resp) == {"status": "ok"}
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    pytest.fail(f"server did not start: {out}")
-                time.sleep(0.2)
+    with running_server(tmp_path / "data", SHINGAN_TRUST_ANCHORS=ROOT_PEM) as base:
         req = urllib.request.Request(
             f"{base}/v1/verify",
             data=sample("camera_capture.jpg").read_bytes(),
@@ -208,8 +172,3 @@ def test_serve_answers_verify(tmp_path: Path) -> None:
             urllib.request.urlopen(bad, timeout=30)
         assert info.value.code == 415
         assert json.load(info.value)["error"]["code"] == "unsupported_media_type"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
