@@ -16,7 +16,7 @@ from provenance.metadata import MetadataFinding
 
 MIN_SIDE = 256
 HEAVY_JPEG_QUALITY = 70
-# Measured on ../shared/fixtures/train: at 0.8, 1 of 148 real photographs (a long exposure)
+# benchmarks/abstentions_eval.py on ../shared/fixtures/train: at 0.8, 1 of 148 real photographs
 # counts as flat; at 0.55 it was 8.
 FLAT_SHARE = 0.8
 
