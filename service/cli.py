@@ -246,6 +246,59 @@ def batch(
 
 
 @main.group()
+def banks() -> None:
+    """Known-media banks (CSV files organisations exchange)."""
+
+
+@banks.command("add")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="bank CSV to append to")
+@click.option("--bank", "bank_name", required=True, help="the bank's name")
+@click.option(
+    "--label", type=click.Choice(["authentic", "ai_generated", "manipulated"]), required=True
+)
+@click.option("--note", default="", help="why these items are in the bank")
+@click.option("--source", default="", help="where they came from")
+@click.pass_context
+def banks_add(
+    ctx: click.Context,
+    files: Sequence[Path],
+    out: Path,
+    bank_name: str,
+    label: str,
+    note: str,
+    source: str,
+) -> None:
+    """Hash FILES (images; every sampled frame of videos) into a bank CSV."""
+    from provenance import hashing
+    from provenance.media import decode_rgb, open_media, sample_video_frames
+    from service.banks import BankEntry, write_bank_csv
+
+    config = _load(ctx.obj)
+    added, failed = [], 0
+    for path in files:
+        try:
+            media = open_media(path, config.limits)
+            if media.kind == "video":
+                for t, rgb in sample_video_frames(media.path).frames:
+                    h = hashing.pdq(rgb)
+                    added.append(
+                        BankEntry(bank_name, f"{path.name}#t={t}", label, h.hex, note, source)
+                    )
+            else:
+                h = hashing.pdq(decode_rgb(media, config.limits))
+                added.append(BankEntry(bank_name, path.name, label, h.hex, note, source))
+        except (MediaError, OSError) as exc:
+            failed += 1
+            message = exc.message if isinstance(exc, MediaError) else (exc.strerror or str(exc))
+            click.echo(f"shingan: {_clean(path)}: {message}", err=True)
+    write_bank_csv(out, added, append=True)
+    click.echo(f"{len(added)} entries added to {out}", err=True)
+    if failed:
+        ctx.exit(1)
+
+
+@main.group()
 def models() -> None:
     """Detector models: list them, verify them."""
 

@@ -27,6 +27,7 @@ onnx_threads                SHINGAN_ONNX_THREADS            intra-op threads (0:
 video_every_s               SHINGAN_VIDEO_EVERY_S           seconds between analysed frames (1)
 video_max_frames            SHINGAN_VIDEO_MAX_FRAMES        frames analysed at most (64)
 video_max_duration_s        SHINGAN_VIDEO_MAX_DURATION_S    seconds of video covered (600)
+banks                       SHINGAN_BANKS                   known-media bank CSV files
 ==========================  ==============================  ===================================
 
 Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
@@ -45,6 +46,7 @@ from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryEr
 from detectors.runtime import Runtime, RuntimeConfig
 from provenance.media import Limits
 from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
+from service.banks import BankError, BankSet
 from service.pipeline import AnalyzeOptions
 
 
@@ -74,6 +76,7 @@ class Config:
     video_every_s: float = 1.0
     video_max_frames: int = 64
     video_max_duration_s: float = 600.0
+    banks: tuple[str, ...] = ()
 
     def analyze_options(self, **extra: Any) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
@@ -88,8 +91,16 @@ class Config:
             video_every_s=self.video_every_s,
             video_max_frames=self.video_max_frames,
             video_max_duration_s=self.video_max_duration_s,
+            banks=self.build_banks(),
             **extra,
         )
+
+    def build_banks(self) -> BankSet:
+        """Raises: ConfigError when a bank file is missing or malformed."""
+        try:
+            return BankSet.load(self.banks)
+        except BankError as exc:
+            raise ConfigError(f"banks: {exc}") from exc
 
     @property
     def limits(self) -> Limits:
@@ -154,7 +165,14 @@ def _default_data_dir() -> Path:
     return Path(base) / "shingan"
 
 
-_PATH_LISTS = ("trust_anchors", "user_anchors", "tsa_anchors", "allowed_list", "models_dirs")
+_PATH_LISTS = (
+    "trust_anchors",
+    "user_anchors",
+    "tsa_anchors",
+    "allowed_list",
+    "models_dirs",
+    "banks",
+)
 _NAME_LISTS = ("detectors", "onnx_providers")
 _BOOLS = ("remote_manifest_fetch", "ocsp_fetch")
 _KEYS = {

@@ -45,8 +45,16 @@ from provenance.metadata import MetadataFinding, read_metadata
 from provenance.trust import TrustConfig
 from provenance.watermarks import WatermarkFinding
 from service.abstentions import Abstention, image_abstentions
+from service.banks import BankSet
 from service.report import MediaInfo, Report, TimelineEntry
-from service.verdict import MAX_DECIDING_FPR, Findings, Stability, StabilityTrial, fuse
+from service.verdict import (
+    MAX_DECIDING_FPR,
+    Findings,
+    Match,
+    Stability,
+    StabilityTrial,
+    fuse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,7 @@ class AnalyzeOptions:
     limits: Limits = field(default_factory=Limits)
     include_thumbnails: bool = False
     detectors: DetectorSet = field(default_factory=DetectorSet)
+    banks: BankSet = field(default_factory=BankSet)
     include_forensics: bool = False
     language: str = "en"  # summary and reasons: "en" or "ja"
     video_every_s: float = 1.0
@@ -107,6 +116,19 @@ class _Timer:
 
 
 T = TypeVar("T")
+
+
+def _nearest_matches(banks: BankSet, hashes: list[str]) -> tuple[Match, ...]:
+    """Every bank entry near any of the hashes (an image's, or each video frame's), nearest
+    distance per entry."""
+    best: dict[tuple[str, str], Match] = {}
+    for h in hashes:
+        for m in banks.lookup(h):
+            key = (m.bank, m.entry)
+            if key not in best or m.distance < best[key].distance:
+                best[key] = m
+    return tuple(sorted(best.values(), key=lambda m: m.distance))
+
 
 #: Realistic re-encodings a detector-only decision must survive.
 STABILITY_VARIANTS = ("jpeg85", "jpeg70", "resize0.75")
@@ -310,6 +332,11 @@ def analyze(
     if any(r.kind == "face_detection" and r.notes == "no faces found" for r in results):
         abstentions.append(Abstention("no_faces", "no faces found"))
     warnings.extend(a.message for a in abstentions)
+    matches: tuple[Match, ...] = ()
+    if options.banks.index is not None:
+        with timer.stage("banks"):
+            hashes = [pdq.hex] if pdq is not None else [f.hash.hex for f in frame_hashes]
+            matches = _nearest_matches(options.banks, hashes)
     with timer.stage("verdict"):
         verdict = fuse(
             Findings(
@@ -317,6 +344,7 @@ def analyze(
                 metadata=metadata,
                 watermarks=marks if decoded is not None else None,
                 detectors=tuple(results),
+                matches=matches if options.banks.index is not None else None,
             ),
             options.language,
         )
@@ -333,6 +361,7 @@ def analyze(
                     metadata=metadata,
                     watermarks=marks,
                     detectors=tuple(results),
+                    matches=matches if options.banks.index is not None else None,
                     stability=stability,
                 ),
                 options.language,
@@ -363,6 +392,7 @@ def analyze(
         detectors=tuple(results),
         timeline=timeline,
         forensics=forensic_maps,
+        matches=matches,
         abstentions=tuple(abstentions),
         warnings=tuple(warnings),
         timings_ms=timer.ms,

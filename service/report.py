@@ -16,7 +16,7 @@ from provenance.hashing import FrameHash, PdqHash
 from provenance.metadata import MetadataFinding
 from provenance.watermarks import WatermarkFinding
 from service.abstentions import Abstention
-from service.verdict import Verdict
+from service.verdict import Match, Verdict
 
 SCHEMA = "shingan.report/1"
 
@@ -58,6 +58,7 @@ class Report:
     detectors: tuple[DetectorResult, ...] = ()
     timeline: tuple[TimelineEntry, ...] = ()
     forensics: dict[str, str] | None = None
+    matches: tuple[Match, ...] = ()
     abstentions: tuple[Abstention, ...] = ()
     warnings: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -96,7 +97,16 @@ class Report:
                 "watermarks": [watermark_to_dict(w) for w in self.watermarks],
             },
             "detectors": [detector_to_dict(d) for d in self.detectors],
-            "matches": [],
+            "matches": [
+                {
+                    "bank": m.bank,
+                    "entry": m.entry,
+                    "distance": m.distance,
+                    "label": m.label,
+                    "note": m.note,
+                }
+                for m in self.matches
+            ],
             "timeline": [
                 {
                     "time_s": e.time_s,

@@ -285,7 +285,18 @@ _REPORT = _obj(
             }
         ),
         "detectors": {"type": "array", "items": {"$ref": "#/components/schemas/Detector"}},
-        "matches": {"type": "array", "items": {"type": "object"}},
+        "matches": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "bank": STR,
+                    "entry": STR,
+                    "distance": {"type": "integer", "minimum": 0, "maximum": 256},
+                    "label": {"enum": ["authentic", "ai_generated", "manipulated"]},
+                    "note": STR,
+                }
+            ),
+        },
         "timeline": {
             "type": "array",
             "description": "video only: one entry per analysed frame",
