@@ -28,6 +28,8 @@ video_every_s               SHINGAN_VIDEO_EVERY_S           seconds between anal
 video_max_frames            SHINGAN_VIDEO_MAX_FRAMES        frames analysed at most (64)
 video_max_duration_s        SHINGAN_VIDEO_MAX_DURATION_S    seconds of video covered (600)
 banks                       SHINGAN_BANKS                   known-media bank CSV files
+database_url                SHINGAN_DATABASE_URL            reports and audit log (SQLite file in
+                                                            the data dir by default)
 ==========================  ==============================  ===================================
 
 Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
@@ -77,6 +79,7 @@ class Config:
     video_max_frames: int = 64
     video_max_duration_s: float = 600.0
     banks: tuple[str, ...] = ()
+    database_url: str | None = None
 
     def analyze_options(self, **extra: Any) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
@@ -187,6 +190,7 @@ _KEYS = {
     "video_every_s",
     "video_max_frames",
     "video_max_duration_s",
+    "database_url",
     *_PATH_LISTS,
     *_NAME_LISTS,
     *_BOOLS,
@@ -286,7 +290,7 @@ def _coerce(key: str, value: Any) -> Any:
             if size <= 0:
                 raise ValueError("must be positive")
             return size
-        if key == "host":
+        if key in ("host", "database_url"):
             return str(value)
         if key in _BOOLS:
             return _bool(value)

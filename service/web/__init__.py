@@ -17,6 +17,7 @@ from flask import Flask, Response, current_app
 
 from service.config import Config, load_config
 from service.pipeline import AnalyzeOptions
+from service.store import Store, default_url
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class AppState:
     config: Config
     options: AnalyzeOptions
     upload_dir: Path
+    store: Store
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -60,6 +62,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config=config,
         options=options,
         upload_dir=upload_dir,
+        store=Store(config.database_url or default_url(config.data_dir)),
     )
 
     from service.web import api, errors, health, ui

@@ -72,11 +72,27 @@ def verify() -> Response:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    response = jsonify(report.to_dict())
+    data = report.to_dict()
+    st.store.save_report(data, actor=_actor())
+    response = jsonify(data)
     response.headers["X-Shingan-Report-Id"] = report.id
     response.headers["Content-Language"] = report.verdict.language
     response.headers["Vary"] = "Accept-Language"
     return response
+
+
+@bp.get("/reports/<report_id>")
+def get_report(report_id: str) -> Response:
+    """A report made earlier (reports are kept; media is not)."""
+    data = state().store.get_report(report_id)
+    if data is None:
+        raise ApiError(404, "not_found", "no report with that id")
+    return jsonify(data)
+
+
+def _actor() -> str:
+    """Who asked, for the audit log (an API key's name once keys exist)."""
+    return f"ip:{request.remote_addr or 'unknown'}"
 
 
 @bp.get("/openapi.json")

@@ -470,6 +470,26 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/reports/{id}": {
+                "get": {
+                    "operationId": "getReport",
+                    "summary": "A report made earlier (reports are kept; media is not)",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "the report",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Report"}
+                                }
+                            },
+                        },
+                        "404": _error_response("no report with that id"),
+                    },
+                }
+            },
             "/v1/openapi.json": {
                 "get": {
                     "operationId": "openapi",

@@ -181,6 +181,7 @@ def report() -> str | tuple[str, int]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     data = result.to_dict()
+    st.store.save_report(data, actor=f"web:{request.remote_addr or 'unknown'}")
     chart = timeline_chart(data)
     raw = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     json_href = "data:application/json;base64," + base64.b64encode(raw).decode("ascii")

@@ -1,0 +1,56 @@
+"""Reports are kept (media is not), retrievable by id, and every verification is audited."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.store import Store, default_url
+from tests.conftest import sample
+
+
+def test_report_is_kept_and_served(app: Flask, client: FlaskClient) -> None:
+    posted = client.post("/v1/verify", data=sample("tampered.jpg").read_bytes()).get_json()
+    fetched = client.get(f"/v1/reports/{posted['id']}")
+    assert fetched.status_code == 200
+    assert fetched.get_json() == posted
+    missing = client.get("/v1/reports/0000")
+    assert missing.status_code == 404
+    assert missing.get_json()["error"]["code"] == "not_found"
+
+
+def test_every_verification_is_audited(app: Flask, client: FlaskClient) -> None:
+    for name in ("camera_capture.jpg", "unsigned.jpg"):
+        client.post("/v1/verify", data=sample(name).read_bytes())
+    store: Store = app.extensions["shingan"].store
+    log = store.audit()
+    assert [e["label"] for e in log] == ["inconclusive", "authentic"]
+    assert all(e["action"] == "verify" and e["actor"].startswith("ip:") for e in log)
+    assert all(len(e["sha256"]) == 64 for e in log)
+    assert "c2pa_sdk" in log[0]["versions"]
+    assert not hasattr(store, "delete_audit")  # append-only by construction
+
+
+def test_store_survives_reopening(tmp_path: Path) -> None:
+    url = default_url(tmp_path)
+    first = Store(url)
+    report = {
+        "id": "abc",
+        "created_at": "2026-11-28T10:00:00+00:00",
+        "media": {"sha256": "0" * 64, "filename": "x.jpg"},
+        "verdict": {"label": "inconclusive", "confidence": "low"},
+        "versions": {"shingan": "0"},
+    }
+    first.save_report(report, actor="test")
+    again = Store(url)  # migrations run again harmlessly
+    assert again.get_report("abc") == report
+    assert (tmp_path / "shingan.db").is_file()
+
+
+def test_media_is_not_kept(app: Flask, client: FlaskClient) -> None:
+    client.post("/v1/verify", data=sample("camera_capture.jpg").read_bytes())
+    data_dir: Path = app.extensions["shingan"].config.data_dir
+    kept = [p for p in data_dir.rglob("*") if p.is_file() and p.suffix in {".jpg", ".png", ".mp4"}]
+    assert kept == []
