@@ -271,7 +271,7 @@ def banks_add(
 ) -> None:
     """Hash FILES (images; every sampled frame of videos) into a bank CSV."""
     from provenance import hashing
-    from provenance.media import decode_rgb, open_media, sample_video_frames
+    from provenance.media import decode_rgb, open_media
     from service.banks import BankEntry, write_bank_csv
 
     config = _load(ctx.obj)
@@ -280,11 +280,9 @@ def banks_add(
         try:
             media = open_media(path, config.limits)
             if media.kind == "video":
-                for t, rgb in sample_video_frames(media.path).frames:
-                    h = hashing.pdq(rgb)
-                    added.append(
-                        BankEntry(bank_name, f"{path.name}#t={t}", label, h.hex, note, source)
-                    )
+                for frame in hashing.video_frame_hashes(media.path):
+                    entry = f"{path.name}#t={frame.time_s}"
+                    added.append(BankEntry(bank_name, entry, label, frame.hash.hex, note, source))
             else:
                 h = hashing.pdq(decode_rgb(media, config.limits))
                 added.append(BankEntry(bank_name, path.name, label, h.hex, note, source))

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -337,17 +337,15 @@ def analyze(
         with timer.stage("banks"):
             hashes = [pdq.hex] if pdq is not None else [f.hash.hex for f in frame_hashes]
             matches = _nearest_matches(options.banks, hashes)
+    findings = Findings(
+        c2pa=c2pa_finding,
+        metadata=metadata,
+        watermarks=marks if decoded is not None else None,
+        detectors=tuple(results),
+        matches=matches if options.banks.index is not None else None,
+    )
     with timer.stage("verdict"):
-        verdict = fuse(
-            Findings(
-                c2pa=c2pa_finding,
-                metadata=metadata,
-                watermarks=marks if decoded is not None else None,
-                detectors=tuple(results),
-                matches=matches if options.banks.index is not None else None,
-            ),
-            options.language,
-        )
+        verdict = fuse(findings, options.language)
     if verdict.rule == 7 and decoded is not None:
         # A detector decided alone: check that the decision survives ordinary re-encoding.
         with timer.stage("stability"):
@@ -355,17 +353,7 @@ def analyze(
                 "stability check", warnings, lambda: _stability(decoded.oriented, options, results)
             )
         if stability is not None:
-            verdict = fuse(
-                Findings(
-                    c2pa=c2pa_finding,
-                    metadata=metadata,
-                    watermarks=marks,
-                    detectors=tuple(results),
-                    matches=matches if options.banks.index is not None else None,
-                    stability=stability,
-                ),
-                options.language,
-            )
+            verdict = fuse(replace(findings, stability=stability), options.language)
     if c2pa_finding.state == "error" and c2pa_finding.remote_url:
         warnings.append("remote Content Credentials were not fetched")
     timer.ms["total"] = round((time.perf_counter() - total_start) * 1000, 3)

@@ -5,16 +5,19 @@ Blueprints only parse input and render output; analysis happens in :mod:`service
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from flask import Flask, Response, current_app
 
+from provenance.media import copy_limited
 from service.config import Config, load_config
 from service.pipeline import AnalyzeOptions
 from service.store import Store, default_url
@@ -103,6 +106,26 @@ def _secret_key(data_dir: Path) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
     return key
+
+
+@contextlib.contextmanager
+def received_upload(source: IO[bytes], prefix: str) -> Iterator[tuple[Path, int]]:
+    """Stream an upload to a temporary file in the data dir, refusing it past the size limit,
+    and delete it afterwards whatever happens (media is never kept). Yields (path, size).
+
+    Raises:
+        provenance.media.MediaTooLarge: the upload crossed the limit.
+    """
+    st = state()
+    fd, name = tempfile.mkstemp(dir=st.upload_dir, prefix=prefix)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            size = copy_limited(source, out, st.options.limits.max_bytes)
+        yield path, size
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def state() -> AppState:

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 from typing import IO
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from provenance.media import copy_limited
 from service.messages import negotiate
 from service.pipeline import analyze
-from service.web import state
+from service.web import received_upload, state
 from service.web.errors import ApiError
 from service.web.openapi import openapi_document
 
@@ -61,17 +56,10 @@ def verify() -> Response:
         language=negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
     )
 
-    fd, tmp_name = tempfile.mkstemp(dir=st.upload_dir, prefix="upload-")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            received = copy_limited(source, out, max_bytes)
+    with received_upload(source, "upload-") as (tmp, received):
         if received == 0:
             raise ApiError(400, "missing_file", "the uploaded file is empty")
         report = analyze(tmp, options, filename=filename)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
     data = report.to_dict()
     st.store.save_report(data, actor=_actor())
     response = jsonify(data)

@@ -7,22 +7,18 @@ the same report JSON the API returns, with C2PA thumbnails and forensic maps inc
 from __future__ import annotations
 
 import base64
-import contextlib
 import hmac
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, render_template, request, session, url_for
 
-from provenance.media import MediaError, copy_limited
+from provenance.media import MediaError
 from service.messages import LANGUAGES, negotiate
 from service.pipeline import analyze
-from service.web import state
+from service.web import received_upload, state
 
 bp = Blueprint("ui", __name__)
 
@@ -168,18 +164,12 @@ def report() -> str | tuple[str, int]:
     if upload is None or not upload.filename:
         return _error(lang, 400, "choose a file first")
     options = replace(st.options, include_thumbnails=True, include_forensics=True, language=lang)
-    fd, tmp_name = tempfile.mkstemp(dir=st.upload_dir, prefix="ui-")
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            copy_limited(upload.stream, out, st.options.limits.max_bytes)
-        result = analyze(tmp, options, filename=upload.filename)
+        with received_upload(upload.stream, "ui-") as (tmp, _):
+            result = analyze(tmp, options, filename=upload.filename)
     except MediaError as exc:
         status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
         return _error(lang, status.get(exc.code, 422), exc.message)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
     data = result.to_dict()
     st.store.save_report(data, actor=f"web:{request.remote_addr or 'unknown'}")
     chart = timeline_chart(data)
