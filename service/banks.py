@@ -10,13 +10,21 @@ every analysed frame's hash) up in all banks; verdict rule 4 decides from the ne
 from __future__ import annotations
 
 import csv
+import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING, Protocol
 
+from provenance import hashing
 from provenance.hashing import NEAR_THRESHOLD, hex_to_int
+from provenance.media import Limits, decode_rgb, open_media
 from provenance.pdq_index import PdqIndex
 from service.verdict import Match
+
+if TYPE_CHECKING:
+    from service.store import Store
 
 LABELS = ("authentic", "ai_generated", "manipulated")
 FIELDS = ("bank", "entry", "label", "pdq", "note", "source")
@@ -36,49 +44,82 @@ class BankEntry:
     source: str = ""
 
 
+def parse_bank_csv(fh: IO[str], name: str, default_bank: str = "") -> list[BankEntry]:
+    """Entries of a bank CSV. Raises BankError naming ``name`` and the line of the problem."""
+    try:
+        reader = csv.DictReader(fh)
+        missing = {"entry", "label", "pdq"} - set(reader.fieldnames or [])
+        if missing:
+            raise BankError(f"{name}: missing column(s) {', '.join(sorted(missing))}")
+        entries = []
+        for line, row in enumerate(reader, start=2):
+            label = (row.get("label") or "").strip()
+            if label not in LABELS:
+                raise BankError(f"{name}:{line}: label must be one of {', '.join(LABELS)}")
+            pdq = (row.get("pdq") or "").strip().lower()
+            try:
+                hex_to_int(pdq)
+            except ValueError as exc:
+                raise BankError(f"{name}:{line}: {exc}") from exc
+            entries.append(
+                BankEntry(
+                    bank=(row.get("bank") or "").strip() or default_bank,
+                    entry=(row.get("entry") or "").strip()[:255] or f"line {line}",
+                    label=label,
+                    pdq=pdq,
+                    note=(row.get("note") or "").strip()[:2000],
+                    source=(row.get("source") or "").strip()[:2000],
+                )
+            )
+        return entries
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise BankError(f"{name}: cannot be read ({exc})") from exc
+
+
 def read_bank_csv(path: Path) -> list[BankEntry]:
     """Raises BankError naming the file and line of the first problem."""
     try:
         with path.open(encoding="utf-8", newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"bank", "entry", "label", "pdq"} - set(reader.fieldnames or [])
-            if missing:
-                raise BankError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-            entries = []
-            for line, row in enumerate(reader, start=2):
-                label = (row.get("label") or "").strip()
-                if label not in LABELS:
-                    raise BankError(f"{path}:{line}: label must be one of {', '.join(LABELS)}")
-                pdq = (row.get("pdq") or "").strip().lower()
-                try:
-                    hex_to_int(pdq)
-                except ValueError as exc:
-                    raise BankError(f"{path}:{line}: {exc}") from exc
-                entries.append(
-                    BankEntry(
-                        bank=(row.get("bank") or "").strip() or path.stem,
-                        entry=(row.get("entry") or "").strip() or f"line {line}",
-                        label=label,
-                        pdq=pdq,
-                        note=(row.get("note") or "").strip(),
-                        source=(row.get("source") or "").strip(),
-                    )
-                )
-            return entries
+            return parse_bank_csv(fh, str(path), default_bank=path.stem)
     except FileNotFoundError as exc:
         raise BankError(f"{path}: no such bank file") from exc
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except OSError as exc:
         raise BankError(f"{path}: cannot be read ({exc})") from exc
+
+
+def entries_from_media(
+    path: Path, name: str, bank: str, label: str, limits: Limits, note: str = "", source: str = ""
+) -> list[BankEntry]:
+    """Bank entries for one file: its PDQ hash, or one per sampled frame of a video.
+
+    Raises:
+        provenance.media.MediaError: the file cannot be analysed.
+    """
+    media = open_media(path, limits)
+    if media.kind == "video":
+        return [
+            BankEntry(bank, f"{name}#t={frame.time_s}", label, frame.hash.hex, note, source)
+            for frame in hashing.video_frame_hashes(media.path)
+        ]
+    h = hashing.pdq(decode_rgb(media, limits))
+    return [BankEntry(bank, name, label, h.hex, note, source)]
+
+
+BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def write_bank_csv(path: Path, entries: Iterable[BankEntry], *, append: bool = False) -> None:
     new = not (append and path.exists() and path.stat().st_size > 0)
     with path.open("a" if append else "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh)
-        if new:
-            writer.writerow(FIELDS)
-        for e in entries:
-            writer.writerow([e.bank, e.entry, e.label, e.pdq, e.note, e.source])
+        write_entries(fh, entries, header=new)
+
+
+def write_entries(fh: IO[str], entries: Iterable[BankEntry], *, header: bool = True) -> None:
+    writer = csv.writer(fh)
+    if header:
+        writer.writerow(FIELDS)
+    for e in entries:
+        writer.writerow([e.bank, e.entry, e.label, e.pdq, e.note, e.source])
 
 
 @dataclass(frozen=True)
@@ -97,6 +138,10 @@ class BankSet:
             return cls()
         return cls(tuple(entries), PdqIndex(e.pdq for e in entries))
 
+    @property
+    def active(self) -> bool:
+        return self.index is not None
+
     def lookup(self, pdq_hex: str, radius: int = NEAR_THRESHOLD) -> list[Match]:
         if self.index is None:
             return []
@@ -105,3 +150,77 @@ class BankSet:
             e = self.entries[position]
             out.append(Match(e.bank, e.entry, e.label, distance, e.note))  # type: ignore[arg-type]
         return out
+
+
+class BankLookup(Protocol):
+    """What the pipeline needs of banks: whether any are configured, and nearest entries."""
+
+    @property
+    def active(self) -> bool: ...
+
+    def lookup(self, pdq_hex: str, radius: int = NEAR_THRESHOLD) -> list[Match]: ...
+
+
+#: Entries added since the last full index build are searched in a second, small index;
+#: past this many the main index is rebuilt.
+DELTA_LIMIT = 20_000
+
+
+class LiveBanks:
+    """Bank CSV files plus the banks in the store, kept current across processes.
+
+    Each lookup asks the store for its bank revision (one primary-key read). New entries are
+    appended to a small delta index; a deleted bank (a new epoch) or a large delta rebuilds the
+    main index. So an entry added through the API or CLI is used by the next verification in
+    every process sharing the database.
+    """
+
+    def __init__(self, files: BankLookup, store: Store) -> None:
+        self.files = files
+        self.store = store
+        self._lock = threading.Lock()
+        self._state: tuple[int, int] | None = None
+        self._main: BankSet = BankSet()
+        self._delta: BankSet = BankSet()
+        self._last_id = 0
+
+    def _refresh(self) -> None:
+        state = self.store.banks_state()
+        with self._lock:
+            if state == self._state:
+                return
+            rebuild = self._state is None or state[1] != self._state[1]
+            new = list(self.store.bank_entries(after_id=0 if rebuild else self._last_id))
+            if new:
+                self._last_id = max(self._last_id if not rebuild else 0, new[-1].id)
+            elif rebuild:
+                self._last_id = 0
+            entries = [BankEntry(e.bank, e.entry, e.label, e.pdq, e.note, e.source) for e in new]
+            if rebuild:
+                self._main = BankSet(
+                    tuple(entries), PdqIndex(e.pdq for e in entries) if entries else None
+                )
+                self._delta = BankSet()
+            else:
+                combined = (*self._delta.entries, *entries)
+                if len(combined) > DELTA_LIMIT:
+                    everything = (*self._main.entries, *combined)
+                    self._main = BankSet(everything, PdqIndex(e.pdq for e in everything))
+                    self._delta = BankSet()
+                elif combined:
+                    self._delta = BankSet(combined, PdqIndex(e.pdq for e in combined))
+            self._state = state
+
+    @property
+    def active(self) -> bool:
+        self._refresh()
+        return self.files.active or self._main.active or self._delta.active
+
+    def lookup(self, pdq_hex: str, radius: int = NEAR_THRESHOLD) -> list[Match]:
+        self._refresh()
+        found = [
+            *self.files.lookup(pdq_hex, radius),
+            *self._main.lookup(pdq_hex, radius),
+            *self._delta.lookup(pdq_hex, radius),
+        ]
+        return sorted(found, key=lambda m: m.distance)

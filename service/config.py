@@ -28,8 +28,22 @@ video_every_s               SHINGAN_VIDEO_EVERY_S           seconds between anal
 video_max_frames            SHINGAN_VIDEO_MAX_FRAMES        frames analysed at most (64)
 video_max_duration_s        SHINGAN_VIDEO_MAX_DURATION_S    seconds of video covered (600)
 banks                       SHINGAN_BANKS                   known-media bank CSV files
-database_url                SHINGAN_DATABASE_URL            reports and audit log (SQLite file in
-                                                            the data dir by default)
+database_url                SHINGAN_DATABASE_URL            reports, batches, banks, keys, audit log
+                                                            (SQLite file in the data dir by default)
+broker_url                  SHINGAN_BROKER_URL              redis://... to run batches on Celery
+                                                            workers (``shingan worker``)
+broker_visibility_timeout_s SHINGAN_BROKER_VISIBILITY_TIMEOUT_S  seconds before a task of a dead
+                                                            worker is handed to another (3600)
+batch_workers               SHINGAN_BATCH_WORKERS           in-process batch threads (1)
+max_batch_files             SHINGAN_MAX_BATCH_FILES         files in one batch at most (10000)
+max_batch_mb                SHINGAN_MAX_BATCH_MB            one batch upload at most, MiB (4096)
+max_zip_ratio               SHINGAN_MAX_ZIP_RATIO           zip expansion ratio at most (100)
+media_retention_days        SHINGAN_MEDIA_RETENTION_DAYS    keep analysed media this long (0: no)
+webhook_attempts            SHINGAN_WEBHOOK_ATTEMPTS        webhook tries before giving up (5)
+webhook_backoff_s           SHINGAN_WEBHOOK_BACKOFF_S       first retry delay, doubled each time (2)
+api_keys                    SHINGAN_API_KEYS                ``auto`` (required beyond loopback),
+                                                            ``required`` or ``off``
+rate_limit_per_minute       SHINGAN_RATE_LIMIT_PER_MINUTE   API requests per key (or address) (600)
 ==========================  ==============================  ===================================
 
 Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
@@ -42,7 +56,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryError
 from detectors.runtime import Runtime, RuntimeConfig
@@ -50,6 +64,13 @@ from provenance.media import Limits
 from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
 from service.banks import BankError, BankSet
 from service.pipeline import AnalyzeOptions
+
+if TYPE_CHECKING:
+    from service.jobs import WorkerContext
+    from service.media_store import MediaStore
+    from service.store import Store
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class ConfigError(Exception):
@@ -80,6 +101,17 @@ class Config:
     video_max_duration_s: float = 600.0
     banks: tuple[str, ...] = ()
     database_url: str | None = None
+    broker_url: str | None = None
+    broker_visibility_timeout_s: float = 3600.0
+    batch_workers: int = 1
+    max_batch_files: int = 10_000
+    max_batch_mb: float = 4096.0
+    max_zip_ratio: float = 100.0
+    media_retention_days: float = 0.0
+    webhook_attempts: int = 5
+    webhook_backoff_s: float = 2.0
+    api_keys: str = "auto"
+    rate_limit_per_minute: int = 600
 
     def analyze_options(self, **extra: Any) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
@@ -96,6 +128,49 @@ class Config:
             video_max_duration_s=self.video_max_duration_s,
             banks=self.build_banks(),
             **extra,
+        )
+
+    @property
+    def store_url(self) -> str:
+        from service.store import default_url
+
+        return self.database_url or default_url(self.data_dir)
+
+    def open_store(self) -> Store:
+        """Open (and migrate) the database."""
+        from service.store import Store
+
+        return Store(self.store_url)
+
+    def media_store(self) -> MediaStore:
+        from service.media_store import MediaStore
+
+        return MediaStore(self.data_dir / "media", self.media_retention_days)
+
+    def keys_required(self) -> bool:
+        """API keys are needed whenever the service listens beyond loopback (``auto``)."""
+        if self.api_keys == "auto":
+            return self.host not in LOOPBACK_HOSTS
+        return self.api_keys == "required"
+
+    def worker_context(self, store: Store | None = None, **extra: Any) -> WorkerContext:
+        """A batch worker's context: the store, the media folder and the loaded pipeline.
+
+        Raises:
+            ConfigError: as :meth:`analyze_options`.
+        """
+        from service.banks import LiveBanks
+        from service.jobs import WorkerContext
+
+        store = store or self.open_store()
+        options = self.analyze_options(**extra)
+        options = replace(options, banks=LiveBanks(options.banks, store))
+        return WorkerContext(
+            store=store,
+            media=self.media_store(),
+            options=options,
+            webhook_attempts=self.webhook_attempts,
+            webhook_backoff_s=self.webhook_backoff_s,
         )
 
     def build_banks(self) -> BankSet:
@@ -191,6 +266,17 @@ _KEYS = {
     "video_max_frames",
     "video_max_duration_s",
     "database_url",
+    "broker_url",
+    "broker_visibility_timeout_s",
+    "batch_workers",
+    "max_batch_files",
+    "max_batch_mb",
+    "max_zip_ratio",
+    "media_retention_days",
+    "webhook_attempts",
+    "webhook_backoff_s",
+    "api_keys",
+    "rate_limit_per_minute",
     *_PATH_LISTS,
     *_NAME_LISTS,
     *_BOOLS,
@@ -280,7 +366,36 @@ def _coerce(key: str, value: Any) -> Any:
             if seconds <= 0:
                 raise ValueError("must be positive")
             return seconds
-        if key in ("port", "threads", "max_pixels", "video_max_frames"):
+        if key in ("broker_visibility_timeout_s", "max_batch_mb", "max_zip_ratio"):
+            number_f = float(value)
+            if number_f <= 0:
+                raise ValueError("must be positive")
+            return number_f
+        if key in ("media_retention_days", "webhook_backoff_s"):
+            number_f = float(value)
+            if number_f < 0:
+                raise ValueError("must be 0 or more")
+            return number_f
+        if key == "api_keys":
+            mode = str(value).strip().lower()
+            if mode not in ("auto", "required", "off"):
+                raise ValueError("must be auto, required or off")
+            return mode
+        if key == "broker_url":
+            url = str(value)
+            if not url.startswith(("redis://", "rediss://")):
+                raise ValueError("only redis:// and rediss:// brokers are supported")
+            return url
+        if key in (
+            "port",
+            "threads",
+            "max_pixels",
+            "video_max_frames",
+            "batch_workers",
+            "max_batch_files",
+            "webhook_attempts",
+            "rate_limit_per_minute",
+        ):
             number = int(value)
             if number <= 0 or (key == "port" and number > 65535):
                 raise ValueError("out of range")

@@ -45,7 +45,7 @@ from provenance.metadata import MetadataFinding, read_metadata
 from provenance.trust import TrustConfig
 from provenance.watermarks import WatermarkFinding
 from service.abstentions import Abstention, image_abstentions
-from service.banks import BankSet
+from service.banks import BankLookup, BankSet
 from service.report import MediaInfo, Report, TimelineEntry
 from service.verdict import (
     MAX_DECIDING_FPR,
@@ -67,7 +67,7 @@ class AnalyzeOptions:
     limits: Limits = field(default_factory=Limits)
     include_thumbnails: bool = False
     detectors: DetectorSet = field(default_factory=DetectorSet)
-    banks: BankSet = field(default_factory=BankSet)
+    banks: BankLookup = field(default_factory=BankSet)
     include_forensics: bool = False
     language: str = "en"  # summary and reasons: "en" or "ja"
     video_every_s: float = 1.0
@@ -118,7 +118,7 @@ class _Timer:
 T = TypeVar("T")
 
 
-def _nearest_matches(banks: BankSet, hashes: list[str]) -> tuple[Match, ...]:
+def _nearest_matches(banks: BankLookup, hashes: list[str]) -> tuple[Match, ...]:
     """Every bank entry near any of the hashes (an image's, or each video frame's), nearest
     distance per entry."""
     best: dict[tuple[str, str], Match] = {}
@@ -333,7 +333,8 @@ def analyze(
         abstentions.append(Abstention("no_faces", "no faces found"))
     warnings.extend(a.message for a in abstentions)
     matches: tuple[Match, ...] = ()
-    if options.banks.index is not None:
+    banks_active = options.banks.active
+    if banks_active:
         with timer.stage("banks"):
             hashes = [pdq.hex] if pdq is not None else [f.hash.hex for f in frame_hashes]
             matches = _nearest_matches(options.banks, hashes)
@@ -342,7 +343,7 @@ def analyze(
         metadata=metadata,
         watermarks=marks if decoded is not None else None,
         detectors=tuple(results),
-        matches=matches if options.banks.index is not None else None,
+        matches=matches if banks_active else None,
     )
     with timer.stage("verdict"):
         verdict = fuse(findings, options.language)

@@ -11,16 +11,27 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, Response, current_app
 
 from provenance.media import copy_limited
+from service.banks import LiveBanks
 from service.config import Config, load_config
+from service.jobs import CeleryRunner, InProcessRunner, WorkerContext, celery_app
+from service.media_store import MediaStore
 from service.pipeline import AnalyzeOptions
-from service.store import Store, default_url
+from service.store import Store
+from service.web.access import (
+    MemoryRateLimiter,
+    Metrics,
+    RateLimiter,
+    RedisRateLimiter,
+    count_verdict,
+    make_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +47,11 @@ class AppState:
     options: AnalyzeOptions
     upload_dir: Path
     store: Store
+    media: MediaStore
+    runner: InProcessRunner | CeleryRunner
+    limiter: RateLimiter
+    metrics: Metrics
+    keys_required: bool
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -49,9 +65,31 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     """
     if not isinstance(config, Config):
         config = load_config(overrides=config)
+    store = config.open_store()
     options = config.analyze_options()
+    options = replace(options, banks=LiveBanks(options.banks, store))
     upload_dir = config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
+    media = config.media_store()
+    metrics = make_metrics(store)
+    runner: InProcessRunner | CeleryRunner
+    limiter: RateLimiter
+    if config.broker_url:
+        runner = CeleryRunner(celery_app(config))
+        limiter = RedisRateLimiter(config.broker_url)
+    else:
+        runner = InProcessRunner(
+            WorkerContext(
+                store=store,
+                media=media,
+                options=options,
+                webhook_attempts=config.webhook_attempts,
+                webhook_backoff_s=config.webhook_backoff_s,
+                on_result=lambda report: count_verdict(metrics, report),
+            ),
+            workers=config.batch_workers,
+        )
+        limiter = MemoryRateLimiter()
 
     app = Flask(__name__)
     app.config["SECRET_KEY"] = _secret_key(config.data_dir)
@@ -65,15 +103,25 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config=config,
         options=options,
         upload_dir=upload_dir,
-        store=Store(config.database_url or default_url(config.data_dir)),
+        store=store,
+        media=media,
+        runner=runner,
+        limiter=limiter,
+        metrics=metrics,
+        keys_required=config.keys_required(),
     )
 
-    from service.web import api, errors, health, ui
+    from service.web import access, api, banks_api, batches, errors, health, ui
 
     errors.init_app(app)
+    access.init_app(app)
     health.init_app(app)
     api.init_app(app)
+    batches.init_app(app)
+    banks_api.init_app(app)
     ui.init_app(app)
+    media.purge(store.unfinished_shas())
+    runner.start()
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

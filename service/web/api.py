@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from service.messages import negotiate
 from service.pipeline import analyze
 from service.web import received_upload, state
+from service.web.access import actor, count_verdict
 from service.web.errors import ApiError
 from service.web.openapi import openapi_document
 
@@ -60,8 +61,10 @@ def verify() -> Response:
         if received == 0:
             raise ApiError(400, "missing_file", "the uploaded file is empty")
         report = analyze(tmp, options, filename=filename)
+        st.media.keep_copy(tmp, report.media.sha256)
     data = report.to_dict()
-    st.store.save_report(data, actor=_actor())
+    st.store.save_report(data, actor=actor())
+    count_verdict(st.metrics, data)
     response = jsonify(data)
     response.headers["X-Shingan-Report-Id"] = report.id
     response.headers["Content-Language"] = report.verdict.language
@@ -76,11 +79,6 @@ def get_report(report_id: str) -> Response:
     if data is None:
         raise ApiError(404, "not_found", "no report with that id")
     return jsonify(data)
-
-
-def _actor() -> str:
-    """Who asked, for the audit log (an API key's name once keys exist)."""
-    return f"ip:{request.remote_addr or 'unknown'}"
 
 
 @bp.get("/openapi.json")

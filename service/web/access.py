@@ -1,0 +1,221 @@
+"""Who is asking, how often, and what the service is doing.
+
+- API keys: ``Authorization: Bearer <key>`` (or ``X-API-Key``). Keys are required whenever the
+  service listens beyond loopback (setting ``api_keys``: ``auto``, ``required``, ``off``); the
+  page then asks for a key once and keeps the key's name in its signed session cookie. A key
+  that is sent is always checked, even where keys are not required.
+- Rate limits: per key (per address without one), a fixed one-minute window; counted in Redis
+  when a broker is configured, so every service process shares one budget, else in memory.
+  Over the limit: 429 with ``Retry-After``.
+- ``/metrics``: Prometheus text format (requests, latencies, verdicts, queue depth).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flask import Flask, Response, g, request, session
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from service.web.errors import error_response
+
+if TYPE_CHECKING:
+    from service.store import Store
+
+log = logging.getLogger(__name__)
+
+# Paths that never need a key or count against a limit.
+_OPEN_PREFIXES = ("/healthz", "/readyz", "/static/")
+
+
+class RateLimiter(Protocol):
+    def hit(self, who: str, limit: int) -> float | None:
+        """Count one request; None if allowed, else seconds until it would be."""
+
+
+class MemoryRateLimiter:
+    def __init__(self, window_s: float = 60.0) -> None:
+        self.window_s = window_s
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, int]] = {}
+
+    def hit(self, who: str, limit: int) -> float | None:
+        now = time.time()
+        window = int(now // self.window_s)
+        with self._lock:
+            start, count = self._counts.get(who, (window, 0))
+            if start != window:
+                count = 0
+                if len(self._counts) > 100_000:  # forget old windows of many one-off clients
+                    self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
+            count += 1
+            self._counts[who] = (window, count)
+        if count > limit:
+            return (window + 1) * self.window_s - now
+        return None
+
+
+class RedisRateLimiter:
+    """The same fixed window, counted in Redis so several service processes share it."""
+
+    def __init__(self, url: str, window_s: int = 60) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.window_s = window_s
+
+    def hit(self, who: str, limit: int) -> float | None:
+        now = time.time()
+        window = int(now // self.window_s)
+        key = f"shingan:ratelimit:{who}:{window}"
+        try:
+            pipe = self.client.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, self.window_s * 2)
+            count = int(pipe.execute()[0])
+        except Exception as exc:  # Redis down: serve rather than refuse everyone
+            log.warning("rate limiter unavailable: %s", exc)
+            return None
+        if count > limit:
+            return (window + 1) * self.window_s - now
+        return None
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    verdicts: Counter
+
+
+class _StoreCollector(Collector):
+    """Figures read from the database at scrape time, so they include every worker."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        depth = GaugeMetricFamily(
+            "shingan_queue_depth", "Batch items waiting for or in analysis (all workers)"
+        )
+        try:
+            depth.add_metric([], self.store.queue_depth())
+        except Exception as exc:  # a scrape must not fail because the database is busy
+            log.warning("queue depth unavailable: %s", exc)
+            return
+        yield depth
+
+
+def make_metrics(store: Store) -> Metrics:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "shingan_http_requests",
+        "HTTP requests by route, method and status",
+        ["route", "method", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "shingan_http_request_duration_seconds",
+        "Time to answer a request, by route",
+        ["route"],
+        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        registry=registry,
+    )
+    verdicts = Counter(
+        "shingan_verdicts",
+        "Verdicts given by this process (single checks and batch items), by label",
+        ["label"],
+        registry=registry,
+    )
+    registry.register(_StoreCollector(store))
+    return Metrics(registry, requests, latency, verdicts)
+
+
+def _presented_key() -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return request.headers.get("X-API-Key") or None
+
+
+def actor() -> str:
+    """Who is asking, for the audit log and batch ownership."""
+    return str(g.get("actor") or f"ip:{request.remote_addr or 'unknown'}")
+
+
+def init_app(app: Flask) -> None:
+    from service.web import state
+
+    @app.before_request
+    def _access() -> tuple[Response, int] | Response | None:
+        g.started = time.perf_counter()
+        path = request.path
+        if path.startswith(_OPEN_PREFIXES):
+            return None
+        st = state()
+        api = path.startswith("/v1/") or path == "/metrics"
+        key_value = _presented_key() if api else None
+        limit = st.config.rate_limit_per_minute
+        if key_value is not None:
+            key = st.store.check_key(key_value)
+            if key is None:
+                return _unauthorized("the API key is unknown or revoked")
+            g.actor = f"key:{key.name}"
+            limit = key.rate_per_minute or limit
+        elif not api and isinstance(session.get("key_name"), str):
+            g.actor = f"key:{session['key_name']}"
+        elif st.keys_required:
+            if api:
+                return _unauthorized(
+                    "this server needs an API key: send 'Authorization: Bearer <key>'"
+                )
+            g.actor = None  # the page asks for a key (see ui.py)
+        else:
+            g.actor = f"ip:{request.remote_addr or 'unknown'}"
+        if path == "/metrics":
+            return None
+        wait = st.limiter.hit(g.actor or f"ip:{request.remote_addr}", limit)
+        if wait is not None:
+            retry = max(1, int(wait + 0.999))
+            response, status = error_response(
+                429, "rate_limited", f"too many requests; at most {limit} a minute. Retry later."
+            )
+            response.headers["Retry-After"] = str(retry)
+            return response, status
+        return None
+
+    @app.after_request
+    def _count(response: Response) -> Response:
+        st = app.extensions.get("shingan")
+        if st is None or request.path.startswith("/static/"):
+            return response
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        st.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        started = g.get("started")
+        if started is not None:
+            st.metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        st = state()
+        body = generate_latest(st.metrics.registry)
+        return Response(body, mimetype="text/plain; version=0.0.4")
+
+
+def _unauthorized(message: str) -> tuple[Response, int]:
+    response, status = error_response(401, "unauthorized", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="shingan"'
+    return response, status
+
+
+def count_verdict(metrics: Metrics, report: dict[str, Any]) -> None:
+    metrics.verdicts.labels(report["verdict"]["label"]).inc()
