@@ -12,7 +12,7 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +20,9 @@ from detectors.registry import Registry
 from provenance.media import MediaError
 from service.config import Config, ConfigError, load_config
 from service.pipeline import analyze, shingan_version
+
+if TYPE_CHECKING:
+    from service.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -247,53 +250,253 @@ def batch(
 
 @main.group()
 def banks() -> None:
-    """Known-media banks (CSV files organisations exchange)."""
+    """Known-media banks: in the database (used by every verification) or as CSV files."""
+
+
+def _store(ctx: click.Context) -> Store:
+    config = _load(ctx.obj)
+    try:
+        return config.open_store()
+    except Exception as exc:  # SQLAlchemy, Alembic or file-system errors opening the database
+        raise click.UsageError(f"database {config.store_url}: {exc}") from exc
+
+
+_LABEL = click.Choice(["authentic", "ai_generated", "manipulated"])
+
+
+@banks.command("create")
+@click.argument("name")
+@click.option("--label", type=_LABEL, required=True, help="what the bank's items are")
+@click.option("--note", default="", help="what the bank is for")
+@click.option("--source", default="", help="who maintains it")
+@click.pass_context
+def banks_create(ctx: click.Context, name: str, label: str, note: str, source: str) -> None:
+    """Create a bank in the database."""
+    from service.banks import BANK_NAME
+    from service.store import StoreConflict
+
+    if not BANK_NAME.match(name):
+        raise click.UsageError("a bank name is 1-64 letters, digits, '.', '_' or '-'")
+    store = _store(ctx)
+    try:
+        store.create_bank(name, label, note, source)
+    except StoreConflict as exc:
+        raise click.UsageError(str(exc)) from exc
+    store.audit_event("cli", "bank_created", name)
+    click.echo(f"bank {name} created", err=True)
+
+
+@banks.command("list")
+@click.pass_context
+def banks_list(ctx: click.Context) -> None:
+    """Banks in the database with their entry counts."""
+    for b in _store(ctx).list_banks():
+        click.echo(f"{_clean(b['name'])}\t{b['label']}\t{b['entries']}\t{_clean(b['note'])}")
 
 
 @banks.command("add")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="bank CSV to append to")
 @click.option("--bank", "bank_name", required=True, help="the bank's name")
-@click.option(
-    "--label", type=click.Choice(["authentic", "ai_generated", "manipulated"]), required=True
-)
+@click.option("--out", type=click.Path(path_type=Path), help="append to this CSV file instead")
+@click.option("--label", type=_LABEL, help="default: the bank's label (required with --out)")
 @click.option("--note", default="", help="why these items are in the bank")
 @click.option("--source", default="", help="where they came from")
 @click.pass_context
 def banks_add(
     ctx: click.Context,
     files: Sequence[Path],
-    out: Path,
     bank_name: str,
-    label: str,
+    out: Path | None,
+    label: str | None,
     note: str,
     source: str,
 ) -> None:
-    """Hash FILES (images; every sampled frame of videos) into a bank CSV."""
-    from provenance import hashing
-    from provenance.media import decode_rgb, open_media
-    from service.banks import BankEntry, write_bank_csv
+    """Hash FILES (images; every sampled frame of videos) into a bank."""
+    from service.banks import BankEntry, entries_from_media, write_bank_csv
+    from service.store import BankEntryRecord, StoreNotFound
 
     config = _load(ctx.obj)
-    added, failed = [], 0
+    store = None
+    if out is None:
+        store = _store(ctx)
+        bank = store.get_bank(bank_name)
+        if bank is None:
+            raise click.UsageError(f"no bank named {bank_name!r}; create it with 'banks create'")
+        label = label or bank["label"]
+    elif label is None:
+        raise click.UsageError("--label is required with --out")
+    assert label is not None
+    added: list[BankEntry] = []
+    failed = 0
     for path in files:
         try:
-            media = open_media(path, config.limits)
-            if media.kind == "video":
-                for frame in hashing.video_frame_hashes(media.path):
-                    entry = f"{path.name}#t={frame.time_s}"
-                    added.append(BankEntry(bank_name, entry, label, frame.hash.hex, note, source))
-            else:
-                h = hashing.pdq(decode_rgb(media, config.limits))
-                added.append(BankEntry(bank_name, path.name, label, h.hex, note, source))
+            added.extend(
+                entries_from_media(path, path.name, bank_name, label, config.limits, note, source)
+            )
         except (MediaError, OSError) as exc:
             failed += 1
             message = exc.message if isinstance(exc, MediaError) else (exc.strerror or str(exc))
             click.echo(f"shingan: {_clean(path)}: {message}", err=True)
-    write_bank_csv(out, added, append=True)
-    click.echo(f"{len(added)} entries added to {out}", err=True)
+    if store is None:
+        assert out is not None
+        write_bank_csv(out, added, append=True)
+        click.echo(f"{len(added)} entries added to {out}", err=True)
+    else:
+        try:
+            n = store.add_bank_entries(
+                bank_name,
+                (
+                    BankEntryRecord(0, e.bank, e.entry, e.label, e.pdq, e.note, e.source)
+                    for e in added
+                ),
+            )
+        except StoreNotFound as exc:
+            raise click.UsageError(str(exc)) from exc
+        store.audit_event("cli", "bank_entries_added", f"{bank_name}: {n}")
+        click.echo(f"{n} entries added to bank {bank_name}", err=True)
     if failed:
         ctx.exit(1)
+
+
+@banks.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--bank", "bank_name", help="import into this bank (default: the CSV's bank column)")
+@click.option("--label", type=_LABEL, help="label for banks created by the import")
+@click.pass_context
+def banks_import(
+    ctx: click.Context, csv_file: Path, bank_name: str | None, label: str | None
+) -> None:
+    """Import a bank CSV (as exchanged between organisations) into the database."""
+    from collections import defaultdict
+
+    from service.banks import BANK_NAME, BankError, read_bank_csv
+    from service.store import BankEntryRecord
+
+    try:
+        rows = read_bank_csv(csv_file)
+    except BankError as exc:
+        raise click.UsageError(str(exc)) from exc
+    groups: dict[str, list[BankEntryRecord]] = defaultdict(list)
+    for e in rows:
+        name = bank_name or e.bank
+        groups[name].append(BankEntryRecord(0, name, e.entry, e.label, e.pdq, e.note, e.source))
+    store = _store(ctx)
+    for name, entries in groups.items():
+        if not BANK_NAME.match(name):
+            raise click.UsageError(f"{csv_file}: bank name {_clean(name)!r} is not usable")
+        if store.get_bank(name) is None:
+            labels = {e.label for e in entries}
+            bank_label = label or (labels.pop() if len(labels) == 1 else None)
+            if bank_label is None:
+                raise click.UsageError(f"bank {name} does not exist; give --label to create it")
+            store.create_bank(name, bank_label)
+        n = store.add_bank_entries(name, entries)
+        store.audit_event("cli", "bank_imported", f"{name}: {n}")
+        click.echo(f"{n} entries imported into bank {name}", err=True)
+
+
+@banks.command("export")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="CSV file to write")
+@click.pass_context
+def banks_export(ctx: click.Context, name: str, out: Path) -> None:
+    """Write a bank as CSV, to share it."""
+    from service.banks import BankEntry, write_bank_csv
+
+    store = _store(ctx)
+    if store.get_bank(name) is None:
+        raise click.UsageError(f"no bank named {name!r}")
+    entries = (
+        BankEntry(e.bank, e.entry, e.label, e.pdq, e.note, e.source)
+        for e in store.bank_entries(bank=name)
+    )
+    write_bank_csv(out, entries)
+    click.echo(f"bank {name} written to {out}", err=True)
+
+
+@main.group()
+def keys() -> None:
+    """API keys (required whenever the service listens beyond loopback)."""
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="who the key is for (shown in the audit log)")
+@click.option("--rate-limit", type=click.IntRange(1), help="requests a minute (default: config)")
+@click.pass_context
+def keys_create(ctx: click.Context, name: str, rate_limit: int | None) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from service.store import StoreConflict
+
+    if not 1 <= len(name) <= 64:
+        raise click.UsageError("a key name is 1-64 characters")
+    store = _store(ctx)
+    try:
+        key = store.create_key(name, rate_limit)
+    except StoreConflict as exc:
+        raise click.UsageError(str(exc)) from exc
+    store.audit_event("cli", "key_created", name)
+    click.echo(key)
+    click.echo(f"key {name} created; it is shown only now", err=True)
+
+
+@keys.command("list")
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
+    """Keys by name, with their prefix and state (never the key)."""
+    for k in _store(ctx).list_keys():
+        state = "revoked" if k.revoked_at else "active"
+        rate = k.rate_per_minute or "default"
+        click.echo(f"{_clean(k.name)}\t{k.prefix}…\t{state}\t{rate}/min")
+
+
+@keys.command("revoke")
+@click.argument("name")
+@click.pass_context
+def keys_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke a key at once."""
+    from service.store import StoreNotFound
+
+    store = _store(ctx)
+    try:
+        store.revoke_key(name)
+    except StoreNotFound as exc:
+        raise click.UsageError(str(exc)) from exc
+    store.audit_event("cli", "key_revoked", name)
+    click.echo(f"key {name} revoked", err=True)
+
+
+@main.command()
+@click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--name", "node", help="worker name (default: shingan-<pid>@<host>)")
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int, node: str | None) -> None:
+    """Run batch items from the broker (SHINGAN_BROKER_URL) until stopped."""
+    import os
+
+    from service.jobs import celery_app
+
+    config = _load(ctx.obj)
+    if not config.broker_url:
+        raise click.UsageError("set SHINGAN_BROKER_URL (redis://...) to run workers")
+    try:
+        config.open_store().close()  # migrate once before any task runs
+        config.analyze_options()  # fail now, not on the first task, if the config is unusable
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    app = celery_app(config)
+    argv = [
+        "worker",
+        "--loglevel=INFO",
+        f"--hostname={node or f'shingan-{os.getpid()}@%h'}",
+        "--queues=shingan",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    # One process (solo) per worker by default: killing it kills its work; more with prefork.
+    argv += (
+        ["--pool=solo"] if concurrency == 1 else ["--pool=prefork", f"--concurrency={concurrency}"]
+    )
+    app.worker_main(argv)
 
 
 @main.group()
@@ -367,6 +570,13 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
     except OSError as exc:
         raise click.UsageError(f"data dir {config.data_dir}: {exc.strerror or exc}") from exc
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    st = app.extensions["shingan"]
+    if st.keys_required and not st.store.has_keys():
+        click.echo(
+            f"shingan: listening on {config.host} needs API keys and there are none; "
+            "create one with 'shingan keys create --name NAME'",
+            err=True,
+        )
     click.echo(
         f"shingan {shingan_version()} listening on http://{config.host}:{config.port} "
         f"(data dir {config.data_dir})",
@@ -377,7 +587,9 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
         host=config.host,
         port=config.port,
         threads=config.threads,
-        max_request_body_size=app.config["MAX_CONTENT_LENGTH"],
+        max_request_body_size=max(
+            app.config["MAX_CONTENT_LENGTH"], int(config.max_batch_mb * 1024 * 1024) + 2**20
+        ),
         ident="shingan",
     )
 

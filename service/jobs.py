@@ -269,7 +269,13 @@ def celery_app(config: Config) -> Celery:
         accept_content=["json"],
         task_ignore_result=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": config.broker_visibility_timeout_s},
+        broker_transport_options={
+            # A task whose worker died without acknowledging it goes back to the queue after
+            # this long (so it must be longer than the slowest item, or items run twice,
+            # harmlessly but wastefully).
+            "visibility_timeout": config.broker_visibility_timeout_s,
+            "unacked_restore_interval": min(10.0, config.broker_visibility_timeout_s / 2),
+        },
         worker_hijack_root_logger=False,
         task_default_queue="shingan",
     )
