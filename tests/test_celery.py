@@ -83,12 +83,13 @@ def _images(n: int, seed: int) -> list[tuple[str, bytes]]:
 
 
 def _worker(env: dict[str, str], name: str, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "worker", "--name", f"{name}@test"],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "worker", "--name", f"{name}@test"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def test_two_workers_share_a_batch_and_a_killed_worker_loses_and_duplicates_nothing(
@@ -115,9 +116,7 @@ def test_two_workers_share_a_batch_and_a_killed_worker_loses_and_duplicates_noth
     client = app.test_client()
     files = _images(24, seed=7)
     files.append(("copy-of-photo-000.jpg", files[0][1]))  # same content: analysed once
-    workers = {
-        name: _worker(env, name, tmp_path / f"{name}.log") for name in ("alpha", "beta")
-    }
+    workers = {name: _worker(env, name, tmp_path / f"{name}.log") for name in ("alpha", "beta")}
     try:
         res = client.post(
             "/v1/batches",
@@ -172,10 +171,13 @@ def test_two_workers_share_a_batch_and_a_killed_worker_loses_and_duplicates_noth
         # Both workers did work: beta alone could not have finished items before the kill
         # while alpha was also running one.
         log_alpha = (tmp_path / "alpha.log").read_text(errors="replace")
-        assert "shingan.analyze_item" in log_alpha and "succeeded" in log_alpha
+        assert "shingan.analyze_item" in log_alpha
+        assert "succeeded" in log_alpha
 
-        csv_text = client.get(f"/v1/batches/{batch_id}/results.csv").get_data(as_text=True)
+        with client.get(f"/v1/batches/{batch_id}/results.csv") as got:
+            csv_text = got.get_data(as_text=True)
         assert len(csv_text.strip().splitlines()) == len(files) + 1
+        store.close()
     finally:
         for proc in workers.values():
             if proc.poll() is None:
