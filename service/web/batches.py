@@ -66,6 +66,7 @@ def collect_items(files: list[tuple[str, Any]]) -> list[NewItem]:
             items.append(NewItem(name, "", 0, (exc.code, exc.message)))
         else:
             if size == 0:
+                st.media.release(sha, still_needed=False)  # never queued, so nothing reads it
                 items.append(NewItem(name, sha, 0, ("empty_media", "the file is empty")))
             else:
                 items.append(NewItem(name, sha, size))
