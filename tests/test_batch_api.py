@@ -1,4 +1,4 @@
-"""``/v1/batches`` with the in-process runner: files and zips, refusals, results, webhooks, resume."""
+"""``/v1/batches`` (in-process runner): files and zips, refusals, results, webhooks, resume."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import hashlib
 import hmac
 import io
 import json
+import os
 import threading
 import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from flask import Flask
@@ -151,7 +152,9 @@ def test_zip_archive_as_raw_body(app: Flask, client: FlaskClient) -> None:
         ({f"f{i}.jpg": b"x" for i in range(6)}, 400, "too_many_files"),
     ],
 )
-def test_refused_archives(tmp_path: Path, members: dict[str, bytes], status: int, code: str) -> None:
+def test_refused_archives(
+    tmp_path: Path, members: dict[str, bytes], status: int, code: str
+) -> None:
     app = make_app(tmp_path, max_batch_files=5)
     client = app.test_client()
     with client.post(
@@ -195,9 +198,9 @@ def test_batch_over_the_size_limit(tmp_path: Path) -> None:
 class Hook(BaseHTTPRequestHandler):
     """Fails the first call with 500, then accepts; records what it was sent."""
 
-    calls: list[tuple[dict[str, str], bytes]] = []
+    calls: ClassVar[list[tuple[dict[str, str], bytes]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Hook.calls.append((dict(self.headers), body))
         self.send_response(500 if len(Hook.calls) == 1 else 204)
@@ -277,8 +280,6 @@ def test_media_retention_keeps_files_then_purges(tmp_path: Path) -> None:
     kept = media.path(hashlib.sha256(data).hexdigest())
     assert kept.read_bytes() == data
     old = time.time() - 2 * 86400
-    import os
-
     os.utime(kept, (old, old))
     assert media.purge() == 1
     assert not kept.exists()

@@ -1,0 +1,153 @@
+"""Banks kept in the database: CLI and API, CSV exchange, and lookups by every verification."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from PIL import Image
+
+from service.cli import main
+from service.web import create_app
+from tests.conftest import CA, sample
+from tests.test_api import assert_error
+
+
+def cli(data: Path, *args: str) -> Any:
+    return CliRunner().invoke(main, list(args), env={"SHINGAN_DATA_DIR": str(data)})
+
+
+def recompressed(tmp_path: Path, name: str = "unsigned.jpg") -> bytes:
+    buf = io.BytesIO()
+    Image.open(sample(name)).resize((480, 320)).save(buf, "JPEG", quality=70)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = create_app({"data_dir": str(tmp_path / "data"), "trust_anchors": [str(CA / "root.pem")]})
+    yield app
+    app.extensions["shingan"].runner.stop()
+
+
+def verify(client: FlaskClient, data: bytes) -> dict[str, Any]:
+    with client.post("/v1/verify", data=data) as res:
+        assert res.status_code == 200, res.get_data(as_text=True)
+        body: dict[str, Any] = res.get_json()
+        return body
+
+
+def test_cli_create_add_list_export_import(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    made = cli(first, "banks", "create", "fact-checks", "--label", "manipulated", "--note", "2026")
+    assert made.exit_code == 0, made.stderr
+    again = cli(first, "banks", "create", "fact-checks", "--label", "manipulated")
+    assert again.exit_code == 2
+    assert "exists already" in again.stderr
+    files = [str(sample("unsigned.jpg")), str(sample("signed_video.mp4"))]
+    added = cli(first, "banks", "add", "--bank", "fact-checks", "--source", "desk", *files)
+    assert added.exit_code == 0, added.stderr
+    assert "3 entries added to bank fact-checks" in added.stderr
+    listed = cli(first, "banks", "list")
+    assert listed.stdout.split("\t")[:3] == ["fact-checks", "manipulated", "3"]
+    missing = cli(first, "banks", "add", "--bank", "nope", str(sample("unsigned.jpg")))
+    assert missing.exit_code == 2
+    assert "no bank named 'nope'" in missing.stderr
+
+    shared = tmp_path / "shared.csv"
+    assert cli(first, "banks", "export", "fact-checks", "--out", str(shared)).exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(shared.read_text(encoding="utf-8"))))
+    assert [r["entry"] for r in rows] == [
+        "unsigned.jpg",
+        "signed_video.mp4#t=0.0",
+        "signed_video.mp4#t=1.0",
+    ]
+    assert {r["source"] for r in rows} == {"desk"}
+
+    imported = cli(second, "banks", "import", str(shared))
+    assert imported.exit_code == 0, imported.stderr
+    app = create_app({"data_dir": str(second)})
+    try:
+        r = verify(app.test_client(), recompressed(tmp_path))
+    finally:
+        app.extensions["shingan"].runner.stop()
+    assert r["matches"][0]["bank"] == "fact-checks"
+    assert r["matches"][0]["entry"] == "unsigned.jpg"
+    assert r["matches"][0]["distance"] <= 31
+    assert (r["verdict"]["label"], r["verdict"]["basis"]) == ("manipulated", ["known_media"])
+
+
+def test_api_banks_are_used_at_once_and_forgotten_when_deleted(
+    app: Flask, client: FlaskClient, tmp_path: Path
+) -> None:
+    copy = recompressed(tmp_path)
+    assert verify(client, copy)["matches"] == []
+
+    with client.post("/v1/banks", json={"name": "debunked", "label": "manipulated"}) as res:
+        assert res.status_code == 201
+        assert res.get_json()["entries"] == 0
+    with client.post("/v1/banks", json={"name": "debunked", "label": "manipulated"}) as res:
+        assert_error(res, 409, "conflict")
+    with client.post("/v1/banks", json={"name": "x", "label": "fake"}) as res:
+        assert_error(res, 400, "bad_request")
+    with client.post("/v1/banks", json={"name": "../etc", "label": "manipulated"}) as res:
+        assert_error(res, 400, "bad_request")
+
+    with client.post(
+        "/v1/banks/debunked/entries",
+        data={
+            "file": [
+                (io.BytesIO(sample("unsigned.jpg").read_bytes()), "viral.jpg"),
+                (io.BytesIO(b"not media"), "notes.txt"),
+            ],
+            "note": "debunked on 2026-11-30",
+        },
+        content_type="multipart/form-data",
+    ) as res:
+        body = res.get_json()
+    assert body["added"] == 1
+    assert body["errors"][0]["file"] == "notes.txt"
+
+    r = verify(client, copy)  # no restart: the running service sees the new entry
+    assert r["matches"][0]["entry"] == "viral.jpg"
+    assert r["matches"][0]["note"] == "debunked on 2026-11-30"
+    assert r["verdict"]["label"] == "manipulated"
+
+    with client.get("/v1/banks/debunked/entries.csv") as res:
+        exported = res.get_data(as_text=True)
+    assert res.mimetype == "text/csv"
+    assert "viral.jpg" in exported
+
+    with client.post("/v1/banks", json={"name": "originals", "label": "authentic"}) as res:
+        assert res.status_code == 201
+    with client.post(
+        "/v1/banks/originals/entries", data=exported.encode(), content_type="text/csv"
+    ) as res:
+        assert res.get_json()["added"] == 1
+    with client.post(
+        "/v1/banks/originals/entries", data=b"entry,label\nx,authentic\n", content_type="text/csv"
+    ) as res:
+        assert_error(res, 400, "bad_csv")
+    with client.get("/v1/banks") as res:
+        assert [(b["name"], b["entries"]) for b in res.get_json()["banks"]] == [
+            ("debunked", 1),
+            ("originals", 1),
+        ]
+
+    for name in ("debunked", "originals"):
+        with client.delete(f"/v1/banks/{name}") as res:
+            assert res.status_code == 204
+    assert verify(client, copy)["matches"] == []
+    with client.delete("/v1/banks/debunked") as res:
+        assert_error(res, 404, "not_found")
+    with client.post("/v1/banks/nope/entries", data=b"", content_type="text/csv") as res:
+        assert_error(res, 404, "not_found")
+    actions = [e["action"] for e in app.extensions["shingan"].store.audit(limit=50)]
+    assert {"bank_created", "bank_entries_added", "bank_imported", "bank_deleted"} <= set(actions)
