@@ -788,6 +788,12 @@ class Store:
                 return None
             return _key(row)
 
+    def live_key(self, name: str) -> ApiKey | None:
+        """The key of that name unless it was revoked (a signed-in page re-checks it)."""
+        with self._read() as s:
+            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.name == name))
+            return None if row is None or row.revoked_at is not None else _key(row)
+
     def list_keys(self) -> list[ApiKey]:
         with self._read() as s:
             return [_key(r) for r in s.scalars(select(ApiKeyRow).order_by(ApiKeyRow.name))]

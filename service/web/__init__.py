@@ -111,7 +111,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         keys_required=config.keys_required(),
     )
 
-    from service.web import access, api, banks_api, batches, errors, health, ui
+    from service.web import access, api, banks_api, batches, errors, health, pages, ui
 
     errors.init_app(app)
     access.init_app(app)
@@ -120,6 +120,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     batches.init_app(app)
     banks_api.init_app(app)
     ui.init_app(app)
+    pages.init_app(app)
     media.purge(store.unfinished_shas())
     runner.start()
 

@@ -2,7 +2,8 @@
 
 - API keys: ``Authorization: Bearer <key>`` (or ``X-API-Key``). Keys are required whenever the
   service listens beyond loopback (setting ``api_keys``: ``auto``, ``required``, ``off``); the
-  page then asks for a key once and keeps the key's name in its signed session cookie. A key
+  pages then ask for a key once (``/signin``) and keep the key's name in the signed session
+  cookie, checking on every request that the key has not been revoked. A key
   that is sent is always checked, even where keys are not required.
 - Rate limits: per key (per address without one), a fixed one-minute window; counted in Redis
   when a broker is configured, so every service process shares one budget, else in memory.
@@ -19,10 +20,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from flask import Flask, Response, g, request, session
+from flask import Flask, Response, g, redirect, request, session, url_for
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from werkzeug.wrappers import Response as BaseResponse
 
 from service.web.errors import error_response
 
@@ -155,7 +157,7 @@ def init_app(app: Flask) -> None:
     from service.web import state
 
     @app.before_request
-    def _access() -> tuple[Response, int] | Response | None:
+    def _access() -> tuple[Response, int] | BaseResponse | None:
         g.started = time.perf_counter()
         path = request.path
         if path.startswith(_OPEN_PREFIXES):
@@ -164,20 +166,26 @@ def init_app(app: Flask) -> None:
         api = path.startswith("/v1/") or path == "/metrics"
         key_value = _presented_key() if api else None
         limit = st.config.rate_limit_per_minute
+        page_key = session.get("key_name") if not api else None
         if key_value is not None:
             key = st.store.check_key(key_value)
             if key is None:
                 return _unauthorized("the API key is unknown or revoked")
             g.actor = f"key:{key.name}"
             limit = key.rate_per_minute or limit
-        elif not api and isinstance(session.get("key_name"), str):
-            g.actor = f"key:{session['key_name']}"
+        elif isinstance(page_key, str) and (key := st.store.live_key(page_key)) is not None:
+            g.actor = f"key:{key.name}"  # signed in on the page (revocation ends it at once)
+            limit = key.rate_per_minute or limit
         elif st.keys_required:
             if api:
                 return _unauthorized(
                     "this server needs an API key: send 'Authorization: Bearer <key>'"
                 )
-            g.actor = None  # the page asks for a key (see ui.py)
+            session.pop("key_name", None)
+            g.actor = None
+            if request.endpoint != "pages.signin":
+                target = request.full_path if request.method == "GET" else request.path
+                return redirect(url_for("pages.signin", next=target.rstrip("?")), 303)
         else:
             g.actor = f"ip:{request.remote_addr or 'unknown'}"
         if path == "/metrics":

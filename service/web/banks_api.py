@@ -24,6 +24,7 @@ from service.banks import (
 from service.store import BankEntryRecord, StoreConflict
 from service.web import received_upload, state
 from service.web.access import actor
+from service.web.batches import allow_batch_body
 from service.web.errors import ApiError
 
 bp = Blueprint("banks", __name__, url_prefix="/v1/banks")
@@ -113,6 +114,7 @@ def _record(e: BankEntry) -> BankEntryRecord:
 def add_entries(name: str) -> Response:
     """Media files as multipart ``file`` fields, or a bank CSV (``text/csv`` body or a
     multipart ``csv`` field); rows keep their own labels."""
+    allow_batch_body()  # several files, or a large CSV
     bank = _bank_or_404(name)
     st = state()
     if request.mimetype == "multipart/form-data":

@@ -38,6 +38,10 @@ _HTTP_CODES = {
 }
 
 
+# Blueprints whose answers are pages for people (errors too); the rest answer JSON.
+HTML_BLUEPRINTS = frozenset({"ui", "pages"})
+
+
 class ApiError(Exception):
     """An error the API answers with a given status and stable code."""
 
@@ -52,7 +56,11 @@ def error_response(status: int, code: str, message: str) -> tuple[Response, int]
 
 def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError) -> tuple[Response, int]:
+    def _api_error(exc: ApiError) -> tuple[Response | str, int]:
+        if request.blueprint in HTML_BLUEPRINTS:
+            from service.web.ui import html_error
+
+            return html_error(exc.status, exc.message)
         return error_response(exc.status, exc.code, exc.message)
 
     @app.errorhandler(MediaError)
@@ -66,7 +74,7 @@ def init_app(app: Flask) -> None:
         message = exc.description or exc.name
         if status == 413:
             message = "the upload is larger than this server accepts"
-        if request.blueprint == "ui":  # people get a page, programs get JSON
+        if request.blueprint in HTML_BLUEPRINTS:  # people get a page, programs get JSON
             from service.web.ui import html_error
 
             return html_error(status, message)

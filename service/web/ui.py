@@ -19,6 +19,7 @@ from provenance.media import MediaError
 from service.messages import LANGUAGES, negotiate
 from service.pipeline import analyze
 from service.web import received_upload, state
+from service.web.access import actor, count_verdict
 
 bp = Blueprint("ui", __name__)
 
@@ -71,6 +72,67 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "noise": "Noise residual",
         "versions": "Versions",
         "analysed": "Analysed",
+        "choose_first": "Choose a file first.",
+        "nav_check": "Check a file",
+        "nav_batch": "Batch",
+        "nav_banks": "Known-media banks",
+        "signed_in_as": "Signed in as",
+        "signout": "Sign out",
+        "signin_title": "Sign in with an API key",
+        "signin_lead": (
+            "This server needs an API key. Ask its administrator for one "
+            "(they make keys with 'shingan keys create')."
+        ),
+        "key": "API key",
+        "signin": "Sign in",
+        "bad_key": "That key is unknown or has been revoked.",
+        "batch_title": "Check many files",
+        "batch_lead": (
+            "Choose many images and videos, or zip archives of them (up to {n} files). They are "
+            "analysed in the background: this page shows the progress, and the results can be "
+            "downloaded as CSV or JSON Lines."
+        ),
+        "batch_choose": "Files or zip archives",
+        "batch_submit": "Start the batch",
+        "batch_busy": "Uploading…",
+        "batch_privacy": "Files are deleted once analysed; the reports are kept.",
+        "batch": "Batch",
+        "status": "Status",
+        "progress": "Progress",
+        "status_queued": "waiting",
+        "status_running": "analysing",
+        "status_done": "done",
+        "status_error": "error",
+        "refreshing": "This page refreshes itself every few seconds until the batch is done.",
+        "download_csv": "Download the results (CSV)",
+        "download_jsonl": "Download the results (JSON Lines)",
+        "result": "Result",
+        "report": "Report",
+        "more_items": "Only the first {n} items are listed; the downloads hold them all.",
+        "another_batch": "Start another batch",
+        "banks_lead": (
+            "Every check looks up these banks of known items. A match near enough decides the "
+            "verdict (rule 4) and is shown with its distance. Banks can be exported as CSV and "
+            "imported elsewhere."
+        ),
+        "no_banks": "No banks yet.",
+        "bank_name": "Name",
+        "bank_label": "Items are",
+        "entries": "Entries",
+        "note": "Note",
+        "source": "Source",
+        "new_bank": "New bank",
+        "create_bank": "Create the bank",
+        "add_to_bank": "Add files to a bank",
+        "bank": "Bank",
+        "add_files": "Add the files",
+        "export_csv": "Export CSV",
+        "bank_created": "Bank {bank} created.",
+        "bad_bank_name": "A bank name is 1-64 letters, digits, '.', '_' or '-'.",
+        "added": "{n} entries added to {bank}.",
+        "label_authentic": "known authentic originals",
+        "label_ai_generated": "known AI-generated",
+        "label_manipulated": "known fakes or manipulated",
         "language": "日本語",
     },
     "ja": {
@@ -121,18 +183,79 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "noise": "ノイズ残差",
         "versions": "バージョン",
         "analysed": "解析日時",
+        "choose_first": "先にファイルを選択してください。",
+        "nav_check": "ファイルを確認",
+        "nav_batch": "一括確認",
+        "nav_banks": "既知メディアのバンク",
+        "signed_in_as": "サインイン中",
+        "signout": "サインアウト",
+        "signin_title": "APIキーでサインイン",
+        "signin_lead": (
+            "このサーバーを使うにはAPIキーが必要です。管理者に発行を依頼してください"
+            "（管理者は「shingan keys create」でキーを作成します）。"
+        ),
+        "key": "APIキー",
+        "signin": "サインイン",
+        "bad_key": "このキーは無効か、取り消されています。",
+        "batch_title": "多数のファイルを一括確認",
+        "batch_lead": (
+            "画像や動画、またはそれらのZIPアーカイブを選択してください（最大{n}ファイル）。"
+            "バックグラウンドで解析され、このページに進捗が表示されます。"
+            "結果はCSVまたはJSON Linesでダウンロードできます。"
+        ),
+        "batch_choose": "ファイルまたはZIPアーカイブ",
+        "batch_submit": "一括確認を開始",
+        "batch_busy": "アップロード中…",
+        "batch_privacy": "ファイルは解析後に削除されます。レポートは保存されます。",
+        "batch": "バッチ",
+        "status": "状態",
+        "progress": "進捗",
+        "status_queued": "待機中",
+        "status_running": "解析中",
+        "status_done": "完了",
+        "status_error": "エラー",
+        "refreshing": "完了するまで、このページは数秒ごとに自動で更新されます。",
+        "download_csv": "結果をダウンロード（CSV）",
+        "download_jsonl": "結果をダウンロード（JSON Lines）",
+        "result": "結果",
+        "report": "レポート",
+        "more_items": "最初の{n}件のみ表示しています。ダウンロードにはすべて含まれます。",
+        "another_batch": "別の一括確認を開始",
+        "banks_lead": (
+            "すべての確認で、これらの既知メディアのバンクを照合します。十分に近い一致があれば"
+            "判定を決め（ルール4）、距離とともに表示します。バンクはCSVで書き出し、"
+            "他の組織で読み込むことができます。"
+        ),
+        "no_banks": "バンクはまだありません。",
+        "bank_name": "名前",
+        "bank_label": "収録内容",
+        "entries": "件数",
+        "note": "メモ",
+        "source": "出典",
+        "new_bank": "新しいバンク",
+        "create_bank": "バンクを作成",
+        "add_to_bank": "バンクにファイルを追加",
+        "bank": "バンク",
+        "add_files": "ファイルを追加",
+        "export_csv": "CSVを書き出す",
+        "bank_created": "バンク {bank} を作成しました。",
+        "bad_bank_name": "バンク名は1〜64文字の英数字、「.」「_」「-」です。",
+        "added": "{bank} に {n} 件を追加しました。",
+        "label_authentic": "既知の本物（オリジナル）",
+        "label_ai_generated": "既知のAI生成",
+        "label_manipulated": "既知の偽物・改変",
         "language": "English",
     },
 }
 
 
-def _lang() -> str:
+def lang() -> str:
     return negotiate(
         request.args.get("lang") or request.form.get("lang"), request.headers.get("Accept-Language")
     )
 
 
-def _csrf_token() -> str:
+def csrf_token() -> str:
     token = session.get("csrf")
     if not isinstance(token, str):
         token = secrets.token_urlsafe(32)
@@ -140,7 +263,7 @@ def _csrf_token() -> str:
     return token
 
 
-def _check_csrf() -> None:
+def check_csrf() -> None:
     sent = request.form.get("csrf", "")
     expected = session.get("csrf")
     if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
@@ -149,57 +272,62 @@ def _check_csrf() -> None:
 
 @bp.get("/")
 def index() -> str:
-    lang = _lang()
+    code = lang()
     return render_template(
-        "index.html", t=UI_TEXT[lang], lang=lang, other=_other(lang), csrf=_csrf_token()
+        "index.html", t=UI_TEXT[code], lang=code, other=other(code), csrf=csrf_token()
     )
 
 
 @bp.post("/report")
 def report() -> str | tuple[str, int]:
-    _check_csrf()
-    lang = _lang()
+    check_csrf()
+    code = lang()
     st = state()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _error(lang, 400, "choose a file first")
-    options = replace(st.options, include_thumbnails=True, include_forensics=True, language=lang)
+        return _error(code, 400, UI_TEXT[code]["choose_first"])
+    options = replace(st.options, include_thumbnails=True, include_forensics=True, language=code)
     try:
         with received_upload(upload.stream, "ui-") as (tmp, _):
             result = analyze(tmp, options, filename=upload.filename)
     except MediaError as exc:
         status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
-        return _error(lang, status.get(exc.code, 422), exc.message)
+        return _error(code, status.get(exc.code, 422), exc.message)
     data = result.to_dict()
-    st.store.save_report(data, actor=f"web:{request.remote_addr or 'unknown'}")
-    chart = timeline_chart(data)
+    st.store.save_report(data, actor=f"web:{actor()}")
+    count_verdict(st.metrics, data)
+    return render_report(data, code)
+
+
+def render_report(data: dict[str, Any], code: str) -> str:
+    """The report page for a report dict (fresh, or kept in the store)."""
     raw = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     json_href = "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
     return render_template(
         "report.html",
-        t=UI_TEXT[lang],
-        lang=lang,
-        other=_other(lang),
+        t=UI_TEXT[code],
+        lang=code,
+        other=other(code),
         r=data,
         json_href=json_href,
         json_name=f"shingan-{data['media']['sha256'][:12]}.json",
-        chart=chart,
-        csrf=_csrf_token(),
+        chart=timeline_chart(data),
+        csrf=csrf_token(),
     )
 
 
 @bp.get("/models/<name>")
 def model_card(name: str) -> str:
-    lang = _lang()
+    code = lang()
     detector = next((d for d in state().options.detectors.detectors if d.card.name == name), None)
     if detector is None:
         abort(404)
     card = detector.card
     return render_template(
         "card.html",
-        t=UI_TEXT[lang],
-        lang=lang,
-        other=_other(lang),
+        t=UI_TEXT[code],
+        lang=code,
+        other=other(code),
         card=card,
         files=[(f.role, f.path.name, f.sha256) for f in card.files],
     )
@@ -251,17 +379,17 @@ def timeline_chart(report: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _other(lang: str) -> str:
-    return next(code for code in LANGUAGES if code != lang)
+def other(code: str) -> str:
+    return next(c for c in LANGUAGES if c != code)
 
 
 def html_error(status: int, message: str) -> tuple[str, int]:
-    return _error(_lang(), status, message)
+    return _error(lang(), status, message)
 
 
-def _error(lang: str, status: int, message: str) -> tuple[str, int]:
+def _error(code: str, status: int, message: str) -> tuple[str, int]:
     page = render_template(
-        "error.html", t=UI_TEXT[lang], lang=lang, other=_other(lang), message=message
+        "error.html", t=UI_TEXT[code], lang=code, other=other(code), message=message
     )
     return page, status
 
@@ -271,7 +399,7 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _helpers() -> dict[str, Any]:
-        return {"url_for": url_for}
+        return {"url_for": url_for, "csrf_token": csrf_token}
 
     @app.after_request
     def _csp(response: Response) -> Response:

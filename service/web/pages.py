@@ -1,0 +1,181 @@
+"""Pages beyond the single check: sign-in with an API key, batches, known-media banks, stored
+reports. Server-rendered like :mod:`service.web.ui` (same text tables, CSRF tokens and escaping);
+no script is needed: a running batch's page refreshes itself until the batch is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from werkzeug.wrappers import Response as BaseResponse
+
+from service.banks import BANK_NAME, LABELS
+from service.store import StoreConflict
+from service.web import state
+from service.web.banks_api import add_files
+from service.web.banks_api import create as create_bank
+from service.web.batches import allow_batch_body, owned_batch, result_lines, start_batch
+from service.web.errors import ApiError
+from service.web.ui import UI_TEXT, check_csrf, csrf_token, lang, other, render_report
+
+bp = Blueprint("pages", __name__)
+
+ITEMS_SHOWN = 500  # a page lists this many items; the downloads hold them all
+
+
+def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    code = lang()
+    html = render_template(
+        template, t=UI_TEXT[code], lang=code, other=other(code), csrf=csrf_token(), **context
+    )
+    return html, status
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no '//' or '\\' tricks)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return url_for("ui.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return url_for("ui.index")
+    return target
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin() -> tuple[str, int] | BaseResponse:
+    error = None
+    if request.method == "POST":
+        check_csrf()
+        key = state().store.check_key((request.form.get("key") or "").strip()[:200])
+        if key is not None:
+            session.clear()
+            session["key_name"] = key.name
+            state().store.audit_event(f"key:{key.name}", "signed_in")
+            return redirect(_safe_next(request.form.get("next")), 303)
+        error = UI_TEXT[lang()]["bad_key"]
+    return _page(
+        "signin.html",
+        401 if error else 200,
+        error=error,
+        next=_safe_next(request.values.get("next")),
+    )
+
+
+@bp.post("/signout")
+def signout() -> BaseResponse:
+    check_csrf()
+    session.clear()
+    return redirect(url_for("ui.index"), 303)
+
+
+@bp.get("/batch")
+def batch_form() -> tuple[str, int]:
+    return _page("batch_new.html", max_files=state().config.max_batch_files)
+
+
+@bp.post("/batch")
+def batch_create() -> BaseResponse:
+    allow_batch_body()
+    check_csrf()
+    uploads = [u for u in request.files.getlist("file") if u.filename]
+    if not uploads:
+        raise ApiError(400, "missing_file", UI_TEXT[lang()]["choose_first"])
+    files = [(u.filename or f"file-{i}", u.stream) for i, u in enumerate(uploads)]
+    out = start_batch(files, lang())
+    return redirect(url_for("pages.batch_show", batch_id=out["id"], lang=lang()), 303)
+
+
+@bp.get("/batch/<batch_id>")
+def batch_show(batch_id: str) -> tuple[str, int]:
+    batch = owned_batch(batch_id)
+    items = state().store.batch_items(batch_id, 0, ITEMS_SHOWN)
+    return _page("batch.html", b=batch, items=items, shown=ITEMS_SHOWN)
+
+
+@bp.get("/batch/<batch_id>/results.<kind>")
+def batch_results(batch_id: str, kind: str) -> Response:
+    if kind not in ("csv", "jsonl"):
+        abort(404)
+    owned_batch(batch_id)
+    mimetype = "text/csv" if kind == "csv" else "application/x-ndjson"
+    response = Response(stream_with_context(result_lines(batch_id, kind)), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="shingan-{batch_id}.{kind}"'
+    return response
+
+
+@bp.get("/reports/<report_id>")
+def report(report_id: str) -> str:
+    data = state().store.get_report(report_id) if len(report_id) <= 64 else None
+    if data is None:
+        abort(404, description="no report with that id")
+    return render_report(data, lang())
+
+
+@bp.get("/banks")
+def banks() -> tuple[str, int]:
+    return _banks_page()
+
+
+def _banks_page(
+    message: str | None = None, errors: list[dict[str, str]] | None = None
+) -> tuple[str, int]:
+    banks = state().store.list_banks()
+    return _page("banks.html", banks=banks, labels=LABELS, message=message, errors=errors)
+
+
+@bp.post("/banks")
+def banks_create() -> tuple[str, int]:
+    check_csrf()
+    t = UI_TEXT[lang()]
+    name = (request.form.get("name") or "").strip()
+    label = request.form.get("label") or ""
+    if not BANK_NAME.match(name):
+        raise ApiError(400, "bad_request", t["bad_bank_name"])
+    if label not in LABELS:
+        raise ApiError(400, "bad_request", f"label: {', '.join(LABELS)}")
+    try:
+        create_bank(
+            name,
+            label,
+            (request.form.get("note") or "")[:2000],
+            (request.form.get("source") or "")[:2000],
+        )
+    except StoreConflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    return _banks_page(t["bank_created"].format(bank=name))
+
+
+@bp.post("/banks/entries")
+def banks_add() -> tuple[str, int]:
+    allow_batch_body()
+    check_csrf()
+    name = request.form.get("bank") or ""
+    uploads = [u for u in request.files.getlist("file") if u.filename]
+    if not uploads:
+        raise ApiError(400, "missing_file", UI_TEXT[lang()]["choose_first"])
+    added, errors = add_files(name, uploads)
+    return _banks_page(UI_TEXT[lang()]["added"].format(n=added, bank=name), errors)
+
+
+@bp.get("/banks/<name>.csv")
+def bank_csv(name: str) -> Response:
+    from service.web.banks_api import export
+
+    return export(name)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
