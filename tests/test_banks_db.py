@@ -18,6 +18,7 @@ from service.cli import main
 from service.web import create_app
 from tests.conftest import CA, sample
 from tests.test_api import assert_error
+from tests.test_batch_api import schema
 
 
 def cli(data: Path, *args: str) -> Any:
@@ -136,6 +137,8 @@ def test_api_banks_are_used_at_once_and_forgotten_when_deleted(
     ) as res:
         assert_error(res, 400, "bad_csv")
     with client.get("/v1/banks") as res:
+        for bank in res.get_json()["banks"]:
+            schema("Bank").validate(bank)
         assert [(b["name"], b["entries"]) for b in res.get_json()["banks"]] == [
             ("debunked", 1),
             ("originals", 1),

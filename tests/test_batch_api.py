@@ -19,12 +19,19 @@ from typing import Any, ClassVar
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from jsonschema import Draft202012Validator
 
 from service.media_store import MediaStore
 from service.store import NewItem, Store, default_url
 from service.web import create_app
+from service.web.openapi import openapi_document
 from tests.conftest import CA, sample
 from tests.test_api import assert_error
+
+
+def schema(name: str) -> Draft202012Validator:
+    doc = openapi_document()
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", **doc})
 
 
 def make_app(tmp_path: Path, **settings: Any) -> Flask:
@@ -73,11 +80,13 @@ def test_batch_of_files_runs_to_done_with_results(app: Flask, client: FlaskClien
     ]
     status, body, headers = post_files(client, files)
     assert status == 202, body
+    schema("Batch").validate(body)
     assert headers["Location"] == f"/v1/batches/{body['id']}"
     assert body["total"] == 5
     assert body["links"]["results_csv"].endswith("/results.csv")
 
     done = wait_done(client, body["id"])
+    schema("Batch").validate(done)
     assert done["counts"]["done"] == 3
     assert done["counts"]["error"] == 2
     assert done["progress"] == 1.0

@@ -358,11 +358,326 @@ _REPORT = _obj(
 
 _ERROR = _obj({"error": _obj({"code": STR, "message": STR})})
 
+_STATUS = {"enum": ["queued", "running", "done", "error"]}
+_COUNTS = _obj(
+    {k: {"type": "integer", "minimum": 0} for k in ("queued", "running", "done", "error")}
+)
+_BATCH_ITEM = _obj(
+    {
+        "position": {"type": "integer"},
+        "filename": STR,
+        "sha256": STR,
+        "bytes": {"type": "integer"},
+        "status": _STATUS,
+        "attempts": {"type": "integer"},
+        "label": NSTR,
+        "report_id": NSTR,
+        "error": {"oneOf": [{"type": "null"}, _obj({"code": NSTR, "message": NSTR})]},
+        "finished_at": NSTR,
+    }
+)
+_BATCH = _obj(
+    {
+        "id": STR,
+        "status": {"enum": ["running", "done"]},
+        "created_at": STR,
+        "finished_at": NSTR,
+        "total": {"type": "integer"},
+        "counts": _COUNTS,
+        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "labels": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "language": STR,
+        "webhook": {
+            "oneOf": [
+                {"type": "null"},
+                _obj(
+                    {
+                        "url": STR,
+                        "state": {"enum": ["pending", "retrying", "delivered", "failed"]},
+                        "attempts": {"type": "integer"},
+                    }
+                ),
+            ]
+        },
+        "webhook_secret": {
+            "type": "string",
+            "description": "only in the 202 answer, when the server generated the secret",
+        },
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/BatchItem"}},
+        "links": _obj({"self": STR, "results_csv": STR, "results_jsonl": STR}),
+    },
+    required=["id", "status", "total", "counts", "progress", "labels", "links"],
+)
+_BANK = _obj(
+    {
+        "name": STR,
+        "label": {"enum": ["authentic", "ai_generated", "manipulated"]},
+        "note": STR,
+        "source": STR,
+        "created_at": NSTR,
+        "entries": {"type": "integer"},
+    }
+)
+_ADDED = _obj(
+    {
+        "bank": STR,
+        "added": {"type": "integer"},
+        "errors": {
+            "type": "array",
+            "items": _obj({"file": STR, "code": STR, "message": STR}),
+        },
+    }
+)
+
 
 def _error_response(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json(ref: str, description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+_FILES_BODY = {
+    "multipart/form-data": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "file": {
+                    "type": "array",
+                    "items": {"type": "string", "contentMediaType": "application/octet-stream"},
+                },
+                "webhook_url": {"type": "string", "format": "uri"},
+                "webhook_secret": {"type": "string"},
+            },
+            "required": ["file"],
+        }
+    },
+    "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}},
+}
+
+
+def _batch_paths() -> dict[str, Any]:
+    results = {
+        "200": {"description": "one row or line per item, in upload order"},
+        "404": _error_response("no batch with that id (or not yours)"),
+    }
+    return {
+        "/v1/batches": {
+            "post": {
+                "operationId": "createBatch",
+                "summary": "Analyse many files (or zip archives of them) in the background",
+                "description": (
+                    "Send files as multipart `file` fields (zips among them are expanded), or one "
+                    "zip as the raw body. Archives are refused for unsafe paths or links, too "
+                    "many members, or an expansion ratio over the limit. Identical files are "
+                    "analysed once. With `webhook_url`, the finished batch is POSTed there, "
+                    "signed: header `Shingan-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "
+                    "'<t>.' + body>` with `webhook_secret` (generated and returned once if not "
+                    "given); failures are retried with exponential back-off."
+                ),
+                "parameters": [
+                    {
+                        "name": "filename",
+                        "in": "query",
+                        "required": False,
+                        "description": "name of a raw-body zip",
+                        "schema": {"type": "string"},
+                    },
+                    {
+                        "name": "lang",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["en", "ja"]},
+                    },
+                ],
+                "requestBody": {"required": True, "content": _FILES_BODY},
+                "responses": {
+                    "202": {
+                        **_json("Batch", "accepted; poll the Location"),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    },
+                    "400": _error_response(
+                        "no files; unsafe_archive, zip_bomb, too_many_files, bad_archive, "
+                        "bad_webhook"
+                    ),
+                    "413": _error_response("the batch is over its size limit"),
+                },
+            }
+        },
+        "/v1/batches/{id}": {
+            "get": {
+                "operationId": "getBatch",
+                "summary": "Status, progress and items of a batch",
+                "parameters": [
+                    _path_param("id"),
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 0, "default": 0},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": 10000,
+                            "default": 1000,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": _json("Batch", "the batch with a page of its items"),
+                    "400": _error_response("bad offset or limit"),
+                    "404": _error_response("no batch with that id (or not yours)"),
+                },
+            }
+        },
+        "/v1/batches/{id}/results.csv": {
+            "get": {
+                "operationId": "getBatchResultsCsv",
+                "summary": "Results as CSV (the columns of `shingan batch`)",
+                "parameters": [_path_param("id")],
+                "responses": results,
+            }
+        },
+        "/v1/batches/{id}/results.jsonl": {
+            "get": {
+                "operationId": "getBatchResultsJsonl",
+                "summary": "Results as JSON Lines: one report (or error) per item",
+                "parameters": [_path_param("id")],
+                "responses": results,
+            }
+        },
+        "/v1/banks": {
+            "get": {
+                "operationId": "listBanks",
+                "summary": "Known-media banks, with their entry counts",
+                "responses": {
+                    "200": {
+                        "description": "the banks",
+                        "content": {
+                            "application/json": {
+                                "schema": _obj(
+                                    {
+                                        "banks": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Bank"},
+                                        }
+                                    }
+                                )
+                            }
+                        },
+                    }
+                },
+            },
+            "post": {
+                "operationId": "createBank",
+                "summary": "Create a bank",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": _obj(
+                                {
+                                    "name": {
+                                        "type": "string",
+                                        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+                                    },
+                                    "label": {"enum": ["authentic", "ai_generated", "manipulated"]},
+                                    "note": STR,
+                                    "source": STR,
+                                },
+                                required=["name", "label"],
+                            )
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json("Bank", "created"),
+                    "400": _error_response("bad name or label"),
+                    "409": _error_response("a bank of that name exists"),
+                },
+            },
+        },
+        "/v1/banks/{name}": {
+            "delete": {
+                "operationId": "deleteBank",
+                "summary": "Delete a bank and its entries",
+                "parameters": [_path_param("name")],
+                "responses": {
+                    "204": {"description": "deleted"},
+                    "404": _error_response("no bank of that name"),
+                },
+            }
+        },
+        "/v1/banks/{name}/entries": {
+            "post": {
+                "operationId": "addBankEntries",
+                "summary": "Add entries: media files (hashed here) or a bank CSV",
+                "parameters": [_path_param("name")],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "file": {"type": "array", "items": STR},
+                                    "csv": STR,
+                                    "label": STR,
+                                    "note": STR,
+                                    "source": STR,
+                                },
+                            }
+                        },
+                        "text/csv": {"schema": STR},
+                    },
+                },
+                "responses": {
+                    "200": _json("BankEntriesAdded", "entries added; per-file errors listed"),
+                    "400": _error_response("bad CSV or label"),
+                    "404": _error_response("no bank of that name"),
+                    "415": _error_response("neither multipart nor CSV"),
+                },
+            }
+        },
+        "/v1/banks/{name}/entries.csv": {
+            "get": {
+                "operationId": "exportBank",
+                "summary": "A bank as CSV (bank, entry, label, pdq, note, source)",
+                "parameters": [_path_param("name")],
+                "responses": {
+                    "200": {"description": "the CSV", "content": {"text/csv": {"schema": STR}}},
+                    "404": _error_response("no bank of that name"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "operationId": "metrics",
+                "summary": "Prometheus metrics: requests, latencies, verdicts, queue depth",
+                "responses": {
+                    "200": {
+                        "description": "Prometheus text format",
+                        "content": {"text/plain": {"schema": STR}},
+                    }
+                },
+            }
+        },
     }
 
 
@@ -375,7 +690,14 @@ def _document() -> dict[str, Any]:
             "version": shingan_version(),
             "summary": "Provenance triage of suspect media: C2PA, signals and one verdict.",
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+            "description": (
+                "When the server requires API keys (it does whenever it listens beyond "
+                "loopback), send `Authorization: Bearer <key>` or `X-API-Key: <key>`; without "
+                "one the answer is 401. Over a key's rate limit the answer is 429 with "
+                "`Retry-After` (seconds)."
+            ),
         },
+        "security": [{}, {"bearer": []}, {"apiKey": []}],
         "paths": {
             "/v1/verify": {
                 "post": {
@@ -490,6 +812,7 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
+            **_batch_paths(),
             "/v1/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -542,6 +865,10 @@ def _document() -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
             "schemas": {
                 "Report": _REPORT,
                 "C2pa": _C2PA,
@@ -551,10 +878,14 @@ def _document() -> dict[str, Any]:
                 "Watermark": _WATERMARK,
                 "Detector": _DETECTOR,
                 "Error": _ERROR,
+                "Batch": _BATCH,
+                "BatchItem": _BATCH_ITEM,
+                "Bank": _BANK,
+                "BankEntriesAdded": _ADDED,
                 "Ready": _obj(
                     {"status": {"enum": ["ready", "not_ready"]}, "checks": {"type": "object"}}
                 ),
-            }
+            },
         },
     }
 
