@@ -112,8 +112,20 @@ def error_row(path: Path, failure: Failure) -> dict[str, Any]:
     return row
 
 
+# Failures that another attempt cannot change: resuming does not retry these files.
+PERMANENT_ERRORS = frozenset(
+    {"unsupported_media_type", "corrupt_media", "too_large", "too_many_pixels", "empty_media"}
+)
+
+
 class Sink:
-    """Appends results to CSV or JSON Lines, flushed and synced per result."""
+    """Appends results to CSV or JSON Lines, flushed and synced per result.
+
+    On resume it remembers, by sha256, every result already written (successes, and failures
+    no retry can change), and the paths they were written for: a file already done is skipped,
+    and a file whose identical twin is done gets the twin's result under its own path, so the
+    output ends with one row per file.
+    """
 
     def __init__(self, out: Path, resume: bool) -> None:
         self.out = out
@@ -125,7 +137,11 @@ class Sink:
             raise BatchError(f"{out} exists; add --resume to continue it, or choose another --out")
         if exists:
             self._drop_torn_tail()
-        self.done: set[str] = self._read_done() if exists else set()
+        # sha256 -> the record written for it (a CSV row or a JSON object)
+        self.done: dict[str, dict[str, Any]] = {}
+        self.paths: set[str] = set()
+        if exists:
+            self._read_done()
         out.parent.mkdir(parents=True, exist_ok=True)
         self._fh: IO[str] = out.open("a", encoding="utf-8", newline="")
         if self.kind == "csv" and not exists:
@@ -140,24 +156,43 @@ class Sink:
             with self.out.open("r+b") as fh:
                 fh.truncate(keep)
 
-    def _read_done(self) -> set[str]:
-        """sha256 of files already analysed (errors are retried)."""
-        done = set()
+    def _read_done(self) -> None:
+        """Results already written; failures that might pass another time are left to retry."""
         text = self.out.read_text(encoding="utf-8", errors="replace")
         if self.kind == "csv":
             for row in csv.DictReader(io.StringIO(text)):
-                if row.get("sha256") and not row.get("error_code"):
-                    done.add(row["sha256"])
+                code = row.get("error_code") or ""
+                if row.get("sha256") and (not code or code in PERMANENT_ERRORS):
+                    self.done[row["sha256"]] = row
+                    self.paths.add(row.get("path") or "")
         else:
             for line in text.splitlines():
                 try:
                     item = json.loads(line)
                 except ValueError:
                     continue  # a line cut by a crash
-                sha = (item.get("media") or {}).get("sha256")
-                if sha and "error" not in item:
-                    done.add(sha)
-        return done
+                if not isinstance(item, dict):
+                    continue
+                sha = item.get("sha256") or (item.get("media") or {}).get("sha256")
+                code = (item.get("error") or {}).get("code") if "error" in item else ""
+                if sha and (not code or code in PERMANENT_ERRORS):
+                    self.done[sha] = item
+                    self.paths.add(str(item.get("path") or ""))
+
+    def failed_before(self, sha256: str) -> bool:
+        record = self.done.get(sha256) or {}
+        return bool(record.get("error_code") or record.get("error"))
+
+    def write_copy(self, path: Path, sha256: str) -> None:
+        """Write the result already recorded for this content under another path."""
+        record = dict(self.done[sha256])
+        record["path"] = str(path)
+        if self.kind == "csv":
+            csv.writer(self._fh).writerow([record.get(f, "") for f in CSV_FIELDS])
+        else:
+            self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.paths.add(str(path))
+        self._sync()
 
     def write(self, path: Path, report: dict[str, Any] | None, failure: Failure | None) -> None:
         if self.kind == "csv":
@@ -243,10 +278,13 @@ class Summary:
     errors: int = 0
     labels: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    identical: int = 0  # files given the result of an identical file (in analysed/errors)
+    failed_before: int = 0  # skipped files whose earlier result is a permanent failure
 
     @property
     def rate(self) -> float:
-        return self.analysed / self.seconds if self.seconds > 0 else 0.0
+        """Files given a result per second (identical copies included)."""
+        return (self.analysed + self.errors) / self.seconds if self.seconds > 0 else 0.0
 
 
 def run(
@@ -270,23 +308,39 @@ def run(
     sink = Sink(out, resume)
     summary = Summary(total=len(files))
     start = time.monotonic()
-    todo = []
+    todo: list[Path] = []
+    first: dict[str, Path] = {}  # sha256 -> the file that will be analysed for it
+    twins: dict[str, list[Path]] = {}  # sha256 -> other files with the same bytes
     for f in files:
-        if sink.done and _sha_or_blank(f) in sink.done:
+        sha = _sha_or_blank(f)
+        if sha and sha in sink.done:
+            if str(f) not in sink.paths:
+                sink.write_copy(f, sha)  # e.g. a copy added to the folder since the last run
             summary.skipped += 1
+            if sink.failed_before(sha):
+                summary.failed_before += 1
+        elif sha and sha in first:
+            twins.setdefault(sha, []).append(f)
         else:
+            if sha:
+                first[sha] = f
             todo.append(f)
 
+    to_write = len(todo) + sum(map(len, twins.values()))
+
     def record(path: str, report: dict[str, Any] | None, failure: Failure | None) -> None:
-        sink.write(Path(path), report, failure)
-        if report:
-            summary.analysed += 1
-            summary.labels[report["verdict"]["label"]] += 1
-        else:
-            summary.errors += 1
+        sha = report["media"]["sha256"] if report else (failure.sha256 if failure else "")
+        for p in [Path(path), *twins.pop(sha, [])]:  # identical files: analysed once
+            sink.write(p, report, failure)
+            if report:
+                summary.analysed += 1
+                summary.labels[report["verdict"]["label"]] += 1
+            else:
+                summary.errors += 1
+            summary.identical += p != Path(path)
         summary.seconds = time.monotonic() - start
         if progress:
-            progress(summary, len(todo))
+            progress(summary, to_write)
 
     args = (config_file, overrides or {}, extra or {})
     try:

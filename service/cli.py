@@ -240,11 +240,13 @@ def batch(
         raise click.UsageError(str(exc)) from exc
     labels = ", ".join(f"{k} {n}" for k, n in sorted(summary.labels.items())) or "none"
     click.echo(
-        f"{summary.analysed} analysed, {summary.skipped} already done, {summary.errors} errors "
-        f"in {summary.seconds:.1f} s ({summary.rate:.2f} files/s); {labels}. Results: {out}",
+        f"{summary.analysed} analysed ({summary.identical} of them identical copies), "
+        f"{summary.skipped} already done ({summary.failed_before} of them failed), "
+        f"{summary.errors} errors in {summary.seconds:.1f} s ({summary.rate:.2f} files/s); "
+        f"{labels}. Results: {out}",
         err=True,
     )
-    if summary.errors:
+    if summary.errors or summary.failed_before:
         ctx.exit(1)
 
 

@@ -64,11 +64,11 @@ def test_resume_after_a_crash_loses_and_repeats_nothing(folder: Path, tmp_path: 
     out = tmp_path / "results.jsonl"
     run([folder], out)
     lines = out.read_text().splitlines()
+    assert "unsupported_media_type" in lines[1]  # notes.txt: a failure no retry can change
     # Simulate a crash in the middle of writing the fourth result.
     out.write_text("\n".join(lines[:3]) + "\n" + lines[3][: len(lines[3]) // 2])
-    kept = sum(1 for line in lines[:3] if "error" not in json.loads(line))
     summary = run([folder], out, resume=True)
-    assert summary.skipped == kept
+    assert (summary.skipped, summary.failed_before, summary.analysed) == (3, 1, 3)
     items = []
     for line in out.read_text().splitlines():
         try:
@@ -77,7 +77,40 @@ def test_resume_after_a_crash_loses_and_repeats_nothing(folder: Path, tmp_path: 
             pytest.fail(f"a torn record was left in the output: {line[:60]}")
     done = [i["media"]["sha256"] for i in items if "media" in i]
     assert len(done) == len(set(done)) == 5
-    assert sum(1 for i in items if "error" in i) == 2  # the text file, tried in both runs
+    assert [i["path"] for i in items if "error" in i] == [str(folder / "notes.txt")]
+    assert len(items) == 6
+
+
+def test_resume_retries_failures_that_may_pass(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "results.csv"
+    run([folder], out)
+    text = out.read_text().replace("unsupported_media_type", "unreadable")
+    out.write_text(text)
+    summary = run([folder], out, resume=True)
+    assert (summary.skipped, summary.errors) == (5, 1)  # tried again (and failed again)
+    assert [r["error_code"] for r in rows(out) if r["error_code"]] == [
+        "unreadable",
+        "unsupported_media_type",
+    ]
+
+
+def test_identical_files_are_analysed_once_and_each_gets_a_row(
+    folder: Path, tmp_path: Path
+) -> None:
+    shutil.copy(SAMPLES / "unsigned.jpg", folder / "copy-of-unsigned.jpg")
+    out = tmp_path / "results.csv"
+    summary = run([folder], out)
+    assert (summary.analysed, summary.identical, summary.errors) == (6, 1, 1)
+    by_name = {Path(r["path"]).name: r for r in rows(out)}
+    assert len(by_name) == 7
+    assert by_name["copy-of-unsigned.jpg"]["report_id"] == by_name["unsigned.jpg"]["report_id"]
+    # A copy that arrives later gets its row on resume, from the result already written.
+    shutil.copy(SAMPLES / "tampered.jpg", folder / "zz-later.jpg")
+    again = run([folder], out, resume=True)
+    assert (again.analysed, again.skipped, again.failed_before) == (0, 8, 1)
+    by_name = {Path(r["path"]).name: r for r in rows(out)}
+    assert len(rows(out)) == len(by_name) == 8
+    assert by_name["zz-later.jpg"]["label"] == "manipulated"
 
 
 def test_existing_output_needs_resume(folder: Path, tmp_path: Path) -> None:
