@@ -1,22 +1,37 @@
-"""Batch throughput (files/s) for 1 and 2 workers over a folder of varied files.
+"""Batch throughput (files/s) over a folder of varied files: CLI, API, Celery; and resume.
 
-    .venv/bin/python benchmarks/bench_batch.py [--files 1000]
+    .venv/bin/python benchmarks/bench_batch.py [--files 1000] [--modes cli,resume,api,celery]
 
 The folder is made in a temporary directory from the project's samples and drawn pictures:
-re-encodings at several JPEG qualities and sizes, PNGs, the signed samples and the video, so the
-mix exercises every stage. Each run starts from an empty output; a third run resumes a finished
-output to show that resuming costs only hashing.
+copies of the signed samples and the video (so some files are identical), and pictures
+re-encoded at several JPEG qualities and sizes or as PNG, so the mix exercises every stage.
+
+- ``cli``: ``service.batch.run`` with 1 and 2 worker processes, each from an empty output.
+- ``resume``: ``shingan batch`` as a subprocess, killed (SIGKILL) once a third of the rows are
+  written, then run again with ``--resume``; checks that the output has exactly one row per file.
+- ``api``: ``POST /v1/batches`` with every file, in-process runner with 1 and 2 threads, timed
+  until the batch is done; checks results.csv.
+- ``celery``: the same through Redis and 1 and 2 ``shingan worker`` processes (needs
+  ``redis-server``); worker start-up is not timed.
+
+Each figure is one run (a 1,000-file run takes minutes); the machine is noisy, so compare the
+ratios within one invocation rather than across machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import io
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -50,29 +65,177 @@ def make_folder(folder: Path, count: int) -> None:
             (folder / f"{i:05d}.jpg").write_bytes(buf.getvalue())
 
 
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def bench_cli(folder: Path, tmp: Path, count: int) -> None:
+    for workers in (1, 2):
+        out = tmp / f"results-{workers}.csv"
+        start = time.monotonic()
+        summary = run([folder], out, workers=workers)
+        elapsed = time.monotonic() - start
+        rows = csv_rows(out)
+        assert len(rows) == count == len({r["path"] for r in rows}), "incomplete CSV"
+        print(
+            f"cli, {workers} worker(s): {count} files ({summary.identical} identical copies, "
+            f"{summary.errors} errors) in {elapsed:.1f} s = {count / elapsed:.2f} files/s",
+            flush=True,
+        )
+    start = time.monotonic()
+    summary = run([folder], tmp / "results-2.csv", resume=True)
+    print(
+        f"cli, resume of a finished run: {summary.skipped} skipped in "
+        f"{time.monotonic() - start:.1f} s",
+        flush=True,
+    )
+
+
+def bench_resume(folder: Path, tmp: Path, count: int) -> None:
+    out = tmp / "interrupted.csv"
+    cmd = [sys.executable, "-m", "service.cli", "batch", str(folder), "--out", str(out)]
+    env = {**os.environ, "SHINGAN_DATA_DIR": str(tmp / "cli-data")}
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, cwd=ROOT)
+    while not out.exists() or out.read_text(encoding="utf-8").count("\n") < count // 3:
+        if proc.poll() is not None:
+            raise SystemExit("shingan batch ended before it could be interrupted")
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = time.monotonic() - start
+    before = len(csv_rows(out))
+    start = time.monotonic()
+    done = subprocess.run(
+        [*cmd, "--resume"], env=env, capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    second = time.monotonic() - start
+    rows = csv_rows(out)
+    paths = [r["path"] for r in rows]
+    assert len(paths) == len(set(paths)) == count, (len(paths), len(set(paths)), count)
+    print(
+        f"resume: killed after {first:.1f} s with {before} rows; --resume finished the other "
+        f"{count - before} in {second:.1f} s (exit {done.returncode}); {len(rows)} rows, one "
+        f"per file. Summary: {done.stderr.strip().splitlines()[-1]}",
+        flush=True,
+    )
+
+
+def _post_and_wait(app: Any, folder: Path, count: int, label: str) -> None:
+    client = app.test_client()
+    files = sorted(folder.iterdir())
+    start = time.monotonic()
+    data = {"file": [(io.BytesIO(f.read_bytes()), f.name) for f in files]}
+    with client.post("/v1/batches", data=data, content_type="multipart/form-data") as res:
+        assert res.status_code == 202, res.get_json()
+        batch_id = res.get_json()["id"]
+    accepted = time.monotonic() - start
+    while True:
+        with client.get(f"/v1/batches/{batch_id}?limit=0") as res:
+            body = res.get_json()
+        if body["status"] == "done":
+            break
+        time.sleep(0.5)
+    elapsed = time.monotonic() - start
+    with client.get(f"/v1/batches/{batch_id}/results.csv") as res:
+        rows = list(csv.DictReader(io.StringIO(res.get_data(as_text=True))))
+    assert len(rows) == count, len(rows)
+    print(
+        f"{label}: {count} files accepted in {accepted:.1f} s, done in {elapsed:.1f} s = "
+        f"{count / elapsed:.2f} files/s; counts {body['counts']}",
+        flush=True,
+    )
+
+
+def bench_api(folder: Path, tmp: Path, count: int) -> None:
+    from service.web import create_app
+
+    for workers in (1, 2):
+        settings: dict[str, Any] = {
+            "data_dir": str(tmp / f"api-{workers}"),
+            "batch_workers": workers,
+        }
+        if workers > 1:
+            settings["onnx_threads"] = 1
+        app = create_app(settings)
+        try:
+            _post_and_wait(app, folder, count, f"api, in-process runner, {workers} thread(s)")
+        finally:
+            app.extensions["shingan"].runner.stop()
+
+
+def bench_celery(folder: Path, tmp: Path, count: int) -> None:
+    import redis
+
+    from service.web import create_app
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("celery: skipped (redis-server is not installed)")
+        return
+    port = 6399
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(url).ping()
+                break
+            except redis.RedisError:
+                time.sleep(0.1)
+        for workers in (1, 2):
+            data = tmp / f"celery-{workers}"
+            env = {
+                **os.environ,
+                "SHINGAN_DATA_DIR": str(data),
+                "SHINGAN_BROKER_URL": url,
+                "SHINGAN_ONNX_THREADS": "1" if workers > 1 else "2",
+            }
+            logs = [tmp / f"worker-{workers}-{n}.log" for n in range(workers)]
+            procs = []
+            for n, log in enumerate(logs):
+                with log.open("wb") as fh:
+                    procs.append(
+                        subprocess.Popen(
+                            [sys.executable, "-m", "service.cli", "worker", "--name", f"w{n}@b"],
+                            env=env,
+                            stdout=fh,
+                            stderr=subprocess.STDOUT,
+                            cwd=ROOT,
+                        )
+                    )
+            try:
+                while not all("ready" in log.read_text(errors="replace") for log in logs):
+                    time.sleep(0.2)
+                app = create_app({"data_dir": str(data), "broker_url": url})
+                _post_and_wait(app, folder, count, f"api, celery, {workers} worker process(es)")
+            finally:
+                for p in procs:
+                    p.terminate()
+                    p.wait(timeout=60)
+    finally:
+        server.terminate()
+        server.wait()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="Batch throughput")
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--modes", default="cli,resume,api,celery")
     args = parser.parse_args()
+    modes = args.modes.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "incoming"
         folder.mkdir()
         make_folder(folder, args.files)
-        for workers in (1, 2):
-            out = Path(tmp) / f"results-{workers}.csv"
-            start = time.monotonic()
-            summary = run([folder], out, workers=workers)
-            elapsed = time.monotonic() - start
-            print(
-                f"{workers} worker(s): {summary.analysed} analysed, {summary.errors} errors in "
-                f"{elapsed:.1f} s = {summary.analysed / elapsed:.2f} files/s"
-            )
-        start = time.monotonic()
-        summary = run([folder], Path(tmp) / "results-2.csv", resume=True)
-        print(
-            f"resume of a finished run: {summary.skipped} skipped "
-            f"in {time.monotonic() - start:.1f} s"
-        )
+        print(f"{args.files} files, {sum(f.stat().st_size for f in folder.iterdir()) / 1e6:.0f} MB")
+        steps = {"cli": bench_cli, "resume": bench_resume, "api": bench_api, "celery": bench_celery}
+        for mode in modes:
+            steps[mode](folder, Path(tmp), args.files)
     return 0
 
 
