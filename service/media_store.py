@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 from provenance.media import MediaTooLarge
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 1024 * 1024
 
@@ -97,3 +102,27 @@ class MediaStore:
                         f.unlink()
                         removed += 1
         return removed
+
+    def start_janitor(
+        self, needed: Callable[[], set[str]], interval_s: float = 3600.0
+    ) -> threading.Thread | None:
+        """Purge expired media every ``interval_s`` in a daemon thread (when retention is on).
+
+        ``needed`` gives the sha256 of media that unfinished batch items still need.
+        """
+        if self.retention_s <= 0:
+            return None
+
+        def loop() -> None:
+            while True:
+                time.sleep(interval_s)
+                try:
+                    removed = self.purge(needed())
+                    if removed:
+                        log.info("retention: deleted %d expired media files", removed)
+                except Exception:  # the database is busy, say: try again next time
+                    log.exception("retention purge failed")
+
+        thread = threading.Thread(target=loop, name="shingan-media-janitor", daemon=True)
+        thread.start()
+        return thread

@@ -122,6 +122,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     ui.init_app(app)
     pages.init_app(app)
     media.purge(store.unfinished_shas())
+    media.start_janitor(store.unfinished_shas)
     runner.start()
 
     @app.after_request
