@@ -113,6 +113,17 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A webhook answer that redirects is a failure: following it would let the receiver send
+    the signed batch (and the service's requests) anywhere, including internal addresses."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
 def deliver_webhook(
     store: Store,
     batch_id: str,
@@ -143,7 +154,7 @@ def deliver_webhook(
             },
         )
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+            with _OPENER.open(req, timeout=10) as resp:
                 ok = 200 <= resp.status < 300
         except (urllib.error.URLError, OSError, ValueError) as exc:
             log.warning("webhook for batch %s, attempt %d: %s", batch_id, attempt, exc)

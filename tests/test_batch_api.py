@@ -21,6 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
+from service.jobs import deliver_webhook
 from service.media_store import MediaStore
 from service.store import NewItem, Store, default_url
 from service.web import create_app
@@ -293,3 +294,38 @@ def test_media_retention_keeps_files_then_purges(tmp_path: Path) -> None:
     assert media.purge() == 1
     assert not kept.exists()
     app.extensions["shingan"].runner.stop()
+
+
+class Redirector(BaseHTTPRequestHandler):
+    """Answers every POST with a redirect to itself at another path; counts the hits."""
+
+    hits: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        Redirector.hits.append(self.path)
+        self.send_response(307)
+        self.send_header("Location", "/elsewhere")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_redirecting_webhook_is_not_followed(tmp_path: Path) -> None:
+    Redirector.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    store = Store(default_url(tmp_path))
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        store.create_batch("c" * 32, [], actor="test", webhook_url=url, webhook_secret="s")
+        assert not deliver_webhook(store, "c" * 32, attempts=2, sleep=lambda _: None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Redirector.hits == ["/hook", "/hook"]  # never /elsewhere
+    batch = store.get_batch("c" * 32)
+    assert batch is not None
+    assert batch["webhook"]["state"] == "failed"
+    store.close()
