@@ -40,11 +40,13 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -234,6 +236,17 @@ def _sqlite_file(url: str) -> Path | None:
     return None
 
 
+_MIGRATION_LOCK = 0x5368696E67616E  # "Shingan", the advisory lock id for migrations
+
+
+def normalise_url(url: str) -> str:
+    """``postgresql://`` means the psycopg (3) driver, the one Shingan installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 def migrate(url: str) -> None:
     """Bring the database at ``url`` to the latest schema.
 
@@ -248,7 +261,20 @@ def migrate(url: str) -> None:
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     db = _sqlite_file(url)
     if db is None:
-        command.upgrade(cfg, "head")
+        if url.startswith("postgresql"):
+            # Processes starting together take turns through a session-level advisory lock.
+            engine = create_engine(url, poolclass=NullPool)
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+                    try:
+                        command.upgrade(cfg, "head")
+                    finally:
+                        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+            finally:
+                engine.dispose()
+        else:
+            command.upgrade(cfg, "head")
         return
     db.parent.mkdir(parents=True, exist_ok=True)
     with open(db.with_name(db.name + ".migrate-lock"), "w") as lock:
@@ -293,6 +319,7 @@ def hash_key(key: str) -> str:
 
 class Store:
     def __init__(self, url: str) -> None:
+        url = normalise_url(url)
         migrate(url)
         self.url = url
         self.engine, self._writer = _engines(url)
@@ -432,11 +459,17 @@ class Store:
         exactly one result.
         """
         with self._write.begin() as s:
-            item = s.get(ItemRow, item_id)
-            if item is None or item.status not in UNFINISHED:
+            # One conditional UPDATE, so concurrent claims (PostgreSQL) each count an attempt.
+            claimed = s.execute(
+                update(ItemRow)
+                .where(ItemRow.id == item_id, ItemRow.status.in_(UNFINISHED))
+                .values(status=RUNNING, attempts=ItemRow.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            item.status = RUNNING
-            item.attempts += 1
+            item = s.get(ItemRow, item_id, populate_existing=True)
+            assert item is not None
             batch = s.get(BatchRow, item.batch_id)
             assert batch is not None
             return ItemTask(
@@ -653,11 +686,10 @@ class Store:
     # --- banks --------------------------------------------------------------------------------
 
     def _bump(self, s: Session, key: str) -> None:
-        row = s.get(MetaRow, key)
-        if row is None:
+        """Add one to a counter in the database itself (no lost update between processes)."""
+        done = s.execute(update(MetaRow).where(MetaRow.key == key).values(value=MetaRow.value + 1))
+        if not getattr(done, "rowcount", 0):
             s.add(MetaRow(key=key, value=1))
-        else:
-            row.value += 1
 
     def banks_state(self) -> tuple[int, int]:
         """(revision, epoch): the revision changes with every bank change, the epoch only when
