@@ -35,6 +35,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="PDQ bank lookup at scale")
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--store",
+        action="store_true",
+        help="also time banks kept in a SQLite store (LiveBanks): insert, first lookup, delta",
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     raw = rng.integers(0, 256, (args.entries, 32), dtype=np.uint8)
@@ -63,7 +68,56 @@ def main() -> int:
             f"answers differing from the scan: {wrong} of {len(queries)}"
         )
     print(f"build: {build:.1f} s for {args.entries} entries")
+    if args.store:
+        bench_store(hexes, [q for q, _ in queries])
     return 0
+
+
+def bench_store(hexes: list[str], queries: list[str]) -> None:
+    """The same entries in a database bank, looked up as the service does (service.banks)."""
+    import tempfile
+
+    from service.banks import BankSet, LiveBanks
+    from service.store import BankEntryRecord, Store, default_url
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(default_url(Path(tmp)))
+        store.create_bank("bench", "manipulated")
+        start = time.perf_counter()
+        store.add_bank_entries(
+            "bench",
+            (
+                BankEntryRecord(0, "bench", f"e{i}", "manipulated", h, "", "")
+                for i, h in enumerate(hexes)
+            ),
+        )
+        insert = time.perf_counter() - start
+        live = LiveBanks(BankSet(), store)
+        start = time.perf_counter()
+        live.lookup(queries[0], 31)
+        first = time.perf_counter() - start
+        times = []
+        for q in queries:
+            t = time.perf_counter()
+            live.lookup(q, 31)
+            times.append((time.perf_counter() - t) * 1000)
+        store.add_bank_entries(
+            "bench",
+            (
+                BankEntryRecord(0, "bench", f"n{i}", "manipulated", h, "", "")
+                for i, h in enumerate(hexes[:1000])
+            ),
+        )
+        start = time.perf_counter()
+        live.lookup(queries[0], 31)
+        delta = time.perf_counter() - start
+        print(
+            f"store: inserting {len(hexes)} entries {insert:.1f} s; first lookup (load and "
+            f"index) {first:.1f} s; then median {statistics.median(times):.2f} ms per lookup "
+            f"at radius 31 (revision check included); first lookup after 1,000 more entries "
+            f"{delta * 1000:.0f} ms"
+        )
+        store.close()
 
 
 if __name__ == "__main__":

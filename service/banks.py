@@ -10,6 +10,7 @@ every analysed frame's hash) up in all banks; verdict rule 4 decides from the ne
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import threading
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,8 @@ from service.verdict import Match
 
 if TYPE_CHECKING:
     from service.store import Store
+
+log = logging.getLogger(__name__)
 
 LABELS = ("authentic", "ai_generated", "manipulated")
 FIELDS = ("bank", "entry", "label", "pdq", "note", "source")
@@ -210,6 +213,20 @@ class LiveBanks:
                 elif combined:
                     self._delta = BankSet(combined, PdqIndex(e.pdq for e in combined))
             self._state = state
+
+    def warm_up(self) -> threading.Thread:
+        """Load and index the banks in the background, so that with a million entries (tens of
+        seconds) the first verification after a start waits less, or not at all."""
+
+        def run() -> None:
+            try:
+                self._refresh()
+            except Exception:  # the database is not reachable yet: the first lookup retries
+                log.warning("known-media banks could not be loaded in advance", exc_info=True)
+
+        thread = threading.Thread(target=run, name="shingan-banks-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def active(self) -> bool:

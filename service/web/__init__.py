@@ -67,7 +67,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config = load_config(overrides=config)
     store = config.open_store()
     options = config.analyze_options()
-    options = replace(options, banks=LiveBanks(options.banks, store))
+    live_banks = LiveBanks(options.banks, store)
+    options = replace(options, banks=live_banks)
     upload_dir = config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
     media = config.media_store()
@@ -123,6 +124,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     media.purge(store.unfinished_shas())
     media.start_janitor(store.unfinished_shas)
+    live_banks.warm_up()
     runner.start()
 
     @app.after_request
