@@ -77,8 +77,8 @@ def bench_store(hexes: list[str], queries: list[str]) -> None:
     """The same entries in a database bank, looked up as the service does (service.banks)."""
     import tempfile
 
-    from service.banks import BankSet, LiveBanks
-    from service.store import BankEntryRecord, Store, default_url
+    from service.banks import BankEntry, BankSet, LiveBanks
+    from service.store import Store, default_url
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(default_url(Path(tmp)))
@@ -86,10 +86,7 @@ def bench_store(hexes: list[str], queries: list[str]) -> None:
         start = time.perf_counter()
         store.add_bank_entries(
             "bench",
-            (
-                BankEntryRecord(0, "bench", f"e{i}", "manipulated", h, "", "")
-                for i, h in enumerate(hexes)
-            ),
+            (BankEntry("bench", f"e{i}", "manipulated", h) for i, h in enumerate(hexes)),
         )
         insert = time.perf_counter() - start
         live = LiveBanks(BankSet(), store)
@@ -103,10 +100,7 @@ def bench_store(hexes: list[str], queries: list[str]) -> None:
             times.append((time.perf_counter() - t) * 1000)
         store.add_bank_entries(
             "bench",
-            (
-                BankEntryRecord(0, "bench", f"n{i}", "manipulated", h, "", "")
-                for i, h in enumerate(hexes[:1000])
-            ),
+            (BankEntry("bench", f"n{i}", "manipulated", h) for i, h in enumerate(hexes[:1000])),
         )
         start = time.perf_counter()
         live.lookup(queries[0], 31)

@@ -25,7 +25,7 @@ from provenance.pdq_index import PdqIndex
 from service.verdict import Match
 
 if TYPE_CHECKING:
-    from service.store import Store
+    from service.store import BankEntryRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,11 @@ class BankEntry:
     pdq: str
     note: str = ""
     source: str = ""
+
+    @classmethod
+    def of(cls, r: BankEntryRecord) -> BankEntry:
+        """The entry of a row read from the store."""
+        return cls(r.bank, r.entry, r.label, r.pdq, r.note, r.source)
 
 
 def parse_bank_csv(fh: IO[str], name: str, default_bank: str = "") -> list[BankEntry]:
@@ -198,7 +203,7 @@ class LiveBanks:
                 self._last_id = max(self._last_id if not rebuild else 0, new[-1].id)
             elif rebuild:
                 self._last_id = 0
-            entries = [BankEntry(e.bank, e.entry, e.label, e.pdq, e.note, e.source) for e in new]
+            entries = [BankEntry.of(e) for e in new]
             if rebuild:
                 self._main = BankSet(
                     tuple(entries), PdqIndex(e.pdq for e in entries) if entries else None

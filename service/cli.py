@@ -18,6 +18,7 @@ import click
 
 from detectors.registry import Registry
 from provenance.media import MediaError
+from service.banks import LABELS
 from service.config import Config, ConfigError, load_config
 from service.pipeline import analyze, shingan_version
 
@@ -263,7 +264,7 @@ def _store(ctx: click.Context) -> Store:
         raise click.UsageError(f"database {config.store_url}: {exc}") from exc
 
 
-_LABEL = click.Choice(["authentic", "ai_generated", "manipulated"])
+_LABEL = click.Choice(LABELS)
 
 
 @banks.command("create")
@@ -315,7 +316,7 @@ def banks_add(
 ) -> None:
     """Hash FILES (images; every sampled frame of videos) into a bank."""
     from service.banks import BankEntry, entries_from_media, write_bank_csv
-    from service.store import BankEntryRecord, StoreNotFound
+    from service.store import StoreNotFound
 
     config = _load(ctx.obj)
     store = None
@@ -345,13 +346,7 @@ def banks_add(
         click.echo(f"{len(added)} entries added to {out}", err=True)
     else:
         try:
-            n = store.add_bank_entries(
-                bank_name,
-                (
-                    BankEntryRecord(0, e.bank, e.entry, e.label, e.pdq, e.note, e.source)
-                    for e in added
-                ),
-            )
+            n = store.add_bank_entries(bank_name, added)
         except StoreNotFound as exc:
             raise click.UsageError(str(exc)) from exc
         store.audit_event("cli", "bank_entries_added", f"{bank_name}: {n}")
@@ -371,17 +366,15 @@ def banks_import(
     """Import a bank CSV (as exchanged between organisations) into the database."""
     from collections import defaultdict
 
-    from service.banks import BANK_NAME, BankError, read_bank_csv
-    from service.store import BankEntryRecord
+    from service.banks import BANK_NAME, BankEntry, BankError, read_bank_csv
 
     try:
         rows = read_bank_csv(csv_file)
     except BankError as exc:
         raise click.UsageError(str(exc)) from exc
-    groups: dict[str, list[BankEntryRecord]] = defaultdict(list)
+    groups: dict[str, list[BankEntry]] = defaultdict(list)
     for e in rows:
-        name = bank_name or e.bank
-        groups[name].append(BankEntryRecord(0, name, e.entry, e.label, e.pdq, e.note, e.source))
+        groups[bank_name or e.bank].append(e)
     store = _store(ctx)
     for name, entries in groups.items():
         if not BANK_NAME.match(name):
@@ -408,11 +401,7 @@ def banks_export(ctx: click.Context, name: str, out: Path) -> None:
     store = _store(ctx)
     if store.get_bank(name) is None:
         raise click.UsageError(f"no bank named {name!r}")
-    entries = (
-        BankEntry(e.bank, e.entry, e.label, e.pdq, e.note, e.source)
-        for e in store.bank_entries(bank=name)
-    )
-    write_bank_csv(out, entries)
+    write_bank_csv(out, (BankEntry.of(e) for e in store.bank_entries(bank=name)))
     click.echo(f"bank {name} written to {out}", err=True)
 
 
@@ -589,9 +578,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
         host=config.host,
         port=config.port,
         threads=config.threads,
-        max_request_body_size=max(
-            app.config["MAX_CONTENT_LENGTH"], int(config.max_batch_mb * 1024 * 1024) + 2**20
-        ),
+        max_request_body_size=max(app.config["MAX_CONTENT_LENGTH"], config.max_batch_request_bytes),
         ident="shingan",
     )
 

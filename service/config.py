@@ -131,6 +131,16 @@ class Config:
         )
 
     @property
+    def max_batch_bytes(self) -> int:
+        """The most a batch's files may hold in all (zips counted expanded)."""
+        return int(self.max_batch_mb * 1024 * 1024)
+
+    @property
+    def max_batch_request_bytes(self) -> int:
+        """A batch request's body: its files plus multipart framing."""
+        return self.max_batch_bytes + 1024 * 1024
+
+    @property
     def store_url(self) -> str:
         from service.store import default_url
 

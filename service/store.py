@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
@@ -192,6 +192,21 @@ class ItemTask:
     language: str
     actor: str
     attempts: int
+
+
+class EntryFields(Protocol):
+    """What :meth:`Store.add_bank_entries` reads of an entry (``banks.BankEntry`` has it)."""
+
+    @property
+    def entry(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def pdq(self) -> str: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def source(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -732,8 +747,9 @@ class Store:
                 for b in s.scalars(select(BankRow).order_by(BankRow.name))
             ]
 
-    def add_bank_entries(self, bank: str, entries: Iterable[BankEntryRecord]) -> int:
-        """Add entries to an existing bank. Raises StoreNotFound for an unknown bank."""
+    def add_bank_entries(self, bank: str, entries: Iterable[EntryFields]) -> int:
+        """Add entries to an existing bank (whatever bank they name). Raises StoreNotFound for
+        an unknown bank."""
         with self._write.begin() as s:
             if s.get(BankRow, bank) is None:
                 raise StoreNotFound(f"no bank named {bank!r}")

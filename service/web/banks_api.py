@@ -7,6 +7,7 @@ from a bank CSV, export a bank as CSV to exchange with other organisations, dele
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
@@ -21,7 +22,7 @@ from service.banks import (
     parse_bank_csv,
     write_entries,
 )
-from service.store import BankEntryRecord, StoreConflict
+from service.store import StoreConflict
 from service.web import received_upload, state
 from service.web.access import actor
 from service.web.batches import allow_batch_body
@@ -47,29 +48,32 @@ def list_banks() -> Response:
 @bp.post("")
 def create_bank() -> tuple[Response, int]:
     data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        data = request.form.to_dict()
-    name = str(data.get("name") or "").strip()
-    label = str(data.get("label") or "").strip()
+    name = create(data if isinstance(data, dict) else request.form.to_dict())
+    return jsonify(state().store.get_bank(name)), 201
+
+
+def create(fields: Mapping[str, Any]) -> str:
+    """Check and create a bank from request fields (API JSON or the page's form); its name.
+
+    Raises:
+        ApiError: a bad name or label (400), a name in use (409).
+    """
+    name = str(fields.get("name") or "").strip()
+    label = str(fields.get("label") or "").strip()
     if not BANK_NAME.match(name):
         raise ApiError(
             400, "bad_request", "name: 1-64 letters, digits, '.', '_' or '-', starting alphanumeric"
         )
     if label not in LABELS:
         raise ApiError(400, "bad_request", f"label must be one of {', '.join(LABELS)}")
+    note, source = (str(fields.get(k) or "")[:2000] for k in ("note", "source"))
+    st = state()
     try:
-        create(
-            name, label, str(data.get("note") or "")[:2000], str(data.get("source") or "")[:2000]
-        )
+        st.store.create_bank(name, label, note, source)
     except StoreConflict as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
-    return jsonify(state().store.get_bank(name)), 201
-
-
-def create(name: str, label: str, note: str, source: str) -> None:
-    st = state()
-    st.store.create_bank(name, label, note, source)
     st.store.audit_event(actor(), "bank_created", name)
+    return name
 
 
 @bp.delete("/<name>")
@@ -101,13 +105,9 @@ def add_files(name: str, uploads: list[Any]) -> tuple[int, list[dict[str, str]]]
                 )
         except MediaError as exc:
             errors.append({"file": filename, "code": exc.code, "message": exc.message})
-    added = st.store.add_bank_entries(name, (_record(e) for e in entries))
+    added = st.store.add_bank_entries(name, entries)
     st.store.audit_event(actor(), "bank_entries_added", f"{name}: {added}")
     return added, errors
-
-
-def _record(e: BankEntry) -> BankEntryRecord:
-    return BankEntryRecord(0, e.bank, e.entry, e.label, e.pdq, e.note, e.source)
 
 
 @bp.post("/<name>/entries")
@@ -139,7 +139,7 @@ def add_entries(name: str) -> Response:
         raise ApiError(400, "bad_csv", "the CSV is not UTF-8") from exc
     except BankError as exc:
         raise ApiError(400, "bad_csv", str(exc)) from exc
-    added = st.store.add_bank_entries(bank["name"], (_record(e) for e in rows))
+    added = st.store.add_bank_entries(bank["name"], rows)
     st.store.audit_event(actor(), "bank_imported", f"{name}: {added}")
     return jsonify({"bank": name, "added": added, "errors": []})
 
@@ -153,9 +153,7 @@ def export(name: str) -> Response:
         buf = io.StringIO()
         header = True
         for e in store.bank_entries(bank=name):
-            write_entries(
-                buf, [BankEntry(e.bank, e.entry, e.label, e.pdq, e.note, e.source)], header=header
-            )
+            write_entries(buf, [BankEntry.of(e)], header=header)
             header = False
             if buf.tell() > 64 * 1024:
                 yield buf.getvalue()

@@ -32,14 +32,12 @@ from service.web.errors import ApiError
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
 
-_SLACK = 1024 * 1024
-
 
 def _limits() -> dict[str, Any]:
     cfg = state().config
     return {
         "max_members": cfg.max_batch_files,
-        "max_total_bytes": int(cfg.max_batch_mb * 1024 * 1024),
+        "max_total_bytes": cfg.max_batch_bytes,
         "max_ratio": cfg.max_zip_ratio,
     }
 
@@ -145,7 +143,7 @@ def allow_batch_body() -> None:
         ApiError: the declared length is already over the batch limit (413).
     """
     st = state()
-    cap = int(st.config.max_batch_mb * 1024 * 1024) + _SLACK
+    cap = st.config.max_batch_request_bytes
     request.max_content_length = cap
     request.max_form_parts = st.config.max_batch_files + 20
     if request.content_length is not None and request.content_length > cap:
@@ -262,22 +260,23 @@ def _csv_safe(value: Any) -> Any:
     return value
 
 
+def results_response(batch_id: str, kind: str) -> Response:
+    """A batch's results (``csv`` or ``jsonl``) as a streamed download, for its owner."""
+    owned_batch(batch_id)
+    mimetype = "text/csv" if kind == "csv" else "application/x-ndjson"
+    response = Response(stream_with_context(result_lines(batch_id, kind)), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="shingan-{batch_id}.{kind}"'
+    return response
+
+
 @bp.get("/<batch_id>/results.csv")
 def results_csv(batch_id: str) -> Response:
-    owned_batch(batch_id)
-    response = Response(stream_with_context(result_lines(batch_id, "csv")), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="shingan-{batch_id}.csv"'
-    return response
+    return results_response(batch_id, "csv")
 
 
 @bp.get("/<batch_id>/results.jsonl")
 def results_jsonl(batch_id: str) -> Response:
-    owned_batch(batch_id)
-    response = Response(
-        stream_with_context(result_lines(batch_id, "jsonl")), mimetype="application/x-ndjson"
-    )
-    response.headers["Content-Disposition"] = f'attachment; filename="shingan-{batch_id}.jsonl"'
-    return response
+    return results_response(batch_id, "jsonl")
 
 
 def init_app(app: Flask) -> None:

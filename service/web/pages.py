@@ -17,17 +17,15 @@ from flask import (
     render_template,
     request,
     session,
-    stream_with_context,
     url_for,
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.banks import BANK_NAME, LABELS
-from service.store import StoreConflict
+from service.banks import LABELS
 from service.web import state
 from service.web.banks_api import add_files
 from service.web.banks_api import create as create_bank
-from service.web.batches import allow_batch_body, owned_batch, result_lines, start_batch
+from service.web.batches import allow_batch_body, owned_batch, results_response, start_batch
 from service.web.errors import ApiError
 from service.web.ui import UI_TEXT, check_csrf, csrf_token, lang, other, render_report
 
@@ -109,11 +107,7 @@ def batch_show(batch_id: str) -> tuple[str, int]:
 def batch_results(batch_id: str, kind: str) -> Response:
     if kind not in ("csv", "jsonl"):
         abort(404)
-    owned_batch(batch_id)
-    mimetype = "text/csv" if kind == "csv" else "application/x-ndjson"
-    response = Response(stream_with_context(result_lines(batch_id, kind)), mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="shingan-{batch_id}.{kind}"'
-    return response
+    return results_response(batch_id, kind)
 
 
 @bp.get("/reports/<report_id>")
@@ -139,23 +133,8 @@ def _banks_page(
 @bp.post("/banks")
 def banks_create() -> tuple[str, int]:
     check_csrf()
-    t = UI_TEXT[lang()]
-    name = (request.form.get("name") or "").strip()
-    label = request.form.get("label") or ""
-    if not BANK_NAME.match(name):
-        raise ApiError(400, "bad_request", t["bad_bank_name"])
-    if label not in LABELS:
-        raise ApiError(400, "bad_request", f"label: {', '.join(LABELS)}")
-    try:
-        create_bank(
-            name,
-            label,
-            (request.form.get("note") or "")[:2000],
-            (request.form.get("source") or "")[:2000],
-        )
-    except StoreConflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from exc
-    return _banks_page(t["bank_created"].format(bank=name))
+    name = create_bank(request.form)
+    return _banks_page(UI_TEXT[lang()]["bank_created"].format(bank=name))
 
 
 @bp.post("/banks/entries")
