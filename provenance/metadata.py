@@ -16,6 +16,7 @@ Everything copied out of a file is bounded in length; renderers must still escap
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -303,57 +304,184 @@ def _collect_text(im: Image.Image, raw: _Raw) -> None:
         raw.put(f"PNG:{key}" if im.format == "PNG" else f"{im.format}:{key}", value)
 
 
-def _collect_xmp(xmp: bytes | str, raw: _Raw) -> None:
-    from defusedxml import ElementTree as SafeET
+# Bounds on one XMP packet. Real packets stay far below them (a Photoshop file with a long
+# DocumentAncestors list: about 20,000 elements in 1 MB); a packet over a bound is read up to it.
+_XMP_MAX_BYTES = 8 * 1024 * 1024
+_XMP_MAX_ELEMENTS = 100_000
+_XMP_MAX_DEPTH = 64
+# Characters XML 1.0 forbids, raw or as character references. One of them makes expat refuse
+# the whole packet, which would hide an AI declaration beside it; they are replaced by spaces.
+_XML_BAD_CHARS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_XML_BAD_REFS = re.compile(
+    rb"&#(?:[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));"
+)
+# For packets that still do not parse: ``prefix:Name="value"`` attributes and
+# ``<prefix:Name>value</prefix:Name>`` elements, read by linear patterns.
+_XMP_ATTR = re.compile(rb'\b([A-Za-z][\w.-]{0,40}):([A-Za-z][\w.-]{0,60})\s*=\s*"([^"<]{0,2000})"')
+_XMP_ELEM = re.compile(rb"<([A-Za-z][\w.-]{0,40}):([A-Za-z][\w.-]{0,60})>([^<]{1,2000})</\1:\2>")
 
-    data = xmp.encode("utf-8", "replace") if isinstance(xmp, str) else xmp
+
+class _XmpTooComplex(Exception):
+    """The packet crossed a bound; what was parsed before it is still used."""
+
+
+def _clean_xmp(data: bytes) -> bytes:
+    """Cut the packet to its ``x:xmpmeta`` element and replace characters XML 1.0 forbids."""
     start = data.find(b"<x:xmpmeta")
     end = data.rfind(b"</x:xmpmeta>")
     if start >= 0 and end > start:
         data = data[start : end + len(b"</x:xmpmeta>")]
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:4] == b"\x00\x00\xfe\xff":
+        return data  # UTF-16/32 (rare): left to the parser as it is
+    data = data.decode("utf-8", "replace").encode("utf-8")
+    data = _XML_BAD_CHARS.sub(b" ", data)
+    return _XML_BAD_REFS.sub(b" ", data)
+
+
+def _parse_xmp(data: bytes) -> tuple[Any, bool]:
+    """Parse with defusedxml (no DTDs, entities or external references), stopping at the
+    element and depth bounds. Returns (root, complete).
+
+    Raises:
+        Exception: the packet is not well-formed XML (expat's or defusedxml's errors).
+    """
+    from defusedxml import ElementTree as SafeET
+
+    root = None
+    count = depth = 0
     try:
-        root = SafeET.fromstring(data)
+        for kind, elem in SafeET.iterparse(
+            io.BytesIO(data), events=("start", "end"), forbid_dtd=True
+        ):
+            if kind == "end":
+                depth -= 1
+                continue
+            if root is None:
+                root = elem
+            count += 1
+            depth += 1
+            if count > _XMP_MAX_ELEMENTS or depth > _XMP_MAX_DEPTH:
+                raise _XmpTooComplex
+    except _XmpTooComplex:
+        return root, False
+    return root, True
+
+
+def _collect_xmp(xmp: bytes | str, raw: _Raw) -> None:
+    """Every XMP property as text, in time linear in the packet's size.
+
+    Each element is visited a bounded number of times: property values are read from their own
+    ``rdf:Bag/Seq/Alt`` items only, never by searching a subtree again for every ancestor (which
+    made nested packets cost cubic time).
+    """
+    data = xmp.encode("utf-8", "replace") if isinstance(xmp, str) else bytes(xmp)
+    oversized = len(data) > _XMP_MAX_BYTES
+    data = _clean_xmp(data[:_XMP_MAX_BYTES])
+    try:
+        if oversized:
+            raise _XmpTooComplex
+        root, complete = _parse_xmp(data)
     except Exception as exc:
         log.debug("XMP unparsable: %s", exc)
-        raw.put("XMP:error", "unparsable XMP packet")
+        found = _xmp_by_pattern(data, raw)
+        raw.put(
+            "XMP:error",
+            "unparsable XMP packet" + ("; some fields were read by pattern" if found else ""),
+        )
         return
+    if root is None:
+        return
+    if not complete:
+        raw.put("XMP:error", "XMP packet too large or deeply nested; only its start was read")
+    _walk_xmp(root, raw)
 
-    def name(tag: str) -> str:
-        if tag.startswith("{"):
-            ns, local = tag[1:].split("}", 1)
-            return f"{_XMP_PREFIXES.get(ns, ns.rstrip('/#').rsplit('/', 1)[-1])}:{local}"
-        return tag
 
-    def values(elem: Any) -> list[str]:
-        items = list(elem.iter(f"{{{_RDF}}}li"))
-        if items:
-            return [_text("".join(li.itertext())) for li in items if "".join(li.itertext()).strip()]
-        txt = (elem.text or "").strip()
-        res = elem.get(f"{{{_RDF}}}resource")
-        return [txt] if txt else ([res] if res else [])
+def _xmp_name(tag: str) -> str:
+    if tag.startswith("{"):
+        ns, local = tag[1:].split("}", 1)
+        return f"{_XMP_PREFIXES.get(ns, ns.rstrip('/#').rsplit('/', 1)[-1])}:{local}"
+    return tag
 
-    for desc in root.iter(f"{{{_RDF}}}Description"):
-        for attr, value in desc.attrib.items():
-            if not attr.startswith(f"{{{_RDF}}}"):
-                raw.put(f"XMP:{name(attr)}", value)
-        for child in desc:
-            key = name(child.tag)
-            if key == "xmpMM:History":
-                for event in child.iter():
-                    agent = event.get(
-                        "{http://ns.adobe.com/xap/1.0/sType/ResourceEvent#}softwareAgent"
-                    )
-                    if agent is None and event.tag.endswith("softwareAgent"):
-                        agent = event.text
-                    if agent and agent.strip():
-                        raw.history_agents.append(_text(agent, _MAX_VALUE))
+
+_RDF_DESCRIPTION = f"{{{_RDF}}}Description"
+_RDF_LI = f"{{{_RDF}}}li"
+_RDF_CONTAINERS = frozenset(f"{{{_RDF}}}{k}" for k in ("Bag", "Seq", "Alt"))
+_RDF_RESOURCE = f"{{{_RDF}}}resource"
+_HISTORY = "{http://ns.adobe.com/xap/1.0/mm/}History"
+_AGENT = "{http://ns.adobe.com/xap/1.0/sType/ResourceEvent#}softwareAgent"
+
+
+def _xmp_values(elem: Any) -> list[str]:
+    """A property's value: its list items (one level of container), else its text or resource."""
+    items: list[str] = []
+    for container in elem:
+        if container.tag not in _RDF_CONTAINERS:
+            continue
+        for li in container:
+            if li.tag != _RDF_LI:
                 continue
-            vals = values(child)
-            if vals:
-                raw.put(f"XMP:{key}", "; ".join(vals))
-            for attr, value in child.attrib.items():  # struct fields written as attributes
+            text = (li.text or "").strip()
+            if not text:  # a structure as an item: its fields' own text, one level down
+                text = " ".join(t for t in ((c.text or "").strip() for c in li) if t)
+            if text:
+                items.append(_text(text))
+    if items:
+        return items
+    text = (elem.text or "").strip()
+    resource = elem.get(_RDF_RESOURCE)
+    return [text] if text else ([resource] if resource else [])
+
+
+def _walk_xmp(root: Any, raw: _Raw) -> None:
+    """Visit the tree once, in document order, reading each ``rdf:Description``'s properties
+    and every software agent under ``xmpMM:History``."""
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        elem, in_history = stack.pop()
+        if in_history:
+            agent = elem.get(_AGENT)
+            if agent is None and elem.tag == _AGENT:
+                agent = elem.text
+            if agent and agent.strip():
+                raw.history_agents.append(_text(agent, _MAX_VALUE))
+        if elem.tag == _RDF_DESCRIPTION:
+            for attr, value in elem.attrib.items():
                 if not attr.startswith(f"{{{_RDF}}}"):
-                    raw.put(f"XMP:{key}/{name(attr)}", value)
+                    raw.put(f"XMP:{_xmp_name(attr)}", value)
+            for child in elem:
+                if child.tag == _HISTORY:
+                    continue
+                key = _xmp_name(child.tag)
+                vals = _xmp_values(child)
+                if vals:
+                    raw.put(f"XMP:{key}", "; ".join(vals))
+                for attr, value in child.attrib.items():  # struct fields written as attributes
+                    if not attr.startswith(f"{{{_RDF}}}"):
+                        raw.put(f"XMP:{key}/{_xmp_name(attr)}", value)
+        children = list(elem)
+        stack.extend((c, in_history or c.tag == _HISTORY) for c in reversed(children))
+
+
+def _xmp_by_pattern(data: bytes, raw: _Raw) -> bool:
+    """Read ``prefix:Name`` properties from a packet that is not well-formed XML, so that one
+    broken byte does not hide a declaration. Prefixes are taken as written. Returns whether any
+    property was found."""
+    found = 0
+    for pattern in (_XMP_ATTR, _XMP_ELEM):
+        for m in pattern.finditer(data):
+            prefix, name = (
+                m.group(1).decode("ascii", "replace"),
+                m.group(2).decode("ascii", "replace"),
+            )
+            if prefix in ("xmlns", "xml", "rdf", "x"):
+                continue
+            value = m.group(3).decode("utf-8", "replace").strip()
+            if value:
+                raw.put(f"XMP:{prefix}:{name}", value)
+                found += 1
+                if found >= _MAX_FIELDS:
+                    return True
+    return bool(found)
 
 
 def _collect_iptc(im: Image.Image, raw: _Raw) -> None:

@@ -384,3 +384,74 @@ def test_fixture_names_its_generator_or_camera(row: dict[str, str]) -> None:
     else:
         assert any(_norm(expected) in _norm(s) for s in m.software)
         assert not m.ai_declared
+
+
+# --- hostile XMP (issue 11) -------------------------------------------------------------------
+
+_TRAINED = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+
+
+def _nested_xmp(n: int) -> bytes:
+    body = "<rdf:Description><a:k><rdf:li>" * n + "</rdf:li></a:k></rdf:Description>" * n
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:a="urn:a">'
+        f"{body}</rdf:RDF></x:xmpmeta>"
+    ).encode()
+
+
+def test_nested_xmp_costs_linear_time() -> None:
+    # n=1000 in a JPEG APP1 took 27 s when every Description searched its subtree again.
+    import time
+
+    started = time.perf_counter()
+    m = read(jpeg(xmp=_nested_xmp(1000)))
+    assert time.perf_counter() - started < 3.0
+    assert m.fields["XMP:error"].startswith("XMP packet too large or deeply nested")
+
+
+def test_wide_xmp_in_png_is_read_whole_and_fast() -> None:
+    import time
+
+    items = "".join(f"<rdf:li>item {i}</rdf:li>" for i in range(20_000))
+    bags = f"<rdf:Description><a:k><rdf:Bag>{items}</rdf:Bag></a:k></rdf:Description>" * 4
+    packet = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:a="urn:a" '
+        'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/">'
+        f'{bags}<rdf:Description Iptc4xmpExt:DigitalSourceType="{_TRAINED}"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    )
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", packet)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG", pnginfo=info)
+    started = time.perf_counter()
+    m = read(buf.getvalue())
+    assert time.perf_counter() - started < 3.0
+    assert m.digital_source_type == "trainedAlgorithmicMedia"
+    assert "XMP:error" not in m.fields
+
+
+@pytest.mark.parametrize("bad", ["\x01", "&#1;", "&#x1F;", "\x0b"])
+def test_an_invalid_xml_character_does_not_hide_the_declaration(bad: str) -> None:
+    packet = xmp_packet(
+        dc__description=f"caption {bad} here",
+        Iptc4xmpExt__DigitalSourceType=_TRAINED,
+    )
+    m = read(jpeg(xmp=packet))
+    assert m.ai_declared
+    assert m.digital_source_type == "trainedAlgorithmicMedia"
+    assert "XMP:error" not in m.fields
+
+
+def test_malformed_xmp_is_read_by_pattern() -> None:
+    packet = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+        f'Iptc4xmpExt:DigitalSourceType="{_TRAINED}"><xmp:CreatorTool>Adobe Firefly'
+        "</xmp:CreatorTool><unclosed></rdf:RDF></x:xmpmeta>"
+    ).encode()
+    m = read(jpeg(xmp=packet))
+    assert m.fields["XMP:error"] == "unparsable XMP packet; some fields were read by pattern"
+    assert m.digital_source_type == "trainedAlgorithmicMedia"
+    assert m.generator == "adobe-firefly"
