@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -33,6 +33,26 @@ class DetectorResult:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class Pixels(Protocol):
+    """A decoded image as detectors may read it (``provenance.media.DecodedImage`` is one).
+
+    ``oriented`` is the working copy as people see it: the native pixels, or for very large
+    images a reduction whose longer side is bounded; ``native_crop`` reads a region at native
+    resolution for detectors whose evidence lives in pixel statistics that reduction destroys.
+    """
+
+    @property
+    def oriented(self) -> np.ndarray: ...
+
+    @property
+    def native_size(self) -> tuple[int, int]: ...
+
+    @property
+    def reduced(self) -> bool: ...
+
+    def native_crop(self, box: tuple[int, int, int, int]) -> np.ndarray: ...
+
+
 class Detector(ABC):
     """A model plus the pre- and post-processing its card describes."""
 
@@ -45,6 +65,11 @@ class Detector(ABC):
     @abstractmethod
     def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
         """Analyse one ``HxWx3`` uint8 RGB image (as people see it)."""
+
+    def analyze_pixels(self, pixels: Pixels) -> DetectorResult:
+        """Analyse a decoded still image. By default the working copy; detectors that need
+        native resolution or report positions override this."""
+        return self.analyze_image(pixels.oriented)
 
     def smoke_input(self) -> np.ndarray:
         """An image the detector must be able to process (for ``shingan models verify``)."""

@@ -14,7 +14,7 @@ import math
 import cv2
 import numpy as np
 
-from detectors.base import Detector, DetectorResult
+from detectors.base import Detector, DetectorResult, Pixels
 from detectors.card import InputSpec
 from detectors.registry import register
 
@@ -83,25 +83,32 @@ class ImageClassifier(_OnnxClassifier):
 class PatchClassifier(_OnnxClassifier):
     """Card ``[params]``: ``patches`` (grid cells, default 16), ``min_side`` (abstain below)."""
 
-    def patches(self, rgb: np.ndarray) -> np.ndarray:
+    def boxes(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """The patches' (left, top, right, bottom) on a regular grid over the image."""
         ph, pw = self.card.input.size
-        ih, iw = rgb.shape[:2]
         n = int(self.card.params.get("patches", 16))
-        rows = max(1, round(math.sqrt(n * ih / iw)))
+        rows = max(1, round(math.sqrt(n * height / width)))
         cols = max(1, math.ceil(n / rows))
-        ys = np.linspace(0, ih - ph, rows).round().astype(int) if ih > ph else np.zeros(1, int)
-        xs = np.linspace(0, iw - pw, cols).round().astype(int) if iw > pw else np.zeros(1, int)
-        return np.stack([rgb[y : y + ph, x : x + pw] for y in ys for x in xs])
+        ys = np.linspace(0, height - ph, rows).round().astype(int) if height > ph else [0]
+        xs = np.linspace(0, width - pw, cols).round().astype(int) if width > pw else [0]
+        return [(int(x), int(y), int(x) + pw, int(y) + ph) for y in ys for x in xs]
 
-    def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
+    def patches(self, rgb: np.ndarray) -> np.ndarray:
+        ih, iw = rgb.shape[:2]
+        return np.stack([rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in self.boxes(iw, ih)])
+
+    def _too_small(self, width: int, height: int) -> DetectorResult | None:
         ph, pw = self.card.input.size
         min_side = int(self.card.params.get("min_side", min(ph, pw)))
-        ih, iw = rgb.shape[:2]
-        if min(ih, iw) < min_side or ih < ph or iw < pw:
+        if min(height, width) < min_side or height < ph or width < pw:
             return self.result(
-                False, notes=f"image too small ({iw}x{ih}); needs at least {min_side} px a side"
+                False,
+                notes=f"image too small ({width}x{height}); needs at least {min_side} px a side",
             )
-        logits = self._run(self.patches(rgb))
+        return None
+
+    def _score(self, patches: np.ndarray) -> DetectorResult:
+        logits = self._run(patches)
         mean_logit = float(np.mean(logits))
         return self.result(
             True,
@@ -110,3 +117,18 @@ class PatchClassifier(_OnnxClassifier):
             mean_logit=round(mean_logit, 4),
             patch_logit_spread=round(float(np.std(logits)), 4),
         )
+
+    def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
+        ih, iw = rgb.shape[:2]
+        refusal = self._too_small(iw, ih)
+        return refusal if refusal is not None else self._score(self.patches(rgb))
+
+    def analyze_pixels(self, pixels: Pixels) -> DetectorResult:
+        """Patches at native resolution, also when the working copy is reduced."""
+        if not pixels.reduced:
+            return self.analyze_image(pixels.oriented)
+        width, height = pixels.native_size
+        refusal = self._too_small(width, height)
+        if refusal is not None:
+            return refusal
+        return self._score(np.stack([pixels.native_crop(b) for b in self.boxes(width, height)]))

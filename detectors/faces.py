@@ -9,12 +9,12 @@ thresholds), ``factor`` (pyramid step), ``max_side`` (larger images are reduced 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
-from detectors.base import Detector, DetectorResult
+from detectors.base import Detector, DetectorResult, Pixels
 from detectors.registry import register
 
 
@@ -204,6 +204,18 @@ class Mtcnn(Detector):
             faces.append(Face(box=box, score=float(boxes[k, 4]), landmarks=lm))  # type: ignore[arg-type]
         faces.sort(key=lambda f: -f.score)
         return faces
+
+    def analyze_pixels(self, pixels: Pixels) -> DetectorResult:
+        """Faces found on the working copy, with boxes in native pixels."""
+        result = self.analyze_image(pixels.oriented)
+        if not pixels.reduced:
+            return result
+        factor = pixels.native_size[0] / pixels.oriented.shape[1]
+        boxes = [
+            {**b, "box": [round(v * factor, 1) for v in b["box"]]}
+            for b in result.details.get("boxes", [])
+        ]
+        return replace(result, details={**result.details, "boxes": boxes})
 
     def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
         faces = self.detect(rgb)

@@ -13,13 +13,13 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,24 @@ class EmptyMedia(MediaError):
     code = "empty_media"
 
 
+#: Pillow refuses images over twice its ``MAX_IMAGE_PIXELS`` (178,956,970) as bombs; Shingan's
+#: default stays below that, at a size where one image's decode stays well under 1 GiB
+#: (benchmarks/bench_memory.py): Pillow holds 4 bytes a pixel, so 120 MP cost 480 MB.
+DEFAULT_MAX_PIXELS = 120_000_000
+#: Video frames are decoded whole by FFmpeg with several reference frames beside them: 8K
+#: (8192x4320) is the largest frame accepted by default.
+DEFAULT_MAX_FRAME_PIXELS = 8192 * 4320
+#: Images longer than this are analysed on a reduced working copy (see :func:`decode_image`).
+WORKING_MAX_SIDE = 4096
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Intake limits. Defaults suit a newsroom: 200 MiB files, 200 megapixel images."""
+    """Intake limits. Defaults suit a newsroom: 200 MiB files, 120 megapixel images, 8K video."""
 
     max_bytes: int = 200 * 1024 * 1024
-    max_pixels: int = 200_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
 
 
 @dataclass(frozen=True)
@@ -257,6 +269,11 @@ def open_media(path: str | os.PathLike[str], limits: Limits | None = None) -> Me
         width, height = _image_size(p, ftype, limits)
     elif ftype.kind == "video":
         width, height, duration = _video_info(p)
+        if width and height and width * height > limits.max_frame_pixels:
+            raise TooManyPixels(
+                f"the video's frames are {width}x{height} = {width * height} pixels, "
+                f"over the limit of {limits.max_frame_pixels}"
+            )
     return Media(p, digest, size, ftype, width, height, duration)
 
 
@@ -284,8 +301,16 @@ def can_decode(mime: str) -> bool:
 
 
 def _image_size(path: Path, ftype: FileType, limits: Limits) -> tuple[int | None, int | None]:
+    """The size the header claims, checked against the pixel limit before any decoding.
+
+    HEIF files are also checked on every ``ispe`` (image spatial extent) box, since the image
+    Pillow reports can be a crop of a larger coded image.
+    """
     if ftype.mime in _no_pillow():
         return None, None
+    if ftype.mime in ("image/heic", "image/heif", "image/avif"):
+        for w, h in heif_extents(path):
+            _check_pixels(w, h, limits, "an image item in the file")
     try:
         with warnings.catch_warnings():
             # Pillow warns on odd but readable files (corrupt EXIF...); the limits are ours.
@@ -294,16 +319,64 @@ def _image_size(path: Path, ftype: FileType, limits: Limits) -> tuple[int | None
                 width, height = im.size
     except Image.DecompressionBombError as exc:
         raise TooManyPixels(f"the image has too many pixels to analyse safely ({exc})") from exc
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:  # plugins (pillow-heif) raise their own types for bad headers
         raise CorruptMedia(f"the {ftype.extension.upper()} header cannot be read: {exc}") from exc
     if width <= 0 or height <= 0:
         raise CorruptMedia(f"the image reports an invalid size {width}x{height}")
+    _check_pixels(width, height, limits, "the image")
+    return width, height
+
+
+def _check_pixels(width: int, height: int, limits: Limits, what: str) -> None:
     if width * height > limits.max_pixels:
         raise TooManyPixels(
-            f"the image is {width}x{height} = {width * height} pixels, "
+            f"{what} is {width}x{height} = {width * height} pixels, "
             f"over the limit of {limits.max_pixels}"
         )
-    return width, height
+
+
+_BMFF_MAX_BOXES = 4096
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """ISO BMFF boxes in ``data[start:end]``: (type, payload start, box end). Stops at the first
+    malformed box; never reads past ``end``."""
+    pos, seen = start, 0
+    while pos + 8 <= end and seen < _BMFF_MAX_BOXES:
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        header = 8
+        if size == 1 and pos + 16 <= end:
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            return
+        yield kind, pos + header, pos + size
+        pos += size
+        seen += 1
+
+
+def heif_extents(path: Path, max_meta: int = 4 * 1024 * 1024) -> list[tuple[int, int]]:
+    """Every ``ispe`` (width, height) in a HEIF/AVIF file's ``meta/iprp/ipco`` (its first 4 MiB)."""
+    with path.open("rb") as fh:
+        data = fh.read(max_meta)
+    out: list[tuple[int, int]] = []
+    for kind, start, end in _boxes(data, 0, len(data)):
+        if kind != b"meta":
+            continue
+        for k2, s2, e2 in _boxes(data, start + 4, end):  # meta is a full box
+            if k2 != b"iprp":
+                continue
+            for k3, s3, e3 in _boxes(data, s2, e2):
+                if k3 != b"ipco":
+                    continue
+                for k4, s4, e4 in _boxes(data, s3, e3):
+                    if k4 == b"ispe" and e4 - s4 >= 12:
+                        w = int.from_bytes(data[s4 + 4 : s4 + 8], "big")
+                        h = int.from_bytes(data[s4 + 8 : s4 + 12], "big")
+                        out.append((w, h))
+    return out
 
 
 def _video_info(path: Path) -> tuple[int | None, int | None, float | None]:
@@ -327,32 +400,133 @@ def _video_info(path: Path) -> tuple[int | None, int | None, float | None]:
         cap.release()
 
 
+#: EXIF orientation -> the numpy view that shows stored pixels as people see them. Checked
+#: against Pillow's ``ImageOps.exif_transpose`` for all eight values (tests/test_media.py).
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 1)[:, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Stored pixels (``HxWx3``) as people see them under an EXIF orientation (1-8), contiguous."""
+    view = _ORIENT.get(orientation, _ORIENT[1])(array)
+    return view if view is array else np.ascontiguousarray(view)
+
+
+def _stored_box(
+    box: tuple[int, int, int, int], orientation: int, stored_w: int, stored_h: int
+) -> tuple[int, int, int, int]:
+    """The stored-pixel box that, oriented, is ``box`` (left, top, right, bottom) as seen."""
+    x0, y0, x1, y1 = box
+    corners = []
+    for x, y in ((x0, y0), (x1 - 1, y1 - 1)):
+        sx, sy = {
+            1: (x, y),
+            2: (stored_w - 1 - x, y),
+            3: (stored_w - 1 - x, stored_h - 1 - y),
+            4: (x, stored_h - 1 - y),
+            5: (y, x),
+            6: (y, stored_h - 1 - x),
+            7: (stored_w - 1 - y, stored_h - 1 - x),
+            8: (stored_w - 1 - y, x),
+        }.get(orientation, (x, y))
+        corners.append((sx, sy))
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    return min(xs), min(ys), max(xs) + 1, max(ys) + 1
+
+
 @dataclass(frozen=True)
 class DecodedImage:
-    """A fully decoded still image.
+    """A decoded still image, as the analysis stages need it.
 
-    ``image`` is the loaded Pillow image (its metadata intact); ``stored`` the pixels in file
-    order, which is where invisible watermarks live; ``oriented`` the pixels as people see them
-    (EXIF orientation applied), for hashes and detectors. Both are ``HxWx3`` uint8 RGB and share
-    memory when no rotation applies.
+    ``image`` is the loaded Pillow image: its metadata, and the native pixels that
+    :meth:`native_crop` reads. ``stored`` holds the pixels in file order (where invisible
+    watermarks live) and ``oriented`` as people see them (EXIF orientation applied), both
+    ``HxWx3`` uint8 RGB sharing memory when no rotation applies. Both are the *working copy*:
+    the native pixels for images up to :data:`WORKING_MAX_SIDE` on their longer side, and a
+    reduction to exactly that side for larger ones, so that no stage ever holds a full-size RGB
+    copy of a 100-megapixel image (``native_size`` tells which).
     """
 
     image: Image.Image
     stored: np.ndarray
     oriented: np.ndarray
+    orientation: int = 1
+    native_size: tuple[int, int] = (0, 0)  # (width, height) as people see it
+
+    @property
+    def reduced(self) -> bool:
+        return (self.oriented.shape[1], self.oriented.shape[0]) != self.native_size
+
+    def native_crop(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """``(left, top, right, bottom)`` of the image as people see it, at native resolution."""
+        if not self.reduced:
+            x0, y0, x1, y1 = box
+            return self.oriented[y0:y1, x0:x1]
+        sw, sh = self.image.size
+        region = self.image.crop(_stored_box(box, self.orientation, sw, sh))
+        if region.mode != "RGB":
+            region = region.convert("RGB")
+        return orient(np.asarray(region, dtype=np.uint8), self.orientation)
 
 
-def decode_image(media: Media, limits: Limits | None = None) -> DecodedImage:
+def _rgb_array(im: Image.Image) -> np.ndarray:
+    """Native pixels as RGB without a second full-size Pillow copy for RGB images."""
+    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"), dtype=np.uint8)
+
+
+def _reduced_rgb(im: Image.Image, max_side: int, strip_rows: int = 256) -> np.ndarray:
+    """RGB reduced to exactly ``max_side`` on the longer side, in memory bounded by strips.
+
+    Strips of the native image are converted to RGB and box-averaged by the largest whole
+    factor that keeps them at least ``max_side`` long (what Pillow's ``reduce`` does to the
+    whole image, strip by strip), then area-resized to the exact size.
+    """
+    import cv2
+
+    w, h = im.size
+    factor = max(1, max(w, h) // max_side)
+    rows_out = -(-h // factor)
+    out = np.empty((rows_out, -(-w // factor), 3), dtype=np.uint8)
+    step = strip_rows * factor
+    for top in range(0, h, step):
+        strip = im.crop((0, top, w, min(h, top + step)))
+        if strip.mode != "RGB":
+            strip = strip.convert("RGB")
+        if factor > 1:
+            strip = strip.reduce(factor)
+        part = np.asarray(strip, dtype=np.uint8)
+        row = top // factor
+        out[row : row + part.shape[0]] = part
+    scale = max_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resized: np.ndarray = cv2.resize(out, size, interpolation=cv2.INTER_AREA)
+    return resized
+
+
+def decode_image(
+    media: Media, limits: Limits | None = None, *, working_max_side: int = WORKING_MAX_SIDE
+) -> DecodedImage:
     """Decode a still image once for every stage that needs pixels or metadata.
+
+    The native pixels stay in the Pillow image (4 bytes a pixel); the RGB working copy is made
+    from them without a second native-size copy (see :class:`DecodedImage`). The pixel limit is
+    checked again on the decoded size, which a decoder may change from what the header said.
 
     Raises:
         UnsupportedMedia: not a still image Pillow can decode.
-        TooManyPixels, CorruptMedia.
+        TooManyPixels, CorruptMedia: whatever the decoder (or a plugin) raised for the data.
     """
     limits = limits or Limits()
     if media.kind != "image" or not can_decode(media.mime):
         raise UnsupportedMedia(f"{media.mime} cannot be decoded to pixels")
-    from PIL import ImageOps
 
     im: Image.Image | None = None
     try:
@@ -360,15 +534,17 @@ def decode_image(media: Media, limits: Limits | None = None) -> DecodedImage:
             # Pillow warns on odd but readable files (corrupt EXIF...); the limits are ours.
             warnings.simplefilter("ignore")
             im = Image.open(media.path)
-            if im.size[0] * im.size[1] > limits.max_pixels:
-                raise TooManyPixels(f"the image is {im.size[0]}x{im.size[1]} pixels")
+            _check_pixels(im.size[0], im.size[1], limits, "the image")
             im.load()
-            stored = np.asarray(im.convert("RGB"), dtype=np.uint8)
+            _check_pixels(im.size[0], im.size[1], limits, "the decoded image")
             orientation = im.getexif().get(0x0112, 1)
-            oriented = stored
-            if orientation not in (None, 1):
-                rotated = ImageOps.exif_transpose(im)
-                oriented = np.asarray(rotated.convert("RGB"), dtype=np.uint8)
+            if orientation not in _ORIENT:
+                orientation = 1
+            if max(im.size) > working_max_side:
+                stored = _reduced_rgb(im, working_max_side)
+            else:
+                stored = _rgb_array(im)
+            oriented = orient(stored, orientation)
     except BaseException as exc:
         if im is not None:
             im.close()
@@ -376,14 +552,19 @@ def decode_image(media: Media, limits: Limits | None = None) -> DecodedImage:
             raise
         if isinstance(exc, Image.DecompressionBombError):
             raise TooManyPixels(str(exc)) from exc
-        if isinstance(exc, UnidentifiedImageError | OSError | ValueError | SyntaxError | EOFError):
+        if isinstance(exc, MemoryError) or "security limit" in str(exc).lower():
+            raise TooManyPixels(f"the image is too large to decode safely: {exc}") from exc
+        if isinstance(exc, Exception):  # decoders and plugins raise many types for bad data
             raise CorruptMedia(f"the image data cannot be decoded: {exc}") from exc
         raise
-    return DecodedImage(image=im, stored=stored, oriented=oriented)
+    w, h = im.size
+    native = (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    return DecodedImage(im, stored, oriented, orientation, native)
 
 
 def decode_rgb(media: Media, limits: Limits | None = None) -> np.ndarray:
-    """Decode an image to an ``HxWx3`` uint8 RGB array as people see it (EXIF orientation applied).
+    """Decode an image to an ``HxWx3`` uint8 RGB array as people see it (EXIF orientation
+    applied), reduced to :data:`WORKING_MAX_SIDE` on its longer side if larger.
 
     Raises:
         UnsupportedMedia: not a still image Pillow can decode.

@@ -227,14 +227,25 @@ def _candidate_sizes(width: int, height: int) -> list[tuple[int, int]]:
     return out[:MAX_RESIZE_TRIES]
 
 
-def detect(rgb: np.ndarray, schemes: tuple[Scheme, ...] = SCHEMES) -> tuple[WatermarkFinding, ...]:
+def detect(
+    rgb: np.ndarray,
+    schemes: tuple[Scheme, ...] = SCHEMES,
+    *,
+    native_size: tuple[int, int] | None = None,
+) -> tuple[WatermarkFinding, ...]:
     """Look for every scheme in an RGB uint8 image, also at generator sizes of its aspect ratio.
 
-    The best-matching size is reported per scheme; thresholds account for every size tried.
+    ``native_size`` (width, height) is the file's own size when ``rgb`` is a reduced working
+    copy: the sizes to try are chosen from it, and the reduced pixels are never read as the
+    original. The best-matching size is reported per scheme; thresholds account for every size
+    tried.
     """
     height, width = rgb.shape[:2]
+    reduced = native_size is not None and native_size != (width, height)
+    if native_size is not None:
+        width, height = native_size
     sizes: list[tuple[str, np.ndarray]] = []
-    if width * height <= MAX_ORIGINAL_PIXELS:
+    if width * height <= MAX_ORIGINAL_PIXELS and not reduced:
         sizes.append(("original", rgb))
     for w, h in _candidate_sizes(width, height):
         interp = cv2.INTER_CUBIC if w > width else cv2.INTER_AREA

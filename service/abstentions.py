@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from provenance.media import Media
+from provenance.media import DecodedImage, Media
 from provenance.metadata import MetadataFinding
 
 MIN_SIDE = 256
@@ -73,10 +73,11 @@ def flat_share(rgb: np.ndarray) -> float:
 
 
 def image_abstentions(
-    media: Media, image: Image.Image, rgb: np.ndarray, metadata: MetadataFinding | None
+    media: Media, decoded: DecodedImage, metadata: MetadataFinding | None
 ) -> list[Abstention]:
     out: list[Abstention] = []
-    h, w = rgb.shape[:2]
+    image = decoded.image
+    w, h = decoded.native_size
     if min(h, w) < MIN_SIDE:
         out.append(
             Abstention(
@@ -107,7 +108,9 @@ def image_abstentions(
                 "screenshot_like", "image looks like a screenshot; detectors were not made for them"
             )
         )
-    if flat_share(rgb) > FLAT_SHARE:
+    y0, x0 = max(0, (h - 512) // 2), max(0, (w - 512) // 2)
+    window = decoded.native_crop((x0, y0, min(w, x0 + 512), min(h, y0 + 512)))
+    if flat_share(window) > FLAT_SHARE:
         out.append(
             Abstention(
                 "illustration_like",

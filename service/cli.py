@@ -122,6 +122,15 @@ def verify(
             failed += 1
             click.echo(f"shingan: {_clean(path)}: {exc.strerror or exc}", err=True)
             continue
+        except Exception as exc:  # a bug must cost this file, not the files after it
+            failed += 1
+            log.debug("analysis of %s failed", path, exc_info=True)
+            click.echo(
+                f"shingan: {_clean(path)}: internal error ({type(exc).__name__}); "
+                "run with -vv for details",
+                err=True,
+            )
+            continue
         data = report.to_dict()
         if as_json:
             click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))

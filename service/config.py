@@ -11,7 +11,8 @@ key                         variable                        meaning
 data_dir                    SHINGAN_DATA_DIR                where the service keeps its state
 host / port                 SHINGAN_HOST / SHINGAN_PORT     where ``shingan serve`` listens
 max_upload_mb               SHINGAN_MAX_UPLOAD_MB           largest accepted file, MiB
-max_pixels                  SHINGAN_MAX_PIXELS              largest accepted image, pixels
+max_pixels                  SHINGAN_MAX_PIXELS              largest accepted image, pixels (120 M)
+max_frame_pixels            SHINGAN_MAX_FRAME_PIXELS        largest accepted video frame (8192x4320)
 trust_anchors               SHINGAN_TRUST_ANCHORS           PEM/DER files or directories
 user_anchors                SHINGAN_USER_ANCHORS            more anchors (your organisation's)
 tsa_anchors                 SHINGAN_TSA_ANCHORS             time-stamp authority roots
@@ -60,7 +61,7 @@ from typing import TYPE_CHECKING, Any
 
 from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryError
 from detectors.runtime import Runtime, RuntimeConfig
-from provenance.media import Limits
+from provenance.media import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_PIXELS, Limits
 from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
 from service.banks import BankError, BankSet
 from service.pipeline import AnalyzeOptions
@@ -84,7 +85,8 @@ class Config:
     port: int = 8080
     threads: int = 8
     max_upload_mb: float = 200.0
-    max_pixels: int = 200_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
     trust_anchors: tuple[str, ...] = ()
     user_anchors: tuple[str, ...] = ()
     tsa_anchors: tuple[str, ...] = ()
@@ -192,7 +194,11 @@ class Config:
 
     @property
     def limits(self) -> Limits:
-        return Limits(max_bytes=int(self.max_upload_mb * 1024 * 1024), max_pixels=self.max_pixels)
+        return Limits(
+            max_bytes=int(self.max_upload_mb * 1024 * 1024),
+            max_pixels=self.max_pixels,
+            max_frame_pixels=self.max_frame_pixels,
+        )
 
     def build_trust(self) -> TrustConfig:
         """Load the trust files named by this configuration.
@@ -270,6 +276,7 @@ _KEYS = {
     "threads",
     "max_upload_mb",
     "max_pixels",
+    "max_frame_pixels",
     "allowed_ekus",
     "onnx_threads",
     "video_every_s",
@@ -400,6 +407,7 @@ def _coerce(key: str, value: Any) -> Any:
             "port",
             "threads",
             "max_pixels",
+            "max_frame_pixels",
             "video_max_frames",
             "batch_workers",
             "max_batch_files",

@@ -269,34 +269,39 @@ def analyze(
                 metadata = _guard("metadata", warnings, lambda: read_metadata(image.image))
             with timer.stage("watermarks"):
                 marks = (
-                    _guard("watermarks", warnings, lambda: watermarks.detect(image.stored)) or ()
-                )
-            with timer.stage("hashing"):
-                pdq = _guard("hashing", warnings, lambda: hashing.pdq(image.oriented))
-            if options.include_forensics:
-                with timer.stage("forensics"):
-                    forensic_maps = _guard(
-                        "forensic maps", warnings, lambda: forensics.maps(image.oriented)
+                    _guard(
+                        "watermarks",
+                        warnings,
+                        lambda: watermarks.detect(image.stored, native_size=image.image.size),
                     )
+                    or ()
+                )
             with timer.stage("detectors"):
                 for detector in options.detectors.detectors:
                     result = _guard(
                         f"{detector.card.name} detector",
                         warnings,
-                        lambda d=detector: d.analyze_image(image.oriented),  # type: ignore[misc]
+                        lambda d=detector: d.analyze_pixels(image),  # type: ignore[misc]
                     )
                     if result is not None:
                         results.append(result)
+            found = _guard(
+                "abstentions", warnings, lambda: image_abstentions(media, image, metadata)
+            )
+            abstentions.extend(found or ())
         finally:
+            # The native pixels (4 bytes a pixel in Pillow) are not needed past this point:
+            # freeing them before hashing keeps one request's peak memory bounded.
             decoded.image.close()
+        with timer.stage("hashing"):
+            pdq = _guard("hashing", warnings, lambda: hashing.pdq(image.oriented))
+        if options.include_forensics:
+            with timer.stage("forensics"):
+                forensic_maps = _guard(
+                    "forensic maps", warnings, lambda: forensics.maps(image.oriented)
+                )
         if pdq is not None and not pdq.reliable:
             warnings.append("the image is too flat or small for a reliable perceptual hash")
-        found = _guard(
-            "abstentions",
-            warnings,
-            lambda: image_abstentions(media, image.image, image.oriented, metadata),
-        )
-        abstentions.extend(found or ())
     elif media.kind == "video":
         with timer.stage("frames"):
             sampled = _guard(

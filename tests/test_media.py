@@ -209,3 +209,110 @@ def test_heic_from_a_phone_is_decoded() -> None:
     media = open_media(shared_path("c2pa", "unsigned_sources", "sample1.heic"))
     assert (media.mime, media.width, media.height) == ("image/heic", 1440, 960)
     assert decode_rgb(media).shape == (960, 1440, 3)
+
+
+# --- working copy, orientation, pixel limits (issue 11) ---------------------------------------
+
+
+def _oriented_png(tmp_path: Path, array: np.ndarray, orientation: int) -> Path:
+    im = Image.fromarray(array)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.png"
+    im.save(path, exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_matches_pillow_and_native_crops(tmp_path: Path, orientation: int) -> None:
+    from PIL import ImageOps
+
+    from provenance.media import decode_image, open_media
+
+    rng = np.random.default_rng(orientation)
+    array = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    path = _oriented_png(tmp_path, array, orientation)
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    # working_max_side 16 forces the reduced path, where crops come from the native pixels
+    for side in (4096, 16):
+        decoded = decode_image(open_media(path), working_max_side=side)
+        try:
+            assert decoded.native_size == (expected.shape[1], expected.shape[0])
+            assert decoded.reduced == (side == 16)
+            crop = decoded.native_crop((3, 5, 17, 21))
+            assert np.array_equal(crop, expected[5:21, 3:17])
+            if side == 4096:
+                assert np.array_equal(decoded.oriented, expected)
+            else:
+                assert max(decoded.oriented.shape[:2]) == 16
+        finally:
+            decoded.image.close()
+
+
+def test_large_image_gets_a_bounded_working_copy_and_native_patches(tmp_path: Path) -> None:
+    from detectors.base import Detector
+    from provenance.media import decode_image, open_media
+    from service.config import load_config
+
+    rng = np.random.default_rng(1)
+    array = rng.integers(0, 256, (900, 1300, 3), dtype=np.uint8)
+    path = tmp_path / "big.png"
+    Image.fromarray(array).save(path)
+    decoded = decode_image(open_media(path), working_max_side=640)
+    try:
+        assert decoded.reduced
+        assert decoded.oriented.shape == (443, 640, 3)
+        registry = load_config(env={}).build_registry()
+        patch: Detector = registry.create("synthetic-patch")
+        # the patch detector reads native pixels, so reduction does not change its score
+        assert patch.analyze_pixels(decoded).score == patch.analyze_image(array).score
+    finally:
+        decoded.image.close()
+
+
+def test_pixel_limit_is_checked_on_the_header_before_decoding(tmp_path: Path) -> None:
+    from provenance.media import DEFAULT_MAX_PIXELS, TooManyPixels, open_media
+    from tests.hostile import sof_patched_jpeg, write
+
+    assert 2 * (Image.MAX_IMAGE_PIXELS or 0) >= DEFAULT_MAX_PIXELS  # Pillow refuses above
+    path = write(tmp_path, "sof.jpg", sof_patched_jpeg(13000, 13000))
+    with pytest.raises(TooManyPixels, match="13000x13000"):
+        open_media(path)
+
+
+def test_heif_ispe_boxes_are_checked(tmp_path: Path) -> None:
+    from provenance.media import TooManyPixels, heif_extents, open_media
+    from tests.hostile import heic, heic_ispe, write
+
+    ok = write(tmp_path, "ok.heic", heic())
+    assert heif_extents(ok)
+    assert open_media(ok).width == 64
+    bomb = write(tmp_path, "bomb.heic", heic_ispe(60000, 60000))
+    assert (60000, 60000) in heif_extents(bomb)
+    with pytest.raises(TooManyPixels):
+        open_media(bomb)
+
+
+def test_a_decoder_error_of_any_type_is_a_media_error(tmp_path: Path) -> None:
+    from provenance.media import (
+        CorruptMedia,
+        FileType,
+        Media,
+        TooManyPixels,
+        decode_image,
+        open_media,
+    )
+    from tests.hostile import heic, heic_ispe, write
+
+    # libheif refuses the claimed 60000x60000 with a RuntimeError (once a 500 in the API)
+    bomb = write(tmp_path, "bomb.heic", heic_ispe(60000, 60000))
+    unchecked = Media(bomb, "0" * 64, bomb.stat().st_size, FileType("image/heic", "image", "heic"))
+    with pytest.raises(TooManyPixels, match="too large to decode safely"):
+        decode_image(unchecked)
+    data = bytearray(heic())
+    mdat = data.find(b"mdat")
+    data[mdat + 8 :] = bytes(len(data) - mdat - 8)  # coded image replaced by zeros
+    path = write(tmp_path, "zeros.heic", bytes(data))
+    with pytest.raises(CorruptMedia):
+        decode_image(open_media(path)).image.close()

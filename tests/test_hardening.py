@@ -1,0 +1,112 @@
+"""Regression tests for the defects found by attacking the service (issue 11).
+
+Every hostile input is built in the test from the project's own samples (tests/hostile.py).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from service.cli import main
+from tests.conftest import sample
+from tests.hostile import heic_ispe, nested_xmp_jpeg, sof_patched_jpeg
+from tests.test_batch_api import make_app, post_files, wait_done
+from tests.test_cli import run
+from tests.test_ui import upload
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = make_app(tmp_path)
+    yield app
+    app.extensions["shingan"].runner.stop()
+
+
+def verify(client: FlaskClient, data: bytes, name: str) -> Any:
+    return client.post(
+        "/v1/verify", data={"file": (io.BytesIO(data), name)}, content_type="multipart/form-data"
+    )
+
+
+# --- 1. XMP in cubic time ---------------------------------------------------------------------
+
+
+def test_nested_xmp_upload_is_answered_quickly(client: FlaskClient) -> None:
+    started = time.perf_counter()
+    res = verify(client, nested_xmp_jpeg(1000), "xmp.jpg")
+    assert res.status_code == 200
+    assert time.perf_counter() - started < 10  # was 27 s in the metadata stage alone
+    fields = res.get_json()["provenance"]["metadata"]["fields"]
+    assert fields["XMP:error"].startswith("XMP packet too large or deeply nested")
+
+
+# --- 2 and 9. Pixel bombs and a malformed HEIC ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("sof.jpg", sof_patched_jpeg(13000, 13000)),
+        ("ispe.heic", heic_ispe(60000, 60000)),
+    ],
+)
+def test_pixel_bombs_are_refused_everywhere(
+    app: Flask, client: FlaskClient, tmp_path: Path, name: str, data: bytes
+) -> None:
+    res = verify(client, data, name)
+    assert res.status_code == 422
+    assert res.get_json()["error"]["code"] == "too_many_pixels"
+    page = upload(client, data, name)
+    assert page.status_code == 422
+    assert "text/html" in page.headers["Content-Type"]
+    status, body, _ = post_files(client, [(name, data)])
+    assert status == 202
+    done = wait_done(client, body["id"])
+    item = client.get(f"/v1/batches/{done['id']}").get_json()["items"][0]
+    assert item["error"]["code"] == "too_many_pixels"
+    path = tmp_path / name
+    path.write_bytes(data)
+    code, out, err = run("verify", str(path), str(sample("unsigned.jpg")))
+    assert code == 1
+    assert "unsigned.jpg" in out  # the next file is still analysed
+    assert "pixels" in err
+
+
+def test_cli_keeps_going_after_an_unexpected_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import service.cli as cli
+
+    real = cli.analyze  # type: ignore[attr-defined]
+
+    def flaky(path: Any, *args: Any, **kw: Any) -> Any:
+        if Path(path).name == "unsigned.jpg":
+            raise RuntimeError("decoder exploded")
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(cli, "analyze", flaky)
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(
+        main, ["verify", str(sample("unsigned.jpg")), str(sample("tampered.jpg"))]
+    )
+    assert result.exit_code == 1
+    assert "tampered.jpg" in result.stdout
+    assert "internal error (RuntimeError)" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_default_pixel_limit_is_below_pillows() -> None:
+    from PIL import Image
+
+    from service.config import load_config
+
+    assert load_config(env={}).max_pixels <= 2 * (Image.MAX_IMAGE_PIXELS or 0)
