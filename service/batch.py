@@ -12,6 +12,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import sys
 import time
 from collections import Counter
@@ -70,6 +71,29 @@ def walk(paths: Iterable[Path]) -> Iterator[Path]:
             for name in sorted(filenames):
                 if not name.startswith("."):
                     yield Path(dirpath) / name
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as it may stand in a CSV cell that people open in spreadsheets.
+
+    Control characters (newlines, escapes, NUL) in text from files or file names become U+FFFD,
+    and text that a spreadsheet would run as a formula (``= + - @``) gets a leading apostrophe.
+    Numbers and booleans are left alone.
+    """
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL.sub("\N{REPLACEMENT CHARACTER}", value)
+    if text[:1] in ("=", "+", "-", "@"):
+        return "'" + text
+    return text
+
+
+def csv_row(row: dict[str, Any]) -> list[Any]:
+    """A result row in :data:`CSV_FIELDS` order, every cell made safe by :func:`csv_cell`."""
+    return [csv_cell(row.get(f, "")) for f in CSV_FIELDS]
 
 
 def row_of(path: Path, report: dict[str, Any]) -> dict[str, Any]:
@@ -183,15 +207,20 @@ class Sink:
         record = self.done.get(sha256) or {}
         return bool(record.get("error_code") or record.get("error"))
 
+    def has_path(self, path: Path) -> bool:
+        """Whether a result was written for this path (as the output spells it)."""
+        return (csv_cell(str(path)) if self.kind == "csv" else str(path)) in self.paths
+
     def write_copy(self, path: Path, sha256: str) -> None:
         """Write the result already recorded for this content under another path."""
         record = dict(self.done[sha256])
         record["path"] = str(path)
         if self.kind == "csv":
-            csv.writer(self._fh).writerow([record.get(f, "") for f in CSV_FIELDS])
+            csv.writer(self._fh).writerow(csv_row(record))  # cells read back are safe already
+            self.paths.add(csv_cell(str(path)))
         else:
             self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.paths.add(str(path))
+            self.paths.add(str(path))
         self._sync()
 
     def write(self, path: Path, report: dict[str, Any] | None, failure: Failure | None) -> None:
@@ -200,7 +229,7 @@ class Sink:
                 row = row_of(path, report)
             else:
                 row = error_row(path, failure or Failure("", "unknown", "no result"))
-            csv.writer(self._fh).writerow([row[f] for f in CSV_FIELDS])
+            csv.writer(self._fh).writerow(csv_row(row))
         else:
             if report is not None:
                 item: dict[str, Any] = {"path": str(path), **report}
@@ -314,7 +343,7 @@ def run(
     for f in files:
         sha = _sha_or_blank(f)
         if sha and sha in sink.done:
-            if str(f) not in sink.paths:
+            if not sink.has_path(f):
                 sink.write_copy(f, sha)  # e.g. a copy added to the folder since the last run
             summary.skipped += 1
             if sink.failed_before(sha):

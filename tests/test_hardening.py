@@ -110,3 +110,59 @@ def test_default_pixel_limit_is_below_pillows() -> None:
     from service.config import load_config
 
     assert load_config(env={}).max_pixels <= 2 * (Image.MAX_IMAGE_PIXELS or 0)
+
+
+# --- 11. CSV cells from `shingan batch` -------------------------------------------------------
+
+
+def test_batch_csv_neutralises_formulas_and_control_characters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import csv
+    import shutil
+
+    names = ["=HYPERLINK(1).jpg", "new\nline\x1b[31m.jpg", "@sum.jpg", "plain.jpg"]
+    for i, name in enumerate(names):
+        shutil.copyfile(sample("unsigned.jpg" if i % 2 else "tampered.jpg"), tmp_path / name)
+    monkeypatch.chdir(tmp_path)  # relative paths, as `shingan batch *.jpg` writes them
+    code, _, err = run("batch", *names, "--out", "r.csv")
+    assert code == 0, err
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8")
+    assert "\x1b" not in text
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    for row in rows:
+        for cell in row.values():
+            assert cell[:1] not in ("=", "+", "-", "@"), cell
+            assert not any(ord(c) < 32 for c in cell), cell
+    assert sorted(r["path"] for r in rows) == [
+        "'=HYPERLINK(1).jpg",
+        "'@sum.jpg",
+        "new\ufffdline\ufffd[31m.jpg",
+        "plain.jpg",
+    ]
+    # resuming finds every file done, although the output spells some names differently
+    code, _, err = run("batch", *names, "--out", "r.csv", "--resume")
+    assert code == 0, err
+    assert len(list(csv.DictReader(io.StringIO((tmp_path / "r.csv").read_text())))) == 4
+
+
+# --- 14. /readyz on a keyed server ------------------------------------------------------------
+
+
+def test_readyz_shows_configuration_only_to_key_holders(tmp_path: Path) -> None:
+    from service.web import create_app
+
+    keyed = create_app({"data_dir": str(tmp_path / "data"), "api_keys": "required"})
+    try:
+        key = keyed.extensions["shingan"].store.create_key("ops")
+        client = keyed.test_client()
+        anonymous = client.get("/readyz")
+        assert anonymous.status_code == 200
+        assert anonymous.get_json() == {"status": "ready"}
+        wrong = client.get("/readyz", headers={"Authorization": "Bearer shg_wrong"})
+        assert "checks" not in wrong.get_json()
+        full = client.get("/readyz", headers={"Authorization": f"Bearer {key}"}).get_json()
+        assert full["checks"]["c2pa"]["sdk"]
+        assert "loaded" in full["checks"]["detectors"]
+    finally:
+        keyed.extensions["shingan"].runner.stop()

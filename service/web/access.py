@@ -141,7 +141,7 @@ def make_metrics(store: Store) -> Metrics:
     return Metrics(registry, requests, latency, verdicts)
 
 
-def _presented_key() -> str | None:
+def presented_key() -> str | None:
     auth = request.headers.get("Authorization", "")
     if auth[:7].lower() == "bearer ":
         return auth[7:].strip() or None
@@ -164,7 +164,7 @@ def init_app(app: Flask) -> None:
             return None
         st = state()
         api = path.startswith("/v1/") or path == "/metrics"
-        key_value = _presented_key() if api else None
+        key_value = presented_key() if api else None
         limit = st.config.rate_limit_per_minute
         page_key = session.get("key_name") if not api else None
         if key_value is not None:

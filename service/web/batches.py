@@ -23,7 +23,7 @@ from flask import Blueprint, Flask, Response, jsonify, request, stream_with_cont
 
 from provenance.media import MediaTooLarge
 from service.archive import ArchiveError, is_zip, iter_members, open_member
-from service.batch import CSV_FIELDS, Failure, error_row, row_of
+from service.batch import CSV_FIELDS, Failure, csv_row, error_row, row_of
 from service.messages import negotiate
 from service.store import NewItem
 from service.web import state
@@ -239,7 +239,7 @@ def result_lines(batch_id: str, kind: str) -> Iterator[str]:
                 row = error_row(
                     name, Failure(item["sha256"], "pending", f"not analysed yet ({item['status']})")
                 )
-            writer.writerow([_csv_safe(row[f]) for f in CSV_FIELDS])
+            writer.writerow(csv_row(row))
             yield buf.getvalue()
         else:
             if report is not None:
@@ -251,13 +251,6 @@ def result_lines(batch_id: str, kind: str) -> Iterator[str]:
                 }
                 line = {"path": str(name), "sha256": item["sha256"], "error": err}
             yield json.dumps(line, ensure_ascii=False) + "\n"
-
-
-def _csv_safe(value: Any) -> Any:
-    """Keep spreadsheet programs from running file-supplied text as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def results_response(batch_id: str, kind: str) -> Response:

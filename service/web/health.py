@@ -50,9 +50,19 @@ def readyz() -> tuple[Response, int]:
         "disabled": dict(dets.disabled),
     }
     ready = all(bool(c["ok"]) for c in checks.values())
-    return jsonify({"status": "ready" if ready else "not_ready", "checks": checks}), (
-        200 if ready else 503
-    )
+    body: dict[str, object] = {"status": "ready" if ready else "not_ready"}
+    if not st.keys_required or _caller_has_key():
+        # Versions, trust settings and detector names help an operator; an anonymous caller
+        # of a keyed server learns only whether it is ready.
+        body["checks"] = checks
+    return jsonify(body), (200 if ready else 503)
+
+
+def _caller_has_key() -> bool:
+    from service.web.access import presented_key
+
+    key = presented_key()
+    return key is not None and state().store.check_key(key) is not None
 
 
 def init_app(app: Flask) -> None:
