@@ -42,6 +42,8 @@ max_zip_ratio               SHINGAN_MAX_ZIP_RATIO           zip expansion ratio 
 media_retention_days        SHINGAN_MEDIA_RETENTION_DAYS    keep analysed media this long (0: no)
 webhook_attempts            SHINGAN_WEBHOOK_ATTEMPTS        webhook tries before giving up (5)
 webhook_backoff_s           SHINGAN_WEBHOOK_BACKOFF_S       first retry delay, doubled each time (2)
+webhook_allowed_hosts       SHINGAN_WEBHOOK_ALLOWED_HOSTS   hosts, addresses or networks that
+                                                            webhooks may reach though not public
 api_keys                    SHINGAN_API_KEYS                ``auto`` (required beyond loopback),
                                                             ``required`` or ``off``
 rate_limit_per_minute       SHINGAN_RATE_LIMIT_PER_MINUTE   API requests per key (or address) (600)
@@ -112,6 +114,7 @@ class Config:
     media_retention_days: float = 0.0
     webhook_attempts: int = 5
     webhook_backoff_s: float = 2.0
+    webhook_allowed_hosts: tuple[str, ...] = ()
     api_keys: str = "auto"
     rate_limit_per_minute: int = 600
 
@@ -183,6 +186,7 @@ class Config:
             options=options,
             webhook_attempts=self.webhook_attempts,
             webhook_backoff_s=self.webhook_backoff_s,
+            webhook_allowed_hosts=self.webhook_allowed_hosts,
         )
 
     def build_banks(self) -> BankSet:
@@ -267,7 +271,7 @@ _PATH_LISTS = (
     "models_dirs",
     "banks",
 )
-_NAME_LISTS = ("detectors", "onnx_providers")
+_NAME_LISTS = ("detectors", "onnx_providers", "webhook_allowed_hosts")
 _BOOLS = ("remote_manifest_fetch", "ocsp_fetch")
 _KEYS = {
     "data_dir",

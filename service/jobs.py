@@ -21,15 +21,9 @@ with exponential back-off.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import queue
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -38,6 +32,7 @@ from provenance.media import MediaError
 from service.media_store import MediaStore
 from service.pipeline import AnalyzeOptions, analyze
 from service.store import Store
+from service.webhooks import deliver_webhook
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -45,8 +40,6 @@ if TYPE_CHECKING:
     from service.config import Config
 
 log = logging.getLogger(__name__)
-
-SIGNATURE_HEADER = "Shingan-Signature"
 
 
 @dataclass(frozen=True)
@@ -58,6 +51,7 @@ class WorkerContext:
     options: AnalyzeOptions
     webhook_attempts: int = 5
     webhook_backoff_s: float = 2.0
+    webhook_allowed_hosts: tuple[str, ...] = ()
     on_result: Callable[[dict[str, Any]], None] | None = None
 
 
@@ -90,82 +84,6 @@ def process_item(item_id: int, ctx: WorkerContext) -> str | None:
     if ctx.store.complete_batch_if_done(task.batch_id):
         return task.batch_id
     return None
-
-
-def webhook_body(store: Store, batch_id: str) -> bytes:
-    batch = store.get_batch(batch_id) or {"id": batch_id}
-    batch.pop("actor", None)
-    batch.pop("webhook", None)
-    payload = {
-        "event": "batch.completed",
-        "batch": batch,
-        "results": {
-            "csv": f"/v1/batches/{batch_id}/results.csv",
-            "jsonl": f"/v1/batches/{batch_id}/results.jsonl",
-        },
-    }
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """``t=<unix time>,v1=<hex HMAC-SHA256 of "<t>." + body>``; the time stops replays."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook answer that redirects is a failure: following it would let the receiver send
-    the signed batch (and the service's requests) anywhere, including internal addresses."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects())
-
-
-def deliver_webhook(
-    store: Store,
-    batch_id: str,
-    *,
-    attempts: int = 5,
-    backoff_s: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
-) -> bool:
-    """POST the completed batch to its webhook; retry failures after backoff_s, 2x, 4x, ...
-
-    Returns whether it was delivered (a 2xx answer). The state is recorded on the batch.
-    """
-    target = store.webhook_target(batch_id)
-    if target is None:
-        return False
-    url, secret = target
-    body = webhook_body(store, batch_id)
-    for attempt in range(1, attempts + 1):
-        stamp = int(time.time())
-        req = urllib.request.Request(  # noqa: S310 - http(s) only, checked at creation
-            url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "shingan-webhook/1",
-                SIGNATURE_HEADER: sign(secret, body, stamp),
-            },
-        )
-        try:
-            with _OPENER.open(req, timeout=10) as resp:
-                ok = 200 <= resp.status < 300
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.warning("webhook for batch %s, attempt %d: %s", batch_id, attempt, exc)
-            ok = False
-        store.set_webhook_state(batch_id, "delivered" if ok else "retrying", attempt)
-        if ok:
-            return True
-        if attempt < attempts:
-            sleep(backoff_s * 2 ** (attempt - 1))
-    store.set_webhook_state(batch_id, "failed", attempts)
-    return False
 
 
 class InProcessRunner:
@@ -222,7 +140,11 @@ class InProcessRunner:
         threading.Thread(
             target=deliver_webhook,
             args=(self.ctx.store, batch_id),
-            kwargs={"attempts": self.ctx.webhook_attempts, "backoff_s": self.ctx.webhook_backoff_s},
+            kwargs={
+                "attempts": self.ctx.webhook_attempts,
+                "backoff_s": self.ctx.webhook_backoff_s,
+                "allowed_hosts": self.ctx.webhook_allowed_hosts,
+            },
             name=f"shingan-webhook-{batch_id}",
             daemon=True,
         ).start()
@@ -302,7 +224,11 @@ def celery_app(config: Config) -> Celery:
     def webhook(batch_id: str) -> None:
         ctx = worker_context(config)
         deliver_webhook(
-            ctx.store, batch_id, attempts=ctx.webhook_attempts, backoff_s=ctx.webhook_backoff_s
+            ctx.store,
+            batch_id,
+            attempts=ctx.webhook_attempts,
+            backoff_s=ctx.webhook_backoff_s,
+            allowed_hosts=ctx.webhook_allowed_hosts,
         )
 
     return app

@@ -49,6 +49,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from service.webhooks import display_url
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 # Item states. ``running`` items are claimed by a worker; a worker that dies leaves them
@@ -644,7 +646,11 @@ class Store:
                 "labels": dict(sorted(labels.items())),
                 "language": b.language,
                 "webhook": (
-                    {"url": b.webhook_url, "state": b.webhook_state, "attempts": b.webhook_attempts}
+                    {
+                        "url": display_url(b.webhook_url),
+                        "state": b.webhook_state,
+                        "attempts": b.webhook_attempts,
+                    }
                     if b.webhook_url
                     else None
                 ),

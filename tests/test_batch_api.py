@@ -21,11 +21,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
-from service.jobs import deliver_webhook
 from service.media_store import MediaStore
 from service.store import NewItem, Store, default_url
 from service.web import create_app
 from service.web.openapi import openapi_document
+from service.webhooks import deliver_webhook
 from tests.conftest import CA, sample
 from tests.test_api import assert_error
 
@@ -42,7 +42,7 @@ def make_app(tmp_path: Path, **settings: Any) -> Flask:
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
-    app = make_app(tmp_path, webhook_backoff_s=0.05)
+    app = make_app(tmp_path, webhook_backoff_s=0.05, webhook_allowed_hosts=["127.0.0.1"])
     yield app
     app.extensions["shingan"].runner.stop()
 
@@ -320,7 +320,9 @@ def test_a_redirecting_webhook_is_not_followed(tmp_path: Path) -> None:
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
         store.create_batch("c" * 32, [], actor="test", webhook_url=url, webhook_secret="s")
-        assert not deliver_webhook(store, "c" * 32, attempts=2, sleep=lambda _: None)
+        assert not deliver_webhook(
+            store, "c" * 32, attempts=2, sleep=lambda _: None, allowed_hosts=["127.0.0.1"]
+        )
     finally:
         server.shutdown()
         server.server_close()

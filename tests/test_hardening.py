@@ -166,3 +166,100 @@ def test_readyz_shows_configuration_only_to_key_holders(tmp_path: Path) -> None:
         assert "loaded" in full["checks"]["detectors"]
     finally:
         keyed.extensions["shingan"].runner.stop()
+
+
+# --- 13. Webhooks into the service's own network ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("100.64.0.1", False),  # carrier-grade NAT (shared)
+        ("169.254.169.254", False),  # cloud metadata
+        ("0.0.0.0", False),  # noqa: S104
+        ("224.0.0.1", False),
+        ("240.0.0.1", False),  # reserved
+        ("::1", False),
+        ("fe80::1", False),
+        ("fd00::1", False),  # unique local
+        ("::ffff:127.0.0.1", False),  # IPv4-mapped loopback
+        ("::ffff:169.254.169.254", False),
+        ("2002:7f00:0001::", False),  # 6to4 of 127.0.0.1
+        ("ff02::1", False),
+    ],
+)
+def test_webhook_addresses(address: str, public: bool) -> None:
+    import ipaddress
+
+    from service.webhooks import is_public
+
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.7/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://localhost/hook",
+        "http://user:pa55w0rd@127.0.0.1/",
+        "https://token@93.184.216.34/",
+        "ftp://93.184.216.34/",
+        "http:///nohost",
+    ],
+)
+def test_webhooks_into_private_networks_are_refused(client: FlaskClient, url: str) -> None:
+    files = [("unsigned.jpg", sample("unsigned.jpg").read_bytes())]
+    status, body, _ = post_files(client, files, webhook_url=url)
+    assert status == 400
+    assert body["error"]["code"] == "bad_webhook"
+    assert "pa55w0rd" not in body["error"]["message"]
+
+
+def test_allowed_hosts_and_shown_url(tmp_path: Path) -> None:
+    app = make_app(tmp_path, webhook_allowed_hosts=["127.0.0.0/8"])
+    try:
+        client = app.test_client()
+        files = [("unsigned.jpg", sample("unsigned.jpg").read_bytes())]
+        status, body, _ = post_files(
+            client, files, webhook_url="http://127.0.0.1:9/hook?token=s3cr3t#frag"
+        )
+        assert status == 202
+        assert body["webhook"]["url"] == "http://127.0.0.1:9/hook?…"
+        assert "s3cr3t" not in str(client.get(f"/v1/batches/{body['id']}").get_json())
+    finally:
+        app.extensions["shingan"].runner.stop()
+
+
+def test_webhook_address_is_checked_again_when_sending(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name was public when the batch was made, private when it is sent."""
+    import ipaddress
+
+    import service.webhooks as webhooks
+    from service.store import Store, default_url
+
+    store = Store(default_url(tmp_path))
+    try:
+        url = "https://hooks.example.org/in"
+        monkeypatch.setattr(webhooks, "resolve", lambda h, p: [ipaddress.ip_address("8.8.8.8")])
+        webhooks.check_url(url)
+        store.create_batch("d" * 32, [], actor="test", webhook_url=url, webhook_secret="s")
+        monkeypatch.setattr(webhooks, "resolve", lambda h, p: [ipaddress.ip_address("10.0.0.9")])
+        assert not webhooks.deliver_webhook(store, "d" * 32, attempts=3, sleep=lambda _: None)
+        batch = store.get_batch("d" * 32)
+        assert batch is not None
+        assert batch["webhook"]["state"] == "refused"
+        assert batch["webhook"]["attempts"] == 1
+    finally:
+        store.close()

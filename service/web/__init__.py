@@ -86,6 +86,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                 options=options,
                 webhook_attempts=config.webhook_attempts,
                 webhook_backoff_s=config.webhook_backoff_s,
+                webhook_allowed_hosts=config.webhook_allowed_hosts,
                 on_result=lambda report: count_verdict(metrics, report),
             ),
             workers=config.batch_workers,

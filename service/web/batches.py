@@ -17,11 +17,11 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context, url_for
 
 from provenance.media import MediaTooLarge
+from service import webhooks
 from service.archive import ArchiveError, is_zip, iter_members, open_member
 from service.batch import CSV_FIELDS, Failure, csv_row, error_row, row_of
 from service.messages import negotiate
@@ -101,9 +101,10 @@ def _webhook() -> tuple[str | None, str | None]:
     url = (request.form.get("webhook_url") or request.args.get("webhook_url") or "").strip()
     if not url:
         return None, None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000:
-        raise ApiError(400, "bad_webhook", "webhook_url must be an http:// or https:// URL")
+    try:
+        webhooks.check_url(url, state().config.webhook_allowed_hosts)
+    except webhooks.WebhookRefused as exc:
+        raise ApiError(400, "bad_webhook", str(exc)) from exc
     secret = request.form.get("webhook_secret") or request.args.get("webhook_secret")
     return url, secret or secrets.token_urlsafe(32)
 

@@ -393,7 +393,9 @@ _BATCH = _obj(
                 _obj(
                     {
                         "url": STR,
-                        "state": {"enum": ["pending", "retrying", "delivered", "failed"]},
+                        "state": {
+                            "enum": ["pending", "retrying", "delivered", "failed", "refused"]
+                        },
                         "attempts": {"type": "integer"},
                     }
                 ),
