@@ -80,7 +80,7 @@ def process_item(item_id: int, ctx: WorkerContext) -> str | None:
         else:
             if ctx.store.finish_item(item_id, report=report) and ctx.on_result:
                 ctx.on_result(report)
-    ctx.media.release(task.sha256, ctx.store.sha_needed(task.sha256))
+    ctx.media.release(task.sha256, ctx.store)
     if ctx.store.complete_batch_if_done(task.batch_id):
         return task.batch_id
     return None

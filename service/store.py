@@ -22,13 +22,14 @@ import hmac
 import json
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -57,6 +59,13 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # ``running`` and a redelivered task may claim them again.
 QUEUED, RUNNING, DONE, ERROR = "queued", "running", "done", "error"
 UNFINISHED = (QUEUED, RUNNING)
+
+# API key roles: an admin key manages every bank and reads every report.
+USER, ADMIN = "user", "admin"
+ROLES = (USER, ADMIN)
+
+#: An intake that died without dropping its holds loses them after this long at most.
+HOLD_TTL_S = 6 * 3600
 
 
 class Base(DeclarativeBase):
@@ -74,6 +83,8 @@ class ReportRow(Base):
     batch_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     filename: Mapped[str | None] = mapped_column(String(255), nullable=True)
     body: Mapped[str] = mapped_column(Text)
+    # who may read it when keys are in use (the key's actor; NULL: made before owners existed)
+    owner: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
 
 
 class AuditRow(Base):
@@ -132,6 +143,9 @@ class BankRow(Base):
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     source: Mapped[str] = mapped_column(Text, default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    owner: Mapped[str | None] = mapped_column(String(128), nullable=True)  # NULL: the operator
+    # shared banks are looked up for every caller and read-only to all but owner and admins
+    shared: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class BankEntryRow(Base):
@@ -157,6 +171,19 @@ class ApiKeyRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     rate_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    role: Mapped[str] = mapped_column(String(16), default=USER, server_default=USER)
+
+
+class MediaHoldRow(Base):
+    """A file in the media store that an intake still in progress needs (see
+    :meth:`Store.hold_media`)."""
+
+    __tablename__ = "media_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder: Mapped[str] = mapped_column(String(128), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 class MetaRow(Base):
@@ -230,6 +257,23 @@ class ApiKey:
     created_at: dt.datetime
     revoked_at: dt.datetime | None
     rate_per_minute: int | None
+    role: str = USER
+
+    @property
+    def admin(self) -> bool:
+        return self.role == ADMIN
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking, for ownership checks: an actor (``key:<name>``) and whether it is an
+    admin. ``None`` in place of a viewer means no checks (keys are not in use, or the CLI)."""
+
+    actor: str
+    admin: bool = False
+
+    def may_see(self, owner: str | None) -> bool:
+        return self.admin or (owner is not None and owner == self.actor)
 
 
 def now() -> dt.datetime:
@@ -351,10 +395,16 @@ class Store:
     # --- reports and audit --------------------------------------------------------------------
 
     def _add_report(
-        self, s: Session, report: dict[str, Any], actor: str, batch_id: str | None
+        self,
+        s: Session,
+        report: dict[str, Any],
+        actor: str,
+        batch_id: str | None,
+        owner: str | None = None,
     ) -> None:
         s.add(
             ReportRow(
+                owner=(owner or actor)[:128],
                 id=report["id"],
                 sha256=report["media"]["sha256"],
                 label=report["verdict"]["label"],
@@ -379,10 +429,17 @@ class Store:
         )
 
     def save_report(
-        self, report: dict[str, Any], *, actor: str, batch_id: str | None = None
+        self,
+        report: dict[str, Any],
+        *,
+        actor: str,
+        batch_id: str | None = None,
+        owner: str | None = None,
     ) -> None:
+        """Keep a report. ``actor`` goes to the audit log; ``owner`` (default: the actor) is who
+        may read the report back when keys are in use."""
         with self._write.begin() as s:
-            self._add_report(s, report, actor, batch_id)
+            self._add_report(s, report, actor, batch_id, owner)
 
     def audit_event(self, actor: str, action: str, detail: str = "") -> None:
         """An audit row for something other than a verification (keys, banks, batches)."""
@@ -399,10 +456,14 @@ class Store:
                 )
             )
 
-    def get_report(self, report_id: str) -> dict[str, Any] | None:
+    def get_report(self, report_id: str, viewer: Viewer | None = None) -> dict[str, Any] | None:
+        """The report, or None if there is none or ``viewer`` may not see it."""
         with self._read() as s:
             row = s.get(ReportRow, report_id)
-            return json.loads(row.body) if row else None
+            if row is None or (viewer is not None and not viewer.may_see(row.owner)):
+                return None
+            report: dict[str, Any] = json.loads(row.body)
+            return report
 
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._read() as s:
@@ -431,10 +492,14 @@ class Store:
         language: str = "en",
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        holder: str | None = None,
     ) -> list[int]:
         """Record a batch and its items; returns the ids of the queued ones, in order (items
-        refused on arrival are recorded with their error)."""
+        refused on arrival are recorded with their error). The intake's media holds
+        (``holder``) are dropped in the same transaction: from then on the items need them."""
         with self._write.begin() as s:
+            if holder is not None:
+                s.execute(delete(MediaHoldRow).where(MediaHoldRow.holder == holder))
             s.add(
                 BatchRow(
                     id=batch_id,
@@ -591,22 +656,84 @@ class Store:
                 )
             )
 
-    def unfinished_shas(self) -> set[str]:
-        with self._read() as s:
-            return set(
-                s.scalars(select(ItemRow.sha256).where(ItemRow.status.in_(UNFINISHED)).distinct())
-            )
+    # --- media the store's rows still need -----------------------------------------------------
 
-    def sha_needed(self, sha256: str) -> bool:
-        """Whether an unfinished item still needs the media with this hash."""
-        with self._read() as s:
-            return bool(
-                s.scalar(
-                    select(func.count())
-                    .select_from(ItemRow)
-                    .where(ItemRow.sha256 == sha256, ItemRow.status.in_(UNFINISHED))
+    def _lock_media(self, s: Session, sha256: str) -> None:
+        """Serialise holds and releases of one file. SQLite writers are serialised already
+        (BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped advisory lock."""
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(sha256[:15], 16)})
+
+    def _needed(self, s: Session, sha256: str) -> bool:
+        items = s.scalar(
+            select(func.count())
+            .select_from(ItemRow)
+            .where(ItemRow.sha256 == sha256, ItemRow.status.in_(UNFINISHED))
+        )
+        holds = s.scalar(
+            select(func.count())
+            .select_from(MediaHoldRow)
+            .where(MediaHoldRow.sha256 == sha256, MediaHoldRow.expires_at > now())
+        )
+        return bool(items or holds)
+
+    def hold_media(self, holder: str, sha256: str, ttl_s: float = HOLD_TTL_S) -> None:
+        """Record that an intake needs this file; call it before the file is put in place, so a
+        worker finishing another item with the same content cannot delete it in between."""
+        with self._write.begin() as s:
+            self._lock_media(s, sha256)
+            s.add(
+                MediaHoldRow(
+                    holder=holder[:128],
+                    sha256=sha256,
+                    expires_at=now() + dt.timedelta(seconds=ttl_s),
                 )
             )
+
+    def drop_holds(self, holder: str) -> list[str]:
+        """Forget an intake's holds (it failed, or its batch owns the files now); returns the
+        files it held."""
+        with self._write.begin() as s:
+            shas = list(s.scalars(select(MediaHoldRow.sha256).where(MediaHoldRow.holder == holder)))
+            s.execute(delete(MediaHoldRow).where(MediaHoldRow.holder == holder))
+            return list(dict.fromkeys(shas))
+
+    def drop_stale_holds(self, stale: Callable[[str], bool]) -> int:
+        """Forget expired holds and those whose holder ``stale`` says is gone (a process that
+        was killed during an intake); returns how many."""
+        with self._write.begin() as s:
+            rows = s.execute(select(MediaHoldRow.id, MediaHoldRow.holder, MediaHoldRow.expires_at))
+            t = now()
+            gone = [
+                i
+                for i, holder, expires in rows
+                if (expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)) <= t
+                or stale(holder)
+            ]
+            if gone:
+                s.execute(delete(MediaHoldRow).where(MediaHoldRow.id.in_(gone)))
+            return len(gone)
+
+    def release_media(self, sha256: str, delete_file: Callable[[], None]) -> bool:
+        """Delete a file (``delete_file``) unless an unfinished item or a live hold needs it,
+        deciding and deleting in one transaction. Returns whether it was deleted."""
+        with self._write.begin() as s:
+            self._lock_media(s, sha256)
+            if self._needed(s, sha256):
+                return False
+            delete_file()
+            return True
+
+    def needed_shas(self) -> set[str]:
+        """Every file that unfinished items or live holds need."""
+        with self._read() as s:
+            items = s.scalars(
+                select(ItemRow.sha256).where(ItemRow.status.in_(UNFINISHED)).distinct()
+            )
+            holds = s.scalars(
+                select(MediaHoldRow.sha256).where(MediaHoldRow.expires_at > now()).distinct()
+            )
+            return set(items) | set(holds)
 
     def queue_depth(self) -> int:
         with self._read() as s:
@@ -721,26 +848,61 @@ class Store:
             epoch = s.get(MetaRow, "banks_epoch")
             return (rev.value if rev else 0, epoch.value if epoch else 0)
 
-    def create_bank(self, name: str, label: str, note: str = "", source: str = "") -> None:
+    def create_bank(
+        self,
+        name: str,
+        label: str,
+        note: str = "",
+        source: str = "",
+        *,
+        owner: str | None = None,
+        shared: bool = True,
+    ) -> None:
         """Raises: StoreConflict when a bank of that name exists."""
         try:
             with self._write.begin() as s:
-                s.add(BankRow(name=name, label=label, note=note, source=source, created_at=now()))
+                s.add(
+                    BankRow(
+                        name=name,
+                        label=label,
+                        note=note,
+                        source=source,
+                        created_at=now(),
+                        owner=owner[:128] if owner else None,
+                        shared=shared,
+                    )
+                )
                 self._bump(s, "banks_revision")
         except IntegrityError as exc:
             raise StoreConflict(f"a bank named {name!r} exists already") from exc
 
-    def get_bank(self, name: str) -> dict[str, Any] | None:
-        for b in self.list_banks():
-            if b["name"] == name:
-                return b
+    def get_bank(self, name: str, viewer: Viewer | None = None) -> dict[str, Any] | None:
+        """The bank if it exists and ``viewer`` may see it (shared, theirs, or an admin)."""
+        for b in self.list_banks(viewer, name=name):
+            return b
         return None
 
-    def list_banks(self) -> list[dict[str, Any]]:
+    def list_banks(
+        self, viewer: Viewer | None = None, *, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Banks ``viewer`` may see, with their entry counts. ``writable`` says whether the
+        viewer may add to or delete the bank."""
         with self._read() as s:
-            counts = dict(
-                s.execute(select(BankEntryRow.bank, func.count()).group_by(BankEntryRow.bank)).all()
-            )
+            q = select(BankRow).order_by(BankRow.name)
+            if name is not None:
+                q = q.where(BankRow.name == name)
+            banks = [
+                b for b in s.scalars(q) if viewer is None or b.shared or viewer.may_see(b.owner)
+            ]
+            counts: dict[str, int] = {}
+            if banks:
+                counts = dict(
+                    s.execute(
+                        select(BankEntryRow.bank, func.count())
+                        .where(BankEntryRow.bank.in_([b.name for b in banks]))
+                        .group_by(BankEntryRow.bank)
+                    ).all()
+                )
             return [
                 {
                     "name": b.name,
@@ -749,9 +911,24 @@ class Store:
                     "source": b.source,
                     "created_at": iso(b.created_at),
                     "entries": counts.get(b.name, 0),
+                    "shared": b.shared,
+                    "owner": b.owner,
+                    "writable": viewer is None or viewer.may_see(b.owner),
                 }
-                for b in s.scalars(select(BankRow).order_by(BankRow.name))
+                for b in banks
             ]
+
+    def usable_banks(self, actor: str) -> frozenset[str]:
+        """Names of the banks looked up for ``actor``'s verifications: shared ones and its own
+        (an admin's too: it sees other keys' banks, but they do not decide its verdicts)."""
+        with self._read() as s:
+            return frozenset(
+                s.scalars(
+                    select(BankRow.name).where(
+                        (BankRow.shared == true()) | (BankRow.owner == actor)
+                    )
+                )
+            )
 
     def add_bank_entries(self, bank: str, entries: Iterable[EntryFields]) -> int:
         """Add entries to an existing bank (whatever bank they name). Raises StoreNotFound for
@@ -820,7 +997,7 @@ class Store:
 
     # --- API keys -----------------------------------------------------------------------------
 
-    def create_key(self, name: str, rate_per_minute: int | None = None) -> str:
+    def create_key(self, name: str, rate_per_minute: int | None = None, role: str = USER) -> str:
         """Make a key and return it; only its hash is kept, so it is shown once.
 
         Raises: StoreConflict when a key of that name exists.
@@ -835,6 +1012,7 @@ class Store:
                         key_hash=hash_key(key),
                         created_at=now(),
                         rate_per_minute=rate_per_minute,
+                        role=role,
                     )
                 )
         except IntegrityError as exc:
@@ -883,7 +1061,9 @@ class Store:
 
 
 def _key(r: ApiKeyRow) -> ApiKey:
-    return ApiKey(r.id, r.name, r.prefix, r.created_at, r.revoked_at, r.rate_per_minute)
+    return ApiKey(
+        r.id, r.name, r.prefix, r.created_at, r.revoked_at, r.rate_per_minute, r.role or USER
+    )
 
 
 def _item_dict(r: ItemRow) -> dict[str, Any]:

@@ -291,7 +291,7 @@ def test_media_retention_keeps_files_then_purges(tmp_path: Path) -> None:
     assert kept.read_bytes() == data
     old = time.time() - 2 * 86400
     os.utime(kept, (old, old))
-    assert media.purge() == 1
+    assert media.sweep(app.extensions["shingan"].store) == 1
     assert not kept.exists()
     app.extensions["shingan"].runner.stop()
 

@@ -6,6 +6,10 @@ Every hostile input is built in the test from the project's own samples (tests/h
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -261,5 +265,104 @@ def test_webhook_address_is_checked_again_when_sending(
         assert batch is not None
         assert batch["webhook"]["state"] == "refused"
         assert batch["webhook"]["attempts"] == 1
+    finally:
+        store.close()
+
+
+# --- 6, 7, 8. Batch limits, orphaned media, two batches sharing a file -------------------------
+
+
+def _media_files(app: Flask) -> list[Path]:
+    root = app.extensions["shingan"].media.root
+    return [p for p in root.rglob("*") if p.is_file() and p.parent.name != "tmp"]
+
+
+def test_the_size_limit_is_per_batch_not_per_archive(tmp_path: Path) -> None:
+    from tests.test_batch_api import zip_bytes
+
+    app = make_app(tmp_path, max_batch_mb=1)
+    try:
+        # each archive expands to 0.5 MiB (under the limit alone), 1.5 MiB together
+        archives = [
+            (f"part{i}.zip", zip_bytes({f"f{i}.jpg": bytes([i]) * (512 * 1024)})) for i in range(3)
+        ]
+        status, body, _ = post_files(app.test_client(), archives)
+        assert status == 413, body
+        assert body["error"]["code"] == "too_large"
+        assert _media_files(app) == []  # what was stored before the refusal is gone
+        status, body, _ = post_files(app.test_client(), archives[:1])
+        assert status == 202
+    finally:
+        app.extensions["shingan"].runner.stop()
+
+
+def test_a_refused_batch_leaves_no_media(app: Flask, client: FlaskClient) -> None:
+    from tests.test_batch_api import zip_bytes
+
+    bomb = zip_bytes({"bomb.jpg": b"\0" * (20 * 1024 * 1024)})
+    files = [
+        ("a.jpg", sample("unsigned.jpg").read_bytes()),
+        ("b.png", sample("ai_generated.png").read_bytes()),
+        ("bomb.zip", bomb),
+    ]
+    status, body, _ = post_files(client, files)
+    assert status == 400
+    assert body["error"]["code"] == "zip_bomb"
+    assert _media_files(app) == []
+    store = app.extensions["shingan"].store
+    assert store.needed_shas() == set()
+
+
+def test_media_left_by_a_killed_intake_is_swept_at_start(tmp_path: Path) -> None:
+    from service.media_store import MediaStore
+    from service.store import Store, default_url
+
+    data = tmp_path / "data"
+    store = Store(default_url(data))
+    media = MediaStore(data / "media")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    holder = f"{socket.gethostname()[:80]}:{dead.pid}:killed"
+    with sample("unsigned.jpg").open("rb") as fh:
+        sha, _ = media.put_stream(fh, 10**9, lambda s: store.hold_media(holder, s))
+    (data / "media" / "tmp" / "in-partial").write_bytes(b"half an upload")
+    old = time.time() - 7200
+    os.utime(data / "media" / "tmp" / "in-partial", (old, old))
+    assert media.path(sha).exists()
+    store.close()
+    app = make_app(tmp_path)  # the service starts: its sweep finds the dead intake's file
+    try:
+        assert not media.path(sha).exists()
+        assert not (data / "media" / "tmp" / "in-partial").exists()
+    finally:
+        app.extensions["shingan"].runner.stop()
+
+
+def test_two_batches_sharing_a_file_never_lose_it(tmp_path: Path) -> None:
+    """Batch A's item finishes while batch B's intake has just stored the same file."""
+    from service.media_store import MediaStore
+    from service.store import NewItem, Store, default_url
+
+    store = Store(default_url(tmp_path))
+    media = MediaStore(tmp_path / "media")
+    try:
+        with sample("unsigned.jpg").open("rb") as fh:
+            sha, size = media.put_stream(fh, 10**9, lambda s: store.hold_media("A", s))
+        (a_item,) = store.create_batch(
+            "a" * 32, [NewItem("x.jpg", sha, size)], actor="t", holder="A"
+        )
+        # B's intake stores the same bytes (held) but has not created its batch yet
+        with sample("unsigned.jpg").open("rb") as fh:
+            media.put_stream(fh, 10**9, lambda s: store.hold_media("B", s))
+        store.finish_item(a_item, error=("x", "done"))
+        assert not media.release(sha, store)  # B's hold keeps it
+        (b_item,) = store.create_batch(
+            "b" * 32, [NewItem("y.jpg", sha, size)], actor="t", holder="B"
+        )
+        assert not media.release(sha, store)  # B's item needs it
+        assert media.path(sha).exists()
+        store.finish_item(b_item, error=("x", "done"))
+        assert media.release(sha, store)  # the last item is done: the file goes
+        assert not media.path(sha).exists()
     finally:
         store.close()

@@ -123,8 +123,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     banks_api.init_app(app)
     ui.init_app(app)
     pages.init_app(app)
-    media.purge(store.unfinished_shas())
-    media.start_janitor(store.unfinished_shas)
+    media.sweep(store)
+    media.start_janitor(store)
     live_banks.warm_up()
     runner.start()
 

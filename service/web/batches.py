@@ -24,6 +24,7 @@ from provenance.media import MediaTooLarge
 from service import webhooks
 from service.archive import ArchiveError, is_zip, iter_members, open_member
 from service.batch import CSV_FIELDS, Failure, csv_row, error_row, row_of
+from service.media_store import new_holder
 from service.messages import negotiate
 from service.store import NewItem
 from service.web import state
@@ -42,16 +43,35 @@ def _limits() -> dict[str, Any]:
     }
 
 
-def collect_items(files: list[tuple[str, Any]]) -> list[NewItem]:
-    """Store every uploaded file (expanding zip archives) in the media store.
+class _Budget:
+    """The bytes a batch may still hold: its files in all, zips counted expanded."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.left = limit, limit
+
+    def take(self, n: int) -> None:
+        self.left -= n
+        if self.left < 0:
+            raise ApiError(
+                413, "too_large", f"the batch holds over {self.limit} bytes (zips expanded)"
+            )
+
+
+def collect_items(files: list[tuple[str, Any]], holder: str) -> list[NewItem]:
+    """Store every uploaded file (expanding zip archives) in the media store, each held for
+    this intake (``holder``) until its batch is created.
 
     Raises:
-        ApiError: a refused archive, or more files than a batch may hold.
+        ApiError: a refused archive, more files or more bytes than a batch may hold.
     """
     st = state()
     max_bytes = st.options.limits.max_bytes
     limits = _limits()
+    budget = _Budget(limits["max_total_bytes"])
     items: list[NewItem] = []
+
+    def hold(sha: str) -> None:
+        st.store.hold_media(holder, sha)
 
     def add(name: str, stream: Any) -> None:
         if len(items) >= limits["max_members"]:
@@ -59,12 +79,14 @@ def collect_items(files: list[tuple[str, Any]]) -> list[NewItem]:
                 400, "too_many_files", f"a batch holds at most {limits['max_members']} files"
             )
         try:
-            sha, size = st.media.put_stream(stream, max_bytes)
+            sha, size = st.media.put_stream(stream, min(max_bytes, budget.left), hold)
         except MediaTooLarge as exc:
+            if budget.left < max_bytes:
+                budget.take(budget.left + 1)  # the batch, not the file, is over its limit
             items.append(NewItem(name, "", 0, (exc.code, exc.message)))
         else:
+            budget.take(size)
             if size == 0:
-                st.media.release(sha, still_needed=False)  # never queued, so nothing reads it
                 items.append(NewItem(name, sha, 0, ("empty_media", "the file is empty")))
             else:
                 items.append(NewItem(name, sha, size))
@@ -74,7 +96,7 @@ def collect_items(files: list[tuple[str, Any]]) -> list[NewItem]:
             total = 0
             while chunk := stream.read(1024 * 1024):
                 total += len(chunk)
-                if total > limits["max_total_bytes"]:
+                if total > budget.left:
                     raise ApiError(413, "too_large", "the batch is over its size limit")
                 tmp.write(chunk)
             tmp.flush()
@@ -84,7 +106,8 @@ def collect_items(files: list[tuple[str, Any]]) -> list[NewItem]:
                     add(name, fh)
                 continue
             try:
-                for member, zf in iter_members(path, **limits):
+                checks = {**limits, "max_total_bytes": budget.left}
+                for member, zf in iter_members(path, **checks):
                     label = f"{name}/{member.name}"[:255]
                     try:
                         add(label, open_member(zf, member))
@@ -110,21 +133,34 @@ def _webhook() -> tuple[str | None, str | None]:
 
 
 def start_batch(files: list[tuple[str, Any]], language: str) -> dict[str, Any]:
-    """Store the files, record the batch, queue its items; returns the batch status."""
+    """Store the files, record the batch, queue its items; returns the batch status.
+
+    A batch refused half-way (a zip bomb after other files were stored, a size limit) leaves
+    nothing behind: the intake's holds are dropped and its files released.
+    """
     st = state()
     webhook_url, webhook_secret = _webhook()
-    items = collect_items(files)
-    if not items:
-        raise ApiError(400, "missing_file", "the batch holds no files")
-    batch_id = secrets.token_hex(16)
-    queued = st.store.create_batch(
-        batch_id,
-        items,
-        actor=actor(),
-        language=language,
-        webhook_url=webhook_url,
-        webhook_secret=webhook_secret,
-    )
+    holder = new_holder()
+    try:
+        items = collect_items(files, holder)
+        if not items:
+            raise ApiError(400, "missing_file", "the batch holds no files")
+        batch_id = secrets.token_hex(16)
+        queued = st.store.create_batch(
+            batch_id,
+            items,
+            actor=actor(),
+            language=language,
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            holder=holder,
+        )
+    except BaseException:
+        for sha in st.store.drop_holds(holder):
+            st.media.release(sha, st.store)
+        raise
+    for sha in {it.sha256 for it in items if it.error and it.sha256}:
+        st.media.release(sha, st.store)  # refused on arrival (empty): no item will read it
     st.store.audit_event(actor(), "batch_created", f"{batch_id}: {len(items)} files")
     st.runner.submit(queued)
     if not queued:
