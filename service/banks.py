@@ -13,7 +13,7 @@ import csv
 import logging
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
@@ -52,14 +52,17 @@ class BankEntry:
         return cls(r.bank, r.entry, r.label, r.pdq, r.note, r.source)
 
 
-def parse_bank_csv(fh: IO[str], name: str, default_bank: str = "") -> list[BankEntry]:
-    """Entries of a bank CSV. Raises BankError naming ``name`` and the line of the problem."""
+def iter_bank_csv(fh: IO[str], name: str, default_bank: str = "") -> Iterator[BankEntry]:
+    """Entries of a bank CSV, one at a time (a large import is never held in memory).
+
+    Raises:
+        BankError: naming ``name`` and the line of the first problem, when it is reached.
+    """
     try:
-        reader = csv.DictReader(fh)
+        reader = csv.DictReader(_bounded_lines(fh, name))
         missing = {"entry", "label", "pdq"} - set(reader.fieldnames or [])
         if missing:
             raise BankError(f"{name}: missing column(s) {', '.join(sorted(missing))}")
-        entries = []
         for line, row in enumerate(reader, start=2):
             label = (row.get("label") or "").strip()
             if label not in LABELS:
@@ -69,19 +72,35 @@ def parse_bank_csv(fh: IO[str], name: str, default_bank: str = "") -> list[BankE
                 hex_to_int(pdq)
             except ValueError as exc:
                 raise BankError(f"{name}:{line}: {exc}") from exc
-            entries.append(
-                BankEntry(
-                    bank=(row.get("bank") or "").strip() or default_bank,
-                    entry=(row.get("entry") or "").strip()[:255] or f"line {line}",
-                    label=label,
-                    pdq=pdq,
-                    note=(row.get("note") or "").strip()[:2000],
-                    source=(row.get("source") or "").strip()[:2000],
-                )
+            yield BankEntry(
+                bank=(row.get("bank") or "").strip() or default_bank,
+                entry=(row.get("entry") or "").strip()[:255] or f"line {line}",
+                label=label,
+                pdq=pdq,
+                note=(row.get("note") or "").strip()[:2000],
+                source=(row.get("source") or "").strip()[:2000],
             )
-        return entries
     except (UnicodeDecodeError, csv.Error) as exc:
         raise BankError(f"{name}: cannot be read ({exc})") from exc
+
+
+#: A bank CSV row is a few hundred characters; a longer line is not a bank file.
+MAX_LINE = 64 * 1024
+
+
+def _bounded_lines(fh: IO[str], name: str) -> Iterator[str]:
+    """Lines of ``fh``, refusing one longer than :data:`MAX_LINE` before it is read whole."""
+    number = 0
+    while line := fh.readline(MAX_LINE + 1):
+        number += 1
+        if len(line) > MAX_LINE and not line.endswith("\n"):
+            raise BankError(f"{name}:{number}: line longer than {MAX_LINE} characters")
+        yield line
+
+
+def parse_bank_csv(fh: IO[str], name: str, default_bank: str = "") -> list[BankEntry]:
+    """Entries of a bank CSV. Raises BankError naming ``name`` and the line of the problem."""
+    return list(iter_bank_csv(fh, name, default_bank))
 
 
 def read_bank_csv(path: Path) -> list[BankEntry]:
@@ -150,6 +169,10 @@ class BankSet:
     def active(self) -> bool:
         return self.index is not None
 
+    def for_actor(self, actor: str) -> BankLookup:
+        """Bank files are the operator's: every caller uses them."""
+        return self
+
     def lookup(self, pdq_hex: str, radius: int = NEAR_THRESHOLD) -> list[Match]:
         if self.index is None:
             return []
@@ -167,6 +190,10 @@ class BankLookup(Protocol):
     def active(self) -> bool: ...
 
     def lookup(self, pdq_hex: str, radius: int = NEAR_THRESHOLD) -> list[Match]: ...
+
+    def for_actor(self, actor: str) -> BankLookup:
+        """The banks looked up for this caller's verifications."""
+        ...
 
 
 #: Entries added since the last full index build are searched in a second, small index;
@@ -238,11 +265,36 @@ class LiveBanks:
         self._refresh()
         return self.files.active or self._main.active or self._delta.active
 
-    def lookup(self, pdq_hex: str, radius: int = NEAR_THRESHOLD) -> list[Match]:
+    def lookup(
+        self, pdq_hex: str, radius: int = NEAR_THRESHOLD, banks: Container[str] | None = None
+    ) -> list[Match]:
+        """Nearest entries in the bank files and in the store's banks (only those named in
+        ``banks``, when given)."""
         self._refresh()
-        found = [
-            *self.files.lookup(pdq_hex, radius),
-            *self._main.lookup(pdq_hex, radius),
-            *self._delta.lookup(pdq_hex, radius),
-        ]
+        stored = [*self._main.lookup(pdq_hex, radius), *self._delta.lookup(pdq_hex, radius)]
+        if banks is not None:
+            stored = [m for m in stored if m.bank in banks]
+        found = [*self.files.lookup(pdq_hex, radius), *stored]
         return sorted(found, key=lambda m: m.distance)
+
+    def for_actor(self, actor: str) -> BankLookup:
+        """A caller with an API key (``key:<name>``) uses the shared banks and its own; without
+        keys (one trusted user on loopback) every bank is used."""
+        if not actor.startswith("key:"):
+            return self
+        return _ScopedBanks(self, self.store.usable_banks(actor))
+
+
+class _ScopedBanks:
+    def __init__(self, live: LiveBanks, names: frozenset[str]) -> None:
+        self.live, self.names = live, names
+
+    @property
+    def active(self) -> bool:
+        return self.live.files.active or bool(self.names)
+
+    def lookup(self, pdq_hex: str, radius: int = NEAR_THRESHOLD) -> list[Match]:
+        return self.live.lookup(pdq_hex, radius, self.names)
+
+    def for_actor(self, actor: str) -> BankLookup:
+        return self.live.for_actor(actor)

@@ -281,9 +281,16 @@ _LABEL = click.Choice(LABELS)
 @click.option("--label", type=_LABEL, required=True, help="what the bank's items are")
 @click.option("--note", default="", help="what the bank is for")
 @click.option("--source", default="", help="who maintains it")
+@click.option(
+    "--private",
+    is_flag=True,
+    help="only admin keys see it (default: shared, used by every caller's verifications)",
+)
 @click.pass_context
-def banks_create(ctx: click.Context, name: str, label: str, note: str, source: str) -> None:
-    """Create a bank in the database."""
+def banks_create(
+    ctx: click.Context, name: str, label: str, note: str, source: str, private: bool
+) -> None:
+    """Create a bank in the database (an operator's bank: shared unless --private)."""
     from service.banks import BANK_NAME
     from service.store import StoreConflict
 
@@ -291,7 +298,7 @@ def banks_create(ctx: click.Context, name: str, label: str, note: str, source: s
         raise click.UsageError("a bank name is 1-64 letters, digits, '.', '_' or '-'")
     store = _store(ctx)
     try:
-        store.create_bank(name, label, note, source)
+        store.create_bank(name, label, note, source, owner=None, shared=not private)
     except StoreConflict as exc:
         raise click.UsageError(str(exc)) from exc
     store.audit_event("cli", "bank_created", name)
@@ -422,16 +429,21 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--name", required=True, help="who the key is for (shown in the audit log)")
 @click.option("--rate-limit", type=click.IntRange(1), help="requests a minute (default: config)")
+@click.option(
+    "--admin",
+    is_flag=True,
+    help="an admin key: manages every bank, reads every report, may create shared banks",
+)
 @click.pass_context
-def keys_create(ctx: click.Context, name: str, rate_limit: int | None) -> None:
+def keys_create(ctx: click.Context, name: str, rate_limit: int | None, admin: bool) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    from service.store import StoreConflict
+    from service.store import ADMIN, USER, StoreConflict
 
     if not 1 <= len(name) <= 64:
         raise click.UsageError("a key name is 1-64 characters")
     store = _store(ctx)
     try:
-        key = store.create_key(name, rate_limit)
+        key = store.create_key(name, rate_limit, ADMIN if admin else USER)
     except StoreConflict as exc:
         raise click.UsageError(str(exc)) from exc
     store.audit_event("cli", "key_created", name)
@@ -446,7 +458,7 @@ def keys_list(ctx: click.Context) -> None:
     for k in _store(ctx).list_keys():
         state = "revoked" if k.revoked_at else "active"
         rate = k.rate_per_minute or "default"
-        click.echo(f"{_clean(k.name)}\t{k.prefix}…\t{state}\t{rate}/min")
+        click.echo(f"{_clean(k.name)}\t{k.prefix}…\t{state}\t{rate}/min\t{k.role}")
 
 
 @keys.command("revoke")

@@ -66,7 +66,11 @@ def process_item(item_id: int, ctx: WorkerContext) -> str | None:
     else:
         path = ctx.media.path(task.sha256)
         try:
-            options = replace(ctx.options, language=task.language)
+            options = replace(
+                ctx.options,
+                language=task.language,
+                banks=ctx.options.banks.for_actor(task.actor),
+            )
             report = analyze(path, options, filename=task.filename).to_dict()
         except MediaError as exc:
             ctx.store.finish_item(item_id, error=(exc.code, exc.message))

@@ -366,3 +366,217 @@ def test_two_batches_sharing_a_file_never_lose_it(tmp_path: Path) -> None:
         assert not media.path(sha).exists()
     finally:
         store.close()
+
+
+# --- 5. Owners for banks and reports ----------------------------------------------------------
+
+
+@pytest.fixture
+def keyed(tmp_path: Path) -> Iterator[Flask]:
+    from service.web import create_app
+
+    app = create_app({"data_dir": str(tmp_path / "data"), "api_keys": "required"})
+    yield app
+    app.extensions["shingan"].runner.stop()
+
+
+def _as(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _verify_as(client: FlaskClient, key: str, data: bytes) -> dict[str, Any]:
+    res = client.post(
+        "/v1/verify",
+        data={"file": (io.BytesIO(data), "x.jpg")},
+        headers=_as(key),
+        content_type="multipart/form-data",
+    )
+    assert res.status_code == 200, res.get_json()
+    body: dict[str, Any] = res.get_json()
+    return body
+
+
+def _add_media(client: FlaskClient, key: str, bank: str, data: bytes) -> int:
+    res = client.post(
+        f"/v1/banks/{bank}/entries",
+        data={"file": (io.BytesIO(data), "viral.jpg")},
+        headers=_as(key),
+        content_type="multipart/form-data",
+    )
+    return int(res.status_code)
+
+
+def test_banks_and_reports_belong_to_their_key(keyed: Flask) -> None:
+    from service.store import ADMIN
+
+    store = keyed.extensions["shingan"].store
+    alice, bob = store.create_key("alice"), store.create_key("bob")
+    admin = store.create_key("ops", role=ADMIN)
+    client = keyed.test_client()
+    photo = sample("unsigned.jpg").read_bytes()
+
+    # alice's private bank decides her verifications, and nobody else's
+    res = client.post(
+        "/v1/banks", json={"name": "alice-fakes", "label": "manipulated"}, headers=_as(alice)
+    )
+    assert res.status_code == 201
+    assert res.get_json()["shared"] is False
+    assert _add_media(client, alice, "alice-fakes", photo) == 200
+    assert _verify_as(client, alice, photo)["verdict"]["label"] == "manipulated"
+    theirs = _verify_as(client, bob, photo)
+    assert theirs["verdict"]["label"] == "inconclusive"
+    assert theirs["matches"] == []
+    names = [b["name"] for b in client.get("/v1/banks", headers=_as(bob)).get_json()["banks"]]
+    assert "alice-fakes" not in names
+    assert _add_media(client, bob, "alice-fakes", photo) == 404
+    assert client.delete("/v1/banks/alice-fakes", headers=_as(bob)).status_code == 404
+    assert client.get("/v1/banks/alice-fakes/entries.csv", headers=_as(bob)).status_code == 404
+
+    # reports: the owner and admins
+    mine = _verify_as(client, alice, photo)["id"]
+    assert client.get(f"/v1/reports/{mine}", headers=_as(alice)).status_code == 200
+    assert client.get(f"/v1/reports/{mine}", headers=_as(bob)).status_code == 404
+    assert client.get(f"/v1/reports/{mine}", headers=_as(admin)).status_code == 200
+
+    # only an admin shares a bank; shared banks are read-only to the others
+    res = client.post(
+        "/v1/banks",
+        json={"name": "bob-shared", "label": "authentic", "shared": True},
+        headers=_as(bob),
+    )
+    assert res.status_code == 403
+    res = client.post(
+        "/v1/banks",
+        json={"name": "desk-originals", "label": "authentic", "shared": True},
+        headers=_as(admin),
+    )
+    assert res.status_code == 201
+    assert _add_media(client, admin, "desk-originals", sample("tampered.jpg").read_bytes()) == 200
+    listed = {b["name"]: b for b in client.get("/v1/banks", headers=_as(bob)).get_json()["banks"]}
+    assert listed["desk-originals"]["shared"] is True
+    assert listed["desk-originals"]["writable"] is False
+    assert _add_media(client, bob, "desk-originals", photo) == 403
+    assert client.delete("/v1/banks/desk-originals", headers=_as(bob)).status_code == 403
+    assert _verify_as(client, bob, sample("tampered.jpg").read_bytes())["matches"]
+
+    # admins see and manage every bank
+    every = [b["name"] for b in client.get("/v1/banks", headers=_as(admin)).get_json()["banks"]]
+    assert every == ["alice-fakes", "desk-originals"]
+    assert client.delete("/v1/banks/alice-fakes", headers=_as(admin)).status_code == 204
+
+
+def test_batch_items_use_their_owners_banks(keyed: Flask) -> None:
+    store = keyed.extensions["shingan"].store
+    alice, bob = store.create_key("alice"), store.create_key("bob")
+    client = keyed.test_client()
+    photo = sample("unsigned.jpg").read_bytes()
+    client.post("/v1/banks", json={"name": "mine", "label": "manipulated"}, headers=_as(alice))
+    assert _add_media(client, alice, "mine", photo) == 200
+    labels = {}
+    for who, key in (("alice", alice), ("bob", bob)):
+        res = client.post(
+            "/v1/batches",
+            data={"file": [(io.BytesIO(photo), "x.jpg")]},
+            headers=_as(key),
+            content_type="multipart/form-data",
+        )
+        assert res.status_code == 202
+        batch_id = res.get_json()["id"]
+        deadline = time.monotonic() + 60
+        while (b := client.get(f"/v1/batches/{batch_id}", headers=_as(key)).get_json())[
+            "status"
+        ] != "done":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        labels[who] = b["items"][0]["label"]
+    assert labels == {"alice": "manipulated", "bob": "inconclusive"}
+
+
+def test_report_pages_and_cli_roles(keyed: Flask, tmp_path: Path) -> None:
+    from tests.test_pages import csrf_of, page
+
+    store = keyed.extensions["shingan"].store
+    alice, bob = store.create_key("alice"), store.create_key("bob")
+    client = keyed.test_client()
+    report_id = _verify_as(client, alice, sample("unsigned.jpg").read_bytes())["id"]
+    form = page(client, "/signin")
+    client.post("/signin", data={"csrf": csrf_of(form), "key": bob, "next": "/"})
+    assert client.get(f"/reports/{report_id}").status_code == 404
+    client.post("/signout", data={"csrf": csrf_of(page(client, "/"))})
+    form = page(client, "/signin")
+    client.post("/signin", data={"csrf": csrf_of(form), "key": alice, "next": "/"})
+    assert client.get(f"/reports/{report_id}").status_code == 200
+
+    env = {"SHINGAN_DATA_DIR": str(tmp_path / "data")}
+    code, out, _ = run("keys", "create", "--name", "root", "--admin", env=env)
+    assert code == 0
+    code, out, _ = run("keys", "list", env=env)
+    roles = {line.split("\t")[0]: line.split("\t")[4] for line in out.splitlines()}
+    assert roles == {"alice": "user", "bob": "user", "root": "admin"}
+    code, _, _ = run("banks", "create", "official", "--label", "authentic", env=env)
+    assert code == 0
+    assert store.get_bank("official")["shared"] is True  # an operator's bank is for everyone
+
+
+# --- 10. Bank CSV import in bounded memory ----------------------------------------------------
+
+
+def _bank_csv(path: Path, rows: int, bad_at: int | None = None) -> None:
+    import random
+
+    rng = random.Random(4)
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("bank,entry,label,pdq,note,source\n")
+        for i in range(rows):
+            pdq = "zz" if i == bad_at else f"{rng.getrandbits(256):064x}"
+            fh.write(f"b,item-{i}.jpg,manipulated,{pdq},debunked on day {i % 365},desk\n")
+
+
+def test_bank_csv_import_streams(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    import tracemalloc
+
+    client.post("/v1/banks", json={"name": "b", "label": "manipulated"})
+    path = tmp_path / "big.csv"
+    _bank_csv(path, 100_000)  # 12 MB
+    tracemalloc.start()
+    try:
+        with path.open("rb") as fh:
+            res = client.post("/v1/banks/b/entries", data=fh, content_type="text/csv")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert res.status_code == 200, res.get_json()
+    assert res.get_json()["added"] == 100_000
+    # reading it whole, decoding it and listing its rows peaked at 304 MB of Python objects;
+    # streamed, the peak is the store's insert chunk (about 30 MB), whatever the file's size
+    assert peak < 60 * 1024 * 1024, peak
+
+
+def test_bank_csv_import_is_all_or_nothing(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
+    client.post("/v1/banks", json={"name": "b", "label": "manipulated"})
+    path = tmp_path / "bad.csv"
+    _bank_csv(path, 30_000, bad_at=29_990)
+    with path.open("rb") as fh:
+        res = client.post("/v1/banks/b/entries", data=fh, content_type="text/csv")
+    assert res.status_code == 400
+    assert res.get_json()["error"]["message"].startswith("upload:29992:")
+    listed = client.get("/v1/banks").get_json()["banks"]
+    assert listed[0]["entries"] == 0
+    one_line = b"bank,entry,label,pdq\n" + b"x" * (200 * 1024)
+    res = client.post("/v1/banks/b/entries", data=one_line, content_type="text/csv")
+    assert res.status_code == 400
+    assert "longer than" in res.get_json()["error"]["message"]
+    res = client.post("/v1/banks/b/entries", data=b"bank,entry\n\xff\xfe", content_type="text/csv")
+    assert res.status_code == 400
+    assert res.get_json()["error"]["message"] == "the CSV is not UTF-8"
+
+
+def test_bank_csv_over_its_limit(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import service.web.banks_api as banks_api
+
+    monkeypatch.setattr(banks_api, "_MAX_CSV_BYTES", 1000)
+    client.post("/v1/banks", json={"name": "b", "label": "manipulated"})
+    res = client.post("/v1/banks/b/entries", data=b"a" * 5000, content_type="text/csv")
+    assert res.status_code == 413

@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from werkzeug.wrappers import Response as BaseResponse
 
+from service.store import Viewer
 from service.web.errors import error_response
 
 if TYPE_CHECKING:
@@ -149,8 +150,18 @@ def presented_key() -> str | None:
 
 
 def actor() -> str:
-    """Who is asking, for the audit log and batch ownership."""
+    """Who is asking, for the audit log and ownership of batches, reports and banks."""
     return str(g.get("actor") or f"ip:{request.remote_addr or 'unknown'}")
+
+
+def viewer() -> Viewer | None:
+    """Whom ownership checks apply to: the caller when keys are required; None (no checks)
+    on a keyless loopback service, which has a single trusted user."""
+    from service.web import state
+
+    if not state().keys_required:
+        return None
+    return Viewer(actor(), bool(g.get("admin")))
 
 
 def init_app(app: Flask) -> None:
@@ -171,10 +182,11 @@ def init_app(app: Flask) -> None:
             key = st.store.check_key(key_value)
             if key is None:
                 return _unauthorized("the API key is unknown or revoked")
-            g.actor = f"key:{key.name}"
+            g.actor, g.admin = f"key:{key.name}", key.admin
             limit = key.rate_per_minute or limit
         elif isinstance(page_key, str) and (key := st.store.live_key(page_key)) is not None:
-            g.actor = f"key:{key.name}"  # signed in on the page (revocation ends it at once)
+            # signed in on the page (revocation ends it at once)
+            g.actor, g.admin = f"key:{key.name}", key.admin
             limit = key.rate_per_minute or limit
         elif st.keys_required:
             if api:

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from service.messages import negotiate
 from service.pipeline import analyze
 from service.web import received_upload, state
-from service.web.access import actor, count_verdict
+from service.web.access import actor, count_verdict, viewer
 from service.web.errors import ApiError
 from service.web.openapi import openapi_document
 
@@ -52,6 +52,7 @@ def verify() -> Response:
 
     options = replace(
         st.options,
+        banks=st.options.banks.for_actor(actor()),
         include_thumbnails=request.args.get("thumbnails", "").lower() in _TRUE,
         include_forensics=request.args.get("forensics", "").lower() in _TRUE,
         language=negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
@@ -75,7 +76,7 @@ def verify() -> Response:
 @bp.get("/reports/<report_id>")
 def get_report(report_id: str) -> Response:
     """A report made earlier (reports are kept; media is not)."""
-    data = state().store.get_report(report_id)
+    data = state().store.get_report(report_id, viewer()) if len(report_id) <= 64 else None
     if data is None:
         raise ApiError(404, "not_found", "no report with that id")
     return jsonify(data)

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from service.banks import LABELS
 from service.web import state
+from service.web.access import viewer
 from service.web.banks_api import add_files
 from service.web.banks_api import create as create_bank
 from service.web.batches import allow_batch_body, owned_batch, results_response, start_batch
@@ -112,7 +113,7 @@ def batch_results(batch_id: str, kind: str) -> Response:
 
 @bp.get("/reports/<report_id>")
 def report(report_id: str) -> str:
-    data = state().store.get_report(report_id) if len(report_id) <= 64 else None
+    data = state().store.get_report(report_id, viewer()) if len(report_id) <= 64 else None
     if data is None:
         abort(404, description="no report with that id")
     return render_report(data, lang())
@@ -126,7 +127,7 @@ def banks() -> tuple[str, int]:
 def _banks_page(
     message: str | None = None, errors: list[dict[str, str]] | None = None
 ) -> tuple[str, int]:
-    banks = state().store.list_banks()
+    banks = state().store.list_banks(viewer())
     return _page("banks.html", banks=banks, labels=LABELS, message=message, errors=errors)
 
 

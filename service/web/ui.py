@@ -127,6 +127,7 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "bank": "Bank",
         "add_files": "Add the files",
         "export_csv": "Export CSV",
+        "shared": "shared",
         "bank_created": "Bank {bank} created.",
         "added": "{n} entries added to {bank}.",
         "label_authentic": "known authentic originals",
@@ -237,6 +238,7 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "bank": "バンク",
         "add_files": "ファイルを追加",
         "export_csv": "CSVを書き出す",
+        "shared": "共有",
         "bank_created": "バンク {bank} を作成しました。",
         "added": "{bank} に {n} 件を追加しました。",
         "label_authentic": "既知の本物（オリジナル）",
@@ -284,7 +286,13 @@ def report() -> str | tuple[str, int]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return _error(code, 400, UI_TEXT[code]["choose_first"])
-    options = replace(st.options, include_thumbnails=True, include_forensics=True, language=code)
+    options = replace(
+        st.options,
+        banks=st.options.banks.for_actor(actor()),
+        include_thumbnails=True,
+        include_forensics=True,
+        language=code,
+    )
     try:
         with received_upload(upload.stream, "ui-") as (tmp, _):
             result = analyze(tmp, options, filename=upload.filename)
@@ -292,7 +300,7 @@ def report() -> str | tuple[str, int]:
         status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
         return _error(code, status.get(exc.code, 422), exc.message)
     data = result.to_dict()
-    st.store.save_report(data, actor=f"web:{actor()}")
+    st.store.save_report(data, actor=f"web:{actor()}", owner=actor())
     count_verdict(st.metrics, data)
     return render_report(data, code)
 
