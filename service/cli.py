@@ -571,9 +571,8 @@ def _registry(ctx: click.Context) -> Registry:
 def serve(ctx: click.Context, host: str | None, port: int | None, threads: int | None) -> None:
     """Run the HTTP service (waitress) with the configured settings."""
     config = _load(ctx.obj, host=host, port=port, threads=threads)
-    from waitress import serve as waitress_serve
-
     from service.web import create_app
+    from service.web.server import make_server
 
     try:
         app = create_app(config)
@@ -594,14 +593,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
         f"(data dir {config.data_dir})",
         err=True,
     )
-    waitress_serve(
-        app,
-        host=config.host,
-        port=config.port,
-        threads=config.threads,
-        max_request_body_size=max(app.config["MAX_CONTENT_LENGTH"], config.max_batch_request_bytes),
-        ident="shingan",
-    )
+    make_server(app, host=config.host, port=config.port, threads=config.threads).run()
 
 
 if __name__ == "__main__":  # pragma: no cover

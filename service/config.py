@@ -47,6 +47,11 @@ webhook_allowed_hosts       SHINGAN_WEBHOOK_ALLOWED_HOSTS   hosts, addresses or 
 api_keys                    SHINGAN_API_KEYS                ``auto`` (required beyond loopback),
                                                             ``required`` or ``off``
 rate_limit_per_minute       SHINGAN_RATE_LIMIT_PER_MINUTE   API requests per key (or address) (600)
+allowed_hosts               SHINGAN_ALLOWED_HOSTS           Host names the service answers to
+                                                            (localhost and this machine's names;
+                                                            IP addresses always; ``*``: any)
+max_concurrent_per_client   SHINGAN_MAX_CONCURRENT_PER_CLIENT  analyses one client may run at
+                                                            once (0: half the analysis slots)
 ==========================  ==============================  ===================================
 
 Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
@@ -117,6 +122,8 @@ class Config:
     webhook_allowed_hosts: tuple[str, ...] = ()
     api_keys: str = "auto"
     rate_limit_per_minute: int = 600
+    allowed_hosts: tuple[str, ...] = ()
+    max_concurrent_per_client: int = 0
 
     def analyze_options(self, **extra: Any) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
@@ -161,6 +168,16 @@ class Config:
         from service.media_store import MediaStore
 
         return MediaStore(self.data_dir / "media", self.media_retention_days)
+
+    @property
+    def analysis_slots(self) -> int:
+        """Request threads that may analyse at once: two stay free for everything else
+        (health checks, status pages, downloads)."""
+        return max(1, self.threads - 2)
+
+    @property
+    def per_client_slots(self) -> int:
+        return self.max_concurrent_per_client or max(1, self.analysis_slots // 2)
 
     def keys_required(self) -> bool:
         """API keys are needed whenever the service listens beyond loopback (``auto``)."""
@@ -271,7 +288,7 @@ _PATH_LISTS = (
     "models_dirs",
     "banks",
 )
-_NAME_LISTS = ("detectors", "onnx_providers", "webhook_allowed_hosts")
+_NAME_LISTS = ("detectors", "onnx_providers", "webhook_allowed_hosts", "allowed_hosts")
 _BOOLS = ("remote_manifest_fetch", "ocsp_fetch")
 _KEYS = {
     "data_dir",
@@ -298,6 +315,7 @@ _KEYS = {
     "webhook_backoff_s",
     "api_keys",
     "rate_limit_per_minute",
+    "max_concurrent_per_client",
     *_PATH_LISTS,
     *_NAME_LISTS,
     *_BOOLS,
@@ -392,6 +410,11 @@ def _coerce(key: str, value: Any) -> Any:
             if number_f <= 0:
                 raise ValueError("must be positive")
             return number_f
+        if key == "max_concurrent_per_client":
+            number = int(value)
+            if number < 0:
+                raise ValueError("must be 0 (automatic) or more")
+            return number
         if key in ("media_retention_days", "webhook_backoff_s"):
             number_f = float(value)
             if number_f < 0:

@@ -25,6 +25,7 @@ from service.media_store import MediaStore
 from service.pipeline import AnalyzeOptions
 from service.store import Store
 from service.web.access import (
+    ConcurrencyLimiter,
     MemoryRateLimiter,
     Metrics,
     RateLimiter,
@@ -32,11 +33,15 @@ from service.web.access import (
     count_verdict,
     make_metrics,
 )
+from service.web.gate import (
+    MULTIPART_SLACK,
+    Gate,
+    RouteLimits,
+    default_allowed_hosts,
+    session_checker,
+)
 
 log = logging.getLogger(__name__)
-
-# Multipart framing (boundaries, part headers) on top of the file itself.
-_MULTIPART_SLACK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,8 @@ class AppState:
     limiter: RateLimiter
     metrics: Metrics
     keys_required: bool
+    gate: Gate
+    slots: ConcurrencyLimiter
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -97,7 +104,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = _secret_key(config.data_dir)
     app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
     app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config["MAX_CONTENT_LENGTH"] = config.limits.max_bytes + _MULTIPART_SLACK
+    limits = RouteLimits(
+        verify=config.limits.max_bytes + MULTIPART_SLACK, batch=config.max_batch_request_bytes
+    )
+    app.config["MAX_CONTENT_LENGTH"] = limits.largest  # each route's own limit: see the gate
     # Werkzeug spools multipart parts above this size to disk instead of memory.
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -111,6 +121,15 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         limiter=limiter,
         metrics=metrics,
         keys_required=config.keys_required(),
+        gate=Gate(
+            app,
+            limits=limits,
+            keys_required=config.keys_required(),
+            allowed_hosts=config.allowed_hosts or default_allowed_hosts(config.host),
+            key_valid=lambda key: store.check_key(key) is not None,
+            session_key_valid=session_checker(app, store.live_key),
+        ),
+        slots=ConcurrencyLimiter(config.analysis_slots, config.per_client_slots),
     )
 
     from service.web import access, api, banks_api, batches, errors, health, pages, ui

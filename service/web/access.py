@@ -91,6 +91,58 @@ class RedisRateLimiter:
         return None
 
 
+class ConcurrencyLimiter:
+    """Analyses running at once: at most ``total`` (so some request threads always stay free
+    for health checks and status pages), and at most ``per_client`` for one client (so one
+    client never holds them all). Over either, the request is answered at once (429 or 503
+    with ``Retry-After``) instead of waiting in a thread."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total, self.per_client = total, per_client
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}
+
+    def acquire(self, who: str) -> tuple[int, str, str] | None:
+        """None when a slot was taken; else (status, code, message)."""
+        with self._lock:
+            if self._running.get(who, 0) >= self.per_client:
+                return (
+                    429,
+                    "too_many_concurrent",
+                    f"at most {self.per_client} analyses at once per client; wait for one "
+                    "to finish",
+                )
+            if sum(self._running.values()) >= self.total:
+                return 503, "busy", "the server is analysing as many files as it can; retry soon"
+            self._running[who] = self._running.get(who, 0) + 1
+            return None
+
+    def release(self, who: str) -> None:
+        with self._lock:
+            left = self._running.get(who, 0) - 1
+            if left > 0:
+                self._running[who] = left
+            else:
+                self._running.pop(who, None)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(self._running.values())
+
+
+#: Endpoints that analyse media or store uploads: they take a concurrency slot.
+HEAVY_ENDPOINTS = frozenset(
+    {
+        "api.verify",
+        "ui.report",
+        "batches.create",
+        "pages.batch_create",
+        "banks.add_entries",
+        "pages.banks_add",
+    }
+)
+
+
 @dataclass
 class Metrics:
     registry: CollectorRegistry
@@ -168,8 +220,34 @@ def init_app(app: Flask) -> None:
     from service.web import state
 
     @app.before_request
-    def _access() -> tuple[Response, int] | BaseResponse | None:
+    def _gate() -> tuple[Response, int] | None:
+        """The gate's rules (as under waitress, where they ran before the body arrived)."""
         g.started = time.perf_counter()
+        st = state()
+        length = request.content_length
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        refusal = st.gate.check(
+            request.method,
+            request.path,
+            {k.lower(): v for k, v in request.headers.items()},
+            has_body=chunked or bool(length),
+            length=None if chunked else length,
+        )
+        if refusal is not None:
+            response, status = error_response(refusal.status, refusal.code, refusal.message)
+            for name, value in refusal.headers:
+                response.headers[name] = value
+            return response, status
+        # the route's own limit also binds a chunked body, which declares no length
+        request.max_content_length = (
+            st.gate.limits.limit(request.endpoint, request.headers.get("Content-Type", "")) or None
+        )
+        if request.endpoint in ("batches.create", "pages.batch_create", "pages.banks_add"):
+            request.max_form_parts = st.config.max_batch_files + 20
+        return None
+
+    @app.before_request
+    def _access() -> tuple[Response, int] | BaseResponse | None:
         path = request.path
         if path.startswith(_OPEN_PREFIXES):
             return None
@@ -202,7 +280,8 @@ def init_app(app: Flask) -> None:
             g.actor = f"ip:{request.remote_addr or 'unknown'}"
         if path == "/metrics":
             return None
-        wait = st.limiter.hit(g.actor or f"ip:{request.remote_addr}", limit)
+        who = g.actor or f"ip:{request.remote_addr}"
+        wait = st.limiter.hit(who, limit)
         if wait is not None:
             retry = max(1, int(wait + 0.999))
             response, status = error_response(
@@ -210,7 +289,20 @@ def init_app(app: Flask) -> None:
             )
             response.headers["Retry-After"] = str(retry)
             return response, status
+        if request.endpoint in HEAVY_ENDPOINTS:
+            refused = st.slots.acquire(who)
+            if refused is not None:
+                response, status = error_response(*refused)
+                response.headers["Retry-After"] = "1" if status == 429 else "2"
+                return response, status
+            g.slot = who
         return None
+
+    @app.teardown_request
+    def _release_slot(_exc: BaseException | None) -> None:
+        who = g.pop("slot", None)
+        if who is not None:
+            state().slots.release(who)
 
     @app.after_request
     def _count(response: Response) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import IO
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 
 from service.messages import negotiate
 from service.pipeline import analyze
@@ -23,14 +23,8 @@ _TRUE = {"1", "true", "yes", "on"}
 def verify() -> Response:
     """Analyse one file sent as multipart ``file`` or as the raw request body."""
     st = state()
-    max_bytes = st.options.limits.max_bytes
     multipart = request.mimetype == "multipart/form-data"
-    declared = request.content_length
-    # Refuse on the declared length before reading a byte; copy_limited enforces the limit
-    # again for chunked uploads that declare none.
-    limit = current_app.config["MAX_CONTENT_LENGTH"] if multipart else max_bytes
-    if declared is not None and declared > limit:
-        raise ApiError(413, "too_large", f"the upload is over the limit of {max_bytes} bytes")
+    declared = request.content_length  # the gate refused an over-limit one before its body
 
     filename: str | None
     source: IO[bytes]

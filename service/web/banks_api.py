@@ -26,7 +26,6 @@ from service.banks import (
 from service.store import StoreConflict
 from service.web import received_upload, state
 from service.web.access import actor, viewer
-from service.web.batches import allow_batch_body
 from service.web.errors import ApiError
 
 bp = Blueprint("banks", __name__, url_prefix="/v1/banks")
@@ -134,7 +133,6 @@ def add_files(name: str, uploads: list[Any]) -> tuple[int, list[dict[str, str]]]
 def add_entries(name: str) -> Response:
     """Media files as multipart ``file`` fields, or a bank CSV (``text/csv`` body or a
     multipart ``csv`` field); rows keep their own labels."""
-    allow_batch_body()  # several files, or a large CSV
     bank = _bank_or_404(name, write=True)
     st = state()
     if request.mimetype == "multipart/form-data":

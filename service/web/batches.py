@@ -173,24 +173,9 @@ def start_batch(files: list[tuple[str, Any]], language: str) -> dict[str, Any]:
     return out
 
 
-def allow_batch_body() -> None:
-    """Lift this request's body limits from one file's to a batch's (call before reading it).
-
-    Raises:
-        ApiError: the declared length is already over the batch limit (413).
-    """
-    st = state()
-    cap = st.config.max_batch_request_bytes
-    request.max_content_length = cap
-    request.max_form_parts = st.config.max_batch_files + 20
-    if request.content_length is not None and request.content_length > cap:
-        raise ApiError(413, "too_large", "the batch is over its size limit")
-
-
 @bp.post("")
 def create() -> tuple[Response, int]:
     """Several files as multipart ``file`` fields, or one zip (multipart or raw body)."""
-    allow_batch_body()
     files: list[tuple[str, Any]]
     if request.mimetype == "multipart/form-data":
         uploads = request.files.getlist("file") + request.files.getlist("files")

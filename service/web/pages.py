@@ -26,7 +26,7 @@ from service.web import state
 from service.web.access import viewer
 from service.web.banks_api import add_files
 from service.web.banks_api import create as create_bank
-from service.web.batches import allow_batch_body, owned_batch, results_response, start_batch
+from service.web.batches import owned_batch, results_response, start_batch
 from service.web.errors import ApiError
 from service.web.ui import UI_TEXT, check_csrf, csrf_token, lang, other, render_report
 
@@ -87,7 +87,6 @@ def batch_form() -> tuple[str, int]:
 
 @bp.post("/batch")
 def batch_create() -> BaseResponse:
-    allow_batch_body()
     check_csrf()
     uploads = [u for u in request.files.getlist("file") if u.filename]
     if not uploads:
@@ -140,7 +139,6 @@ def banks_create() -> tuple[str, int]:
 
 @bp.post("/banks/entries")
 def banks_add() -> tuple[str, int]:
-    allow_batch_body()
     check_csrf()
     name = request.form.get("bank") or ""
     uploads = [u for u in request.files.getlist("file") if u.filename]
