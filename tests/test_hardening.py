@@ -5,11 +5,13 @@ Every hostile input is built in the test from the project's own samples (tests/h
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -580,3 +582,235 @@ def test_bank_csv_over_its_limit(
     client.post("/v1/banks", json={"name": "b", "label": "manipulated"})
     res = client.post("/v1/banks/b/entries", data=b"a" * 5000, content_type="text/csv")
     assert res.status_code == 413
+
+
+# --- 3, 4, 12. Requests refused from their head; hosts, origins; JSON errors -------------------
+
+
+@contextlib.contextmanager
+def serving(app: Flask, threads: int = 4) -> Iterator[int]:
+    """The app under the real server (waitress with the gate) on a free loopback port."""
+    from service.web.server import make_server
+
+    server = make_server(app, host="127.0.0.1", port=0, threads=threads)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield int(server.effective_port)
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def raw(port: int, head: str, body: bytes = b"", *, read_timeout: float = 5.0) -> bytes:
+    """Send a request head (and maybe part of a body); return everything answered until the
+    server closes the connection or goes quiet."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return b"".join(chunks)
+
+
+def _json_of(answer: bytes) -> dict[str, Any]:
+    import json
+
+    body: dict[str, Any] = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    return body
+
+
+def test_bodies_are_refused_before_they_are_read(keyed: Flask) -> None:
+    key = keyed.extensions["shingan"].store.create_key("desk")
+    gib = 1 << 30
+    with serving(keyed) as port:
+        started = time.perf_counter()
+        # a 1 GiB upload without a key: answered from its head, the body never sent
+        answer = raw(
+            port,
+            f"POST /v1/verify HTTP/1.1\nHost: 127.0.0.1\nContent-Type: image/jpeg\n"
+            f"Content-Length: {gib}\nExpect: 100-continue\n",
+        )
+        assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
+        assert b"100 Continue" not in answer
+        assert _json_of(answer)["error"]["code"] == "unauthorized"
+        # 250 MiB to a route that takes no body
+        answer = raw(
+            port, f"POST /healthz HTTP/1.1\nHost: 127.0.0.1\nContent-Length: {250 << 20}\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 405")
+        # over the verify route's own limit, with a good key
+        answer = raw(
+            port,
+            f"POST /v1/verify HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer {key}\n"
+            f"Content-Type: image/jpeg\nContent-Length: {gib}\nExpect: 100-continue\n",
+        )
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"100 Continue" not in answer
+        assert time.perf_counter() - started < 10  # nothing waited for a gigabyte
+        # accepted: 100 Continue first, then the body is read and analysed
+        data = sample("unsigned.jpg").read_bytes()
+        head = (
+            f"POST /v1/verify HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer {key}\n"
+            f"Content-Type: image/jpeg\nContent-Length: {len(data)}\nExpect: 100-continue\n"
+            "Connection: close\n"
+        )
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+            assert sock.recv(64).startswith(b"HTTP/1.1 100 Continue")
+            sock.sendall(data)
+            reply = b""
+            while chunk := sock.recv(65536):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
+
+
+def test_server_errors_are_json(app: Flask) -> None:
+    with serving(app) as port:
+        bad_length = raw(port, "POST /v1/verify HTTP/1.1\nHost: 127.0.0.1\nContent-Length: 12x\n")
+        assert bad_length.startswith(b"HTTP/1.1 400")
+        assert b"application/json" in bad_length.split(b"\r\n\r\n")[0]
+        assert _json_of(bad_length)["error"]["code"] == "bad_request"
+        gzip = raw(
+            port, "POST /v1/verify HTTP/1.1\nHost: 127.0.0.1\nTransfer-Encoding: gzip, chunked\n"
+        )
+        assert gzip.startswith(b"HTTP/1.1 501")
+        assert _json_of(gzip)["error"]["code"] == "not_implemented"
+        huge_header = raw(
+            port, "GET /healthz HTTP/1.1\nHost: 127.0.0.1\nX-Pad: " + "a" * 300_000 + "\n"
+        )
+        assert huge_header.startswith(b"HTTP/1.0 431")  # waitress parses it as HTTP/1.0
+        assert _json_of(huge_header)["error"]["code"] == "headers_too_large"
+
+
+def test_chunked_bodies_meet_the_route_limit(tmp_path: Path) -> None:
+    app = make_app(tmp_path, max_upload_mb=0.01)
+    try:
+        with serving(app) as port:
+            chunk = b"x" * 4096
+            body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(5)) + b"0\r\n\r\n"
+            answer = raw(
+                port,
+                "POST /v1/verify HTTP/1.1\nHost: 127.0.0.1\nContent-Type: image/jpeg\n"
+                "Transfer-Encoding: chunked\n",
+                body,
+            )
+            assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+            assert _json_of(answer)["error"]["code"] == "too_large"
+    finally:
+        app.extensions["shingan"].runner.stop()
+
+
+def test_host_header_must_be_this_service(app: Flask, tmp_path: Path) -> None:
+    client = app.test_client()
+    assert client.get("/healthz", headers={"Host": "attacker.example"}).status_code == 400
+    res = client.post(
+        "/v1/verify", data=sample("unsigned.jpg").read_bytes(), headers={"Host": "rebind.evil"}
+    )
+    assert res.status_code == 400
+    assert res.get_json()["error"]["code"] == "bad_host"
+    for host in ("localhost:8080", "127.0.0.1:8080", "[::1]:8080", socket.gethostname()):
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+    named = make_app(tmp_path / "named", allowed_hosts=["shingan.newsroom.example"])
+    try:
+        ok = named.test_client().get("/healthz", headers={"Host": "shingan.newsroom.example"})
+        assert ok.status_code == 200
+    finally:
+        named.extensions["shingan"].runner.stop()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://attacker.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": "http://attacker.example"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+)
+def test_cross_site_writes_are_refused(client: FlaskClient, headers: dict[str, str]) -> None:
+    """The attack: a page on another site posts a form to the keyless loopback service."""
+    form = client.post(
+        "/v1/banks", data={"name": "poison", "label": "manipulated"}, headers=headers
+    )
+    assert form.status_code == 403
+    assert form.get_json()["error"]["code"] == "cross_site"
+    csv = b"bank,entry,label,pdq\npoison,x,manipulated," + b"0" * 64 + b"\n"
+    upload = client.post(
+        "/v1/banks/poison/entries",
+        data={"csv": (io.BytesIO(csv), "bank.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 403
+    assert client.get("/v1/banks").get_json()["banks"] == []
+
+
+def test_same_origin_and_programs_may_write(client: FlaskClient) -> None:
+    same = {"Origin": "http://localhost", "Host": "localhost"}
+    assert (
+        client.post("/v1/banks", json={"name": "a", "label": "authentic"}, headers=same).status_code
+        == 201
+    )
+    fetch = {"Sec-Fetch-Site": "same-origin"}
+    assert (
+        client.post(
+            "/v1/banks", json={"name": "b", "label": "authentic"}, headers=fetch
+        ).status_code
+        == 201
+    )
+    assert client.post("/v1/banks", json={"name": "c", "label": "authentic"}).status_code == 201
+
+
+def test_one_client_never_holds_every_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import urllib.error
+    import urllib.request
+
+    import service.web.api as api
+
+    release = threading.Event()
+    real = api.analyze
+
+    def slow(*args: Any, **kw: Any) -> Any:
+        release.wait(20)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(api, "analyze", slow)
+    app = make_app(tmp_path, threads=6)  # 4 analysis slots, 2 a client
+    data = sample("unsigned.jpg").read_bytes()
+    statuses: list[int] = []
+
+    def post(port: int) -> None:
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/verify", data=data)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as res:
+                statuses.append(res.status)
+        except urllib.error.HTTPError as exc:
+            statuses.append(exc.code if exc.headers["Retry-After"] else -exc.code)
+
+    try:
+        with serving(app, threads=6) as port:
+            workers = [threading.Thread(target=post, args=(port,)) for _ in range(5)]
+            for w in workers:
+                w.start()
+            deadline = time.monotonic() + 10
+            while app.extensions["shingan"].slots.running() < 2 or len(statuses) < 3:
+                assert time.monotonic() < deadline, statuses
+                time.sleep(0.02)
+            assert sorted(statuses) == [429, 429, 429]  # the third to fifth wait for nothing
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
+                pass
+            assert time.perf_counter() - started < 1.0
+            release.set()
+            for w in workers:
+                w.join(30)
+        assert sorted(statuses) == [200, 200, 429, 429, 429]
+    finally:
+        release.set()
+        app.extensions["shingan"].runner.stop()

@@ -9,8 +9,8 @@ refused request is answered at once and its connection closed, so its body is ne
 
 Every error waitress itself produces (a malformed request line, a bad ``Content-Length``, a body
 over the largest route limit, broken chunked encoding) is answered as JSON
-``{"error": {"code", "message"}}``, like the application's own errors, or as a short HTML page
-for the pages' paths.
+``{"error": {"code", "message"}}``, like the application's own errors; a gate refusal on a
+page's path is a short HTML page.
 """
 
 from __future__ import annotations
@@ -63,19 +63,22 @@ class GateRefused(Error):  # type: ignore[misc]
         self.path = path
 
 
-def error_body(
-    status: int, code: str, message: str, path: str
-) -> tuple[list[tuple[str, str]], bytes]:
-    """JSON for the API (and anything unknown); a minimal page for the pages' paths."""
-    api = path.startswith(("/v1/", "/metrics", "/healthz", "/readyz")) or not path.startswith("/")
-    if api or path.startswith("/static/"):
+def error_body(code: str, message: str, page: bool) -> tuple[list[tuple[str, str]], bytes]:
+    """The service's JSON error; or, for a page's path, a minimal page a person can read."""
+    if not page:
         body = json.dumps({"error": {"code": code, "message": message}}).encode("utf-8")
         return [("Content-Type", "application/json")], body
-    page = (
+    text = (
         "<!doctype html><meta charset=utf-8><title>Shingan</title>"
         f"<p>{html.escape(message)}</p><p><a href=/>Shingan</a></p>"
     )
-    return [("Content-Type", "text/html; charset=utf-8")], page.encode("utf-8")
+    return [("Content-Type", "text/html; charset=utf-8")], text.encode("utf-8")
+
+
+def _is_page(path: str) -> bool:
+    return path.startswith("/") and not path.startswith(
+        ("/v1/", "/metrics", "/healthz", "/readyz", "/static/")
+    )
 
 
 class JsonErrorTask(ErrorTask):  # type: ignore[misc]
@@ -83,14 +86,14 @@ class JsonErrorTask(ErrorTask):  # type: ignore[misc]
 
     def execute(self) -> None:
         error = self.request.error
-        path = getattr(error, "path", None) or getattr(self.request, "path", "") or ""
         if isinstance(error, GateRefused):
             code, message, extra = error.refusal.code, error.refusal.message, error.refusal.headers
-        else:
+            page = _is_page(error.path)
+        else:  # waitress's own: the request could not even be parsed, so its path is unknown
             code = _CODES.get(error.code, "http_error")
             message = f"{error.reason}: {error.body}" if error.body else error.reason
-            extra = ()
-        headers, body = error_body(error.code, code, message, path)
+            extra, page = (), False
+        headers, body = error_body(code, message, page)
         self.status = f"{error.code} {error.reason}"
         self.response_headers.extend(headers)
         self.response_headers.extend(extra)
