@@ -774,7 +774,7 @@ def test_one_client_never_holds_every_thread(
     import service.web.api as api
 
     release = threading.Event()
-    real = api.analyze
+    real = api.analyze  # type: ignore[attr-defined]
 
     def slow(*args: Any, **kw: Any) -> Any:
         release.wait(20)
