@@ -12,6 +12,7 @@ import functools
 import hashlib
 import logging
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -610,6 +611,7 @@ class VideoFrames:
     covered_s: float | None  # how far into the clip the sampling reached
     spacing_s: float | None  # time between sampled frames
     truncated: bool  # the clip was longer than max_duration_s
+    timed_out: bool = False  # sampling stopped at its deadline, before every frame was read
 
 
 def sample_video_frames(
@@ -619,6 +621,7 @@ def sample_video_frames(
     max_frames: int = 64,
     max_duration_s: float = 600.0,
     max_side: int = 1280,
+    deadline: float | None = None,
 ) -> VideoFrames:
     """Sample frames uniformly: one every ``every_s`` seconds over at most ``max_duration_s``,
     spread further apart when that would exceed ``max_frames``.
@@ -626,6 +629,7 @@ def sample_video_frames(
     Frames longer than ``max_side`` are reduced so that 64 frames of a 4K clip stay around
     180 MB rather than 1.6 GB in memory.
 
+    ``deadline`` (a ``time.monotonic()`` value) stops the sampling with the frames read so far.
     A container OpenCV cannot decode gives no frames (the caller warns); never raises for it.
     """
     import cv2
@@ -646,7 +650,11 @@ def sample_video_frames(
             picks = np.linspace(0, len(indices) - 1, max_frames).round().astype(int)
             indices = [indices[i] for i in picks]
         frames: list[tuple[float, np.ndarray]] = []
+        timed_out = False
         for index in indices:
+            if deadline is not None and time.monotonic() > deadline:
+                timed_out = True
+                break
             cap.set(cv2.CAP_PROP_POS_FRAMES, index)
             ok, frame = cap.read()
             if not ok or frame is None:
@@ -665,6 +673,7 @@ def sample_video_frames(
             covered_s=round(usable / fps, 3),
             spacing_s=round(spacing, 3) if spacing else None,
             truncated=usable < count,
+            timed_out=timed_out,
         )
     finally:
         cap.release()

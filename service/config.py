@@ -28,6 +28,9 @@ onnx_threads                SHINGAN_ONNX_THREADS            intra-op threads (0:
 video_every_s               SHINGAN_VIDEO_EVERY_S           seconds between analysed frames (1)
 video_max_frames            SHINGAN_VIDEO_MAX_FRAMES        frames analysed at most (64)
 video_max_duration_s        SHINGAN_VIDEO_MAX_DURATION_S    seconds of video covered (600)
+stage_timeout_s             SHINGAN_STAGE_TIMEOUT_S         deadline of each analysis stage, s
+                                                            (120; 0: none); past it the stage's
+                                                            signal is dropped (``timed_out``)
 banks                       SHINGAN_BANKS                   known-media bank CSV files
 database_url                SHINGAN_DATABASE_URL            reports, batches, banks, keys, audit log
                                                             (SQLite file in the data dir by default)
@@ -108,6 +111,7 @@ class Config:
     video_every_s: float = 1.0
     video_max_frames: int = 64
     video_max_duration_s: float = 600.0
+    stage_timeout_s: float = 120.0
     banks: tuple[str, ...] = ()
     database_url: str | None = None
     broker_url: str | None = None
@@ -138,6 +142,7 @@ class Config:
             video_every_s=self.video_every_s,
             video_max_frames=self.video_max_frames,
             video_max_duration_s=self.video_max_duration_s,
+            stage_timeout_s=self.stage_timeout_s,
             banks=self.build_banks(),
             **extra,
         )
@@ -303,6 +308,7 @@ _KEYS = {
     "video_every_s",
     "video_max_frames",
     "video_max_duration_s",
+    "stage_timeout_s",
     "database_url",
     "broker_url",
     "broker_visibility_timeout_s",
@@ -415,7 +421,7 @@ def _coerce(key: str, value: Any) -> Any:
             if number < 0:
                 raise ValueError("must be 0 (automatic) or more")
             return number
-        if key in ("media_retention_days", "webhook_backoff_s"):
+        if key in ("media_retention_days", "webhook_backoff_s", "stage_timeout_s"):
             number_f = float(value)
             if number_f < 0:
                 raise ValueError("must be 0 or more")

@@ -12,6 +12,7 @@ import functools
 import io
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -73,6 +74,7 @@ class AnalyzeOptions:
     video_every_s: float = 1.0
     video_max_frames: int = 64
     video_max_duration_s: float = 600.0
+    stage_timeout_s: float = 120.0  # each stage's deadline; 0 for none
 
 
 def shingan_version() -> str:
@@ -170,47 +172,168 @@ def _stability(
     return Stability(tuple(trials))
 
 
+class StageTimeout(Exception):
+    """A stage outlived its deadline; its thread was left to finish on its own."""
+
+
+_abandoned_lock = threading.Lock()
+_abandoned = 0
+
+
+def abandoned_stages() -> int:
+    """Stages that timed out and are still running in their threads (in this process).
+
+    The service counts them as busy analysis slots until they end, so runaway work is never
+    more than the slots allow."""
+    with _abandoned_lock:
+        return _abandoned
+
+
+def run_with_deadline(name: str, timeout_s: float, run: Callable[[], T]) -> T:
+    """``run()`` in a helper thread, waiting at most ``timeout_s`` for it.
+
+    Python cannot stop a thread that is inside a decoder or a model, so a stage that overruns
+    is abandoned: the caller goes on without its result and the thread ends when the work does.
+
+    Raises:
+        StageTimeout: the deadline passed first.
+        Exception: whatever ``run`` raised.
+    """
+    global _abandoned
+    if timeout_s <= 0:
+        return run()
+    box: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        global _abandoned
+        try:
+            box["value"] = run()
+        except BaseException as exc:  # handed to the caller, or dropped if it left
+            box["error"] = exc
+        finally:
+            with _abandoned_lock:
+                done.set()
+                if box.get("abandoned"):
+                    _abandoned -= 1
+                    log.warning("stage %s finished after its deadline", name)
+
+    threading.Thread(target=target, name=f"shingan-stage-{name}", daemon=True).start()
+    if not done.wait(timeout_s):
+        with _abandoned_lock:
+            if not done.is_set():
+                box["abandoned"] = True
+                _abandoned += 1
+                raise StageTimeout(name)
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
+
+
+class _Run:
+    """One analysis: its timings, warnings and abstentions, and how each stage is run.
+
+    Every stage runs under the configured deadline; an exception or an overrun in one costs
+    that signal (a warning, or a ``timed_out`` abstention), never the report.
+    """
+
+    def __init__(self, options: AnalyzeOptions) -> None:
+        self.options = options
+        self.timer = _Timer()
+        self.warnings: list[str] = []
+        self.abstentions: list[Abstention] = []
+        self.timed_out: set[str] = set()
+
+    def deadline(self) -> float:
+        """A monotonic time for stages that stop themselves (frame loops)."""
+        return time.monotonic() + self.options.stage_timeout_s
+
+    def overran(self, stage: str, what: str = "") -> None:
+        self.timed_out.add(stage)
+        self.abstentions.append(
+            Abstention(
+                "timed_out",
+                f"the {stage} stage took longer than {self.options.stage_timeout_s:g} s and was "
+                f"stopped{what}; its signal is missing",
+            )
+        )
+
+    def raw(self, stage: str, run: Callable[[], T], *, grace_s: float = 0.0) -> T:
+        """Timed and under the deadline; exceptions (StageTimeout among them) propagate."""
+        with self.timer.stage(stage):
+            return run_with_deadline(stage, self.options.stage_timeout_s + grace_s, run)
+
+    def stage(
+        self, stage: str, run: Callable[[], T], *, label: str | None = None, grace_s: float = 0.0
+    ) -> T | None:
+        """Timed, under the deadline, guarded: None when it failed or overran."""
+        try:
+            return self.raw(stage, run, grace_s=grace_s)
+        except StageTimeout:
+            self.overran(label or stage)
+        except Exception:
+            log.exception("stage %s failed", stage)
+            self.warnings.append(
+                f"the {label or stage} stage failed on this file; its result is missing"
+            )
+        return None
+
+
 def _analyse_frames(
-    sampled: VideoFrames, options: AnalyzeOptions, timer: _Timer, warnings: list[str]
+    sampled: VideoFrames, options: AnalyzeOptions, run: _Run
 ) -> tuple[tuple[FrameHash, ...], tuple[TimelineEntry, ...], list[DetectorResult]]:
-    """PDQ and image detectors on each sampled frame; detectors aggregated over the clip."""
+    """PDQ and image detectors on each sampled frame; detectors aggregated over the clip.
+
+    The frames are analysed one after another until the stage's deadline; frames past it are
+    left out (a ``timed_out`` abstention says how many were analysed)."""
     detectors = options.detectors.detectors
     per_detector: dict[str, list[DetectorResult]] = {d.card.name: [] for d in detectors}
     hashes: list[FrameHash] = []
     entries: list[TimelineEntry] = []
-    with timer.stage("frame_analysis"):
-        for time_s, rgb in sampled.frames:
-            frame_hash = _guard("video hashing", warnings, lambda f=rgb: hashing.pdq(f))  # type: ignore[misc]
-            if frame_hash is not None:
-                hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
-            scores: dict[str, float | None] = {}
-            faces: int | None = None
-            for detector in detectors:
-                result = _guard(
-                    f"{detector.card.name} detector",
-                    warnings,
-                    lambda d=detector, f=rgb: d.analyze_image(f),  # type: ignore[misc]
-                )
-                if result is None:
-                    continue
-                per_detector[detector.card.name].append(result)
-                if result.kind == "face_detection":
-                    faces = (faces or 0) + int(result.details.get("faces", 0))
-                else:
-                    scores[detector.card.name] = result.score
-            entries.append(TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores, faces=faces))
+    deadline = run.deadline()
+    for time_s, rgb in sampled.frames:
+        if time.monotonic() > deadline:
+            run.overran("frame analysis", f" after {len(entries)} of {len(sampled.frames)} frames")
+            break
+        frame_hash = _guard("video hashing", run.warnings, lambda f=rgb: hashing.pdq(f))  # type: ignore[misc]
+        if frame_hash is not None:
+            hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
+        scores: dict[str, float | None] = {}
+        faces: int | None = None
+        for detector in detectors:
+            result = _guard(
+                f"{detector.card.name} detector",
+                run.warnings,
+                lambda d=detector, f=rgb: d.analyze_image(f),  # type: ignore[misc]
+            )
+            if result is None:
+                continue
+            per_detector[detector.card.name].append(result)
+            if result.kind == "face_detection":
+                faces = (faces or 0) + int(result.details.get("faces", 0))
+            else:
+                scores[detector.card.name] = result.score
+        entries.append(TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores, faces=faces))
     results = [r for r in (aggregate(v) for v in per_detector.values()) if r is not None]
     return tuple(hashes), tuple(entries), results
 
 
 def _guard(stage: str, warnings: list[str], run: Callable[[], T]) -> T | None:
-    """Run one stage; a bug or an unforeseen input in it costs that signal, not the report."""
+    """Run one step; a bug or an unforeseen input in it costs that signal, not the report."""
     try:
         return run()
     except Exception:
         log.exception("stage %s failed", stage)
         warnings.append(f"the {stage} stage failed on this file; its result is missing")
         return None
+
+
+def _verify_c2pa(media: Any, options: AnalyzeOptions) -> c2pa_mod.C2paFinding:
+    with media.path.open("rb") as stream:  # opened in the stage's own thread
+        return c2pa_mod.verify_c2pa(
+            stream, media.mime, options.trust, include_thumbnails=options.include_thumbnails
+        )
 
 
 def analyze(
@@ -232,15 +355,19 @@ def analyze(
         OSError: the file cannot be read.
     """
     options = options or AnalyzeOptions()
-    timer = _Timer()
+    run = _Run(options)
+    timer, warnings, abstentions = run.timer, run.warnings, run.abstentions
     total_start = time.perf_counter()
     with timer.stage("intake"):
         media = open_media(Path(path), options.limits)
-    with timer.stage("c2pa"), media.path.open("rb") as stream:
-        c2pa_finding = c2pa_mod.verify_c2pa(
-            stream, media.mime, options.trust, include_thumbnails=options.include_thumbnails
+    try:
+        c2pa_finding = run.raw("c2pa", lambda: _verify_c2pa(media, options))
+    except StageTimeout:
+        run.overran("C2PA")
+        c2pa_finding = c2pa_mod.C2paFinding(
+            state="error",
+            error=f"verification took longer than {options.stage_timeout_s:g} s and was stopped",
         )
-    warnings: list[str] = []
     metadata: MetadataFinding | None = None
     marks: tuple[WatermarkFinding, ...] = ()
     pdq: PdqHash | None = None
@@ -249,13 +376,14 @@ def analyze(
     results: list[DetectorResult] = []
     timeline: tuple[TimelineEntry, ...] = ()
     forensic_maps: dict[str, str] | None = None
-    abstentions: list[Abstention] = []
     for name, reason in options.detectors.disabled:
         warnings.append(f"detector {name} is disabled: {reason}")
     if media.kind == "image" and media.width is not None:
         try:
-            with timer.stage("decode"):
-                decoded = decode_image(media, options.limits)
+            decoded = run.raw("decode", lambda: decode_image(media, options.limits))
+        except StageTimeout:
+            run.overran("decode")
+            metadata = MetadataFinding(error="the image took too long to decode")
         except MediaError as exc:
             # The container was readable (C2PA above); the pixels are not.
             warnings.append(f"the image data could not be decoded: {exc.message}")
@@ -265,18 +393,17 @@ def analyze(
     if decoded is not None:
         image = decoded
         try:
-            with timer.stage("metadata"):
-                metadata = _guard("metadata", warnings, lambda: read_metadata(image.image))
-            with timer.stage("watermarks"):
-                marks = (
-                    _guard(
-                        "watermarks",
-                        warnings,
-                        lambda: watermarks.detect(image.stored, native_size=image.image.size),
-                    )
-                    or ()
+            metadata = run.stage("metadata", lambda: read_metadata(image.image))
+            marks = (
+                run.stage(
+                    "watermarks",
+                    lambda: watermarks.detect(image.stored, native_size=image.image.size),
                 )
-            with timer.stage("detectors"):
+                or ()
+            )
+
+            def detect_all() -> list[DetectorResult]:
+                found = []
                 for detector in options.detectors.detectors:
                     result = _guard(
                         f"{detector.card.name} detector",
@@ -284,40 +411,47 @@ def analyze(
                         lambda d=detector: d.analyze_pixels(image),  # type: ignore[misc]
                     )
                     if result is not None:
-                        results.append(result)
-            found = _guard(
-                "abstentions", warnings, lambda: image_abstentions(media, image, metadata)
+                        found.append(result)
+                return found
+
+            results = run.stage("detectors", detect_all) or []
+            abstentions.extend(
+                run.stage("abstentions", lambda: image_abstentions(media, image, metadata)) or ()
             )
-            abstentions.extend(found or ())
         finally:
             # The native pixels (4 bytes a pixel in Pillow) are not needed past this point:
-            # freeing them before hashing keeps one request's peak memory bounded.
-            decoded.image.close()
-        with timer.stage("hashing"):
-            pdq = _guard("hashing", warnings, lambda: hashing.pdq(image.oriented))
+            # freeing them before hashing keeps one request's peak memory bounded. A stage that
+            # overran may still be reading them; it keeps the image alive until it ends.
+            if not run.timed_out & {"metadata", "detectors", "abstentions"}:
+                decoded.image.close()
+        pdq = run.stage("hashing", lambda: hashing.pdq(image.oriented))
         if options.include_forensics:
-            with timer.stage("forensics"):
-                forensic_maps = _guard(
-                    "forensic maps", warnings, lambda: forensics.maps(image.oriented)
-                )
+            forensic_maps = run.stage(
+                "forensics", lambda: forensics.maps(image.oriented), label="forensic maps"
+            )
         if pdq is not None and not pdq.reliable:
             warnings.append("the image is too flat or small for a reliable perceptual hash")
     elif media.kind == "video":
-        with timer.stage("frames"):
-            sampled = _guard(
-                "frame sampling",
-                warnings,
-                lambda: sample_video_frames(
-                    media.path,
-                    every_s=options.video_every_s,
-                    max_frames=options.video_max_frames,
-                    max_duration_s=options.video_max_duration_s,
-                ),
-            )
+        deadline = run.deadline()
+        sampled = run.stage(
+            "frames",
+            lambda: sample_video_frames(
+                media.path,
+                every_s=options.video_every_s,
+                max_frames=options.video_max_frames,
+                max_duration_s=options.video_max_duration_s,
+                deadline=deadline,
+            ),
+            label="frame sampling",
+            grace_s=10.0,  # it stops itself at the deadline; the thread's limit catches hangs
+        )
+        if sampled is not None and sampled.timed_out:
+            run.overran("frame sampling", f" after {len(sampled.frames)} frames")
         if sampled is None or not sampled.frames:
             warnings.append("no video frames could be decoded")
         else:
-            frame_hashes, timeline, results = _analyse_frames(sampled, options, timer, warnings)
+            with timer.stage("frame_analysis"):
+                frame_hashes, timeline, results = _analyse_frames(sampled, options, run)
             if sampled.truncated:
                 abstentions.append(
                     Abstention(
@@ -354,10 +488,11 @@ def analyze(
         verdict = fuse(findings, options.language)
     if verdict.rule == 7 and decoded is not None:
         # A detector decided alone: check that the decision survives ordinary re-encoding.
-        with timer.stage("stability"):
-            stability = _guard(
-                "stability check", warnings, lambda: _stability(decoded.oriented, options, results)
-            )
+        stability = run.stage(
+            "stability",
+            lambda: _stability(decoded.oriented, options, results),
+            label="stability check",
+        )
         if stability is not None:
             verdict = fuse(replace(findings, stability=stability), options.language)
     if c2pa_finding.state == "error" and c2pa_finding.remote_url:

@@ -814,3 +814,66 @@ def test_one_client_never_holds_every_thread(
     finally:
         release.set()
         app.extensions["shingan"].runner.stop()
+
+
+# --- Deadlines: a stage that overruns costs its signal ------------------------------------------
+
+
+def test_run_with_deadline_abandons_and_counts() -> None:
+    from service.pipeline import StageTimeout, abandoned_stages, run_with_deadline
+
+    gate = threading.Event()
+    before = abandoned_stages()
+    started = time.perf_counter()
+    with pytest.raises(StageTimeout):
+        run_with_deadline("slow", 0.2, lambda: gate.wait(10))
+    assert time.perf_counter() - started < 2
+    assert abandoned_stages() == before + 1
+    gate.set()
+    deadline = time.monotonic() + 5
+    while abandoned_stages() != before:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert run_with_deadline("quick", 5, lambda: 42) == 42
+    with pytest.raises(ZeroDivisionError):
+        run_with_deadline("broken", 5, lambda: 1 // 0)
+
+
+def test_a_stalled_stage_costs_its_signal_not_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import service.pipeline as pipeline
+    from service.config import load_config
+
+    release = threading.Event()
+    real = pipeline.watermarks.detect
+
+    def stalled(*args: Any, **kw: Any) -> Any:
+        release.wait(30)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipeline.watermarks, "detect", stalled)
+    options = replace(load_config(env={}).analyze_options(), stage_timeout_s=0.5)
+    try:
+        started = time.perf_counter()
+        report = pipeline.analyze(sample("sdxl_watermarked.png"), options).to_dict()
+        assert time.perf_counter() - started < 10
+    finally:
+        release.set()
+    assert report["provenance"]["watermarks"] == []
+    timed = [a for a in report["abstentions"] if a["code"] == "timed_out"]
+    assert len(timed) == 1
+    assert "watermarks stage took longer than 0.5 s" in timed[0]["message"]
+    assert report["verdict"]["label"] == "inconclusive"  # the watermark alone decided it before
+    assert report["media"]["hashes"]  # the stages after it ran
+
+
+def test_video_sampling_stops_at_its_deadline(tmp_path: Path) -> None:
+    from provenance.media import sample_video_frames
+
+    frames = sample_video_frames(sample("signed_video.mp4"), deadline=time.monotonic() - 1)
+    assert frames.timed_out
+    assert frames.frames == ()
+    whole = sample_video_frames(sample("signed_video.mp4"), deadline=time.monotonic() + 60)
+    assert not whole.timed_out
+    assert whole.frames

@@ -26,6 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from werkzeug.wrappers import Response as BaseResponse
 
+from service.pipeline import abandoned_stages
 from service.store import Viewer
 from service.web.errors import error_response
 
@@ -112,7 +113,7 @@ class ConcurrencyLimiter:
                     f"at most {self.per_client} analyses at once per client; wait for one "
                     "to finish",
                 )
-            if sum(self._running.values()) >= self.total:
+            if sum(self._running.values()) + abandoned_stages() >= self.total:
                 return 503, "busy", "the server is analysing as many files as it can; retry soon"
             self._running[who] = self._running.get(who, 0) + 1
             return None
@@ -152,12 +153,19 @@ class Metrics:
 
 
 class _StoreCollector(Collector):
-    """Figures read from the database at scrape time, so they include every worker."""
+    """Figures read at scrape time: the queue from the database (so it includes every worker),
+    abandoned stages from this process."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        abandoned = GaugeMetricFamily(
+            "shingan_abandoned_stages",
+            "Analysis stages past their deadline still running in this process",
+        )
+        abandoned.add_metric([], abandoned_stages())
+        yield abandoned
         depth = GaugeMetricFamily(
             "shingan_queue_depth", "Batch items waiting for or in analysis (all workers)"
         )

@@ -334,6 +334,7 @@ _REPORT = _obj(
                             "no_faces",
                             "video_too_long",
                             "video_sparse",
+                            "timed_out",
                         ]
                     },
                     "message": STR,
