@@ -842,17 +842,18 @@ def test_run_with_deadline_abandons_and_counts() -> None:
 def test_a_stalled_stage_costs_its_signal_not_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
+    import provenance.watermarks as watermarks
     import service.pipeline as pipeline
     from service.config import load_config
 
     release = threading.Event()
-    real = pipeline.watermarks.detect
+    real = watermarks.detect
 
     def stalled(*args: Any, **kw: Any) -> Any:
         release.wait(30)
         return real(*args, **kw)
 
-    monkeypatch.setattr(pipeline.watermarks, "detect", stalled)
+    monkeypatch.setattr(watermarks, "detect", stalled)
     options = replace(load_config(env={}).analyze_options(), stage_timeout_s=0.5)
     try:
         started = time.perf_counter()
