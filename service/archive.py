@@ -22,6 +22,11 @@ from typing import IO
 _RATIO_MIN_BYTES = 1024 * 1024
 
 
+class MemberUnreadable(OSError):
+    """One member cannot be unpacked (corrupt data, encryption, an unknown method): an item
+    error, not a reason to refuse the whole archive."""
+
+
 class ArchiveError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -111,7 +116,10 @@ class _Bounded:
         self.raw, self.left, self.name = raw, declared, name
 
     def read(self, n: int = -1) -> bytes:
-        chunk = self.raw.read(n if n >= 0 else 1024 * 1024)
+        try:
+            chunk = self.raw.read(n if n >= 0 else 1024 * 1024)
+        except Exception as exc:  # zlib.error, lzma.LZMAError, EOFError, CRC errors...
+            raise MemberUnreadable(f"{type(exc).__name__}: {exc}") from exc
         self.left -= len(chunk)
         if self.left < 0:
             raise ArchiveError(
@@ -121,8 +129,16 @@ class _Bounded:
 
 
 def open_member(zf: zipfile.ZipFile, member: Member) -> _Bounded:
-    """Raises: RuntimeError/NotImplementedError (encrypted, unknown compression), zipfile errors."""
-    return _Bounded(zf.open(member.info), member.size, member.name)
+    """A member's stream, bounded by its declared size.
+
+    Raises:
+        MemberUnreadable: it cannot be opened or, when read, unpacked (an ``OSError``).
+        ArchiveError: when read, it is larger than its header says.
+    """
+    try:
+        return _Bounded(zf.open(member.info), member.size, member.name)
+    except Exception as exc:  # encrypted, unknown compression, a broken local header
+        raise MemberUnreadable(f"{type(exc).__name__}: {exc}") from exc
 
 
 def iter_members(path: Path, **limits: int | float) -> Iterator[tuple[Member, zipfile.ZipFile]]:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -878,3 +879,26 @@ def test_video_sampling_stops_at_its_deadline(tmp_path: Path) -> None:
     whole = sample_video_frames(sample("signed_video.mp4"), deadline=time.monotonic() + 60)
     assert not whole.timed_out
     assert whole.frames
+
+
+# --- Findings of the fuzzers (fuzz/, docs/measurements/fuzzing.md) ----------------------------
+
+
+def test_fuzz_finding_corrupt_deflate_member_is_an_item_error(
+    app: Flask, client: FlaskClient
+) -> None:
+    """archive target: a member whose deflate stream is corrupt raised zlib.error (a 500)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.jpg", b"hello world" * 1000)
+        zf.writestr("b.jpg", sample("unsigned.jpg").read_bytes())
+    data = bytearray(buf.getvalue())
+    start = 30 + len("a.jpg")  # the first member's compressed data
+    data[start : start + 4] = b"\xff\xff\xff\xff"
+    status, body, _ = post_files(client, [("in.zip", bytes(data))])
+    assert status == 202, body
+    done = wait_done(client, body["id"])
+    items = {i["filename"]: i for i in client.get(f"/v1/batches/{done['id']}").get_json()["items"]}
+    assert items["in.zip/a.jpg"]["error"]["code"] == "unreadable"
+    assert items["in.zip/a.jpg"]["error"]["message"].startswith("cannot unpack")
+    assert items["in.zip/b.jpg"]["status"] == "done"

@@ -13,7 +13,6 @@ import io
 import json
 import secrets
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from flask import Blueprint, Flask, Response, jsonify, request, stream_with_cont
 
 from provenance.media import MediaTooLarge
 from service import webhooks
-from service.archive import ArchiveError, is_zip, iter_members, open_member
+from service.archive import ArchiveError, MemberUnreadable, is_zip, iter_members, open_member
 from service.batch import CSV_FIELDS, Failure, csv_row, error_row, row_of
 from service.media_store import new_holder
 from service.messages import negotiate
@@ -113,7 +112,7 @@ def collect_items(files: list[tuple[str, Any]], holder: str) -> list[NewItem]:
                         add(label, open_member(zf, member))
                     except ArchiveError:
                         raise
-                    except (RuntimeError, NotImplementedError, zipfile.BadZipFile, OSError) as exc:
+                    except MemberUnreadable as exc:
                         items.append(NewItem(label, "", 0, ("unreadable", f"cannot unpack: {exc}")))
             except ArchiveError as exc:
                 raise ApiError(exc.status, exc.code, f"{name}: {exc.message}") from exc
