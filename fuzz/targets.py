@@ -18,12 +18,17 @@ config         the TOML configuration file and ``SHINGAN_*`` variables
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from provenance.trust import TrustConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -76,22 +81,18 @@ def metadata(data: bytes) -> None:
 def c2pa(data: bytes) -> None:
     from provenance.c2pa import verify_c2pa
     from provenance.media import sniff
-    from provenance.trust import build_trust
 
     kind = sniff(data[:4096])
-    finding = verify_c2pa(
-        io.BytesIO(data), kind.mime if kind else "image/jpeg", _trust(build_trust)
-    )
+    mime = kind.mime if kind else "image/jpeg"
+    finding = verify_c2pa(io.BytesIO(data), mime, _trust())
     assert finding.state in ("absent", "invalid", "valid", "trusted", "error")
 
 
-_TRUST: list[object] = []
+@functools.cache
+def _trust() -> TrustConfig:
+    from provenance.trust import build_trust
 
-
-def _trust(build: Callable[..., object]) -> object:
-    if not _TRUST:
-        _TRUST.append(build(anchors=[str(SAMPLES / "ca" / "root.pem")]))
-    return _TRUST[0]
+    return build_trust(anchors=[str(SAMPLES / "ca" / "root.pem")])
 
 
 def archive(data: bytes) -> None:
