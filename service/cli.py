@@ -593,7 +593,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
         f"(data dir {config.data_dir})",
         err=True,
     )
-    make_server(app, host=config.host, port=config.port, threads=config.threads).run()
+    proxy: dict[str, object] = {}
+    if config.trusted_proxy:
+        # the client's address (rate limits, audit) from the proxy's X-Forwarded-For
+        proxy = {
+            "trusted_proxy": config.trusted_proxy,
+            "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+            "trusted_proxy_count": 1,
+        }
+    make_server(app, host=config.host, port=config.port, threads=config.threads, **proxy).run()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,6 +55,8 @@ allowed_hosts               SHINGAN_ALLOWED_HOSTS           Host names the servi
                                                             IP addresses always; ``*``: any)
 max_concurrent_per_client   SHINGAN_MAX_CONCURRENT_PER_CLIENT  analyses one client may run at
                                                             once (0: half the analysis slots)
+trusted_proxy               SHINGAN_TRUSTED_PROXY           address of a reverse proxy whose
+                                                            X-Forwarded-For/-Proto are believed
 ==========================  ==============================  ===================================
 
 Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
@@ -128,6 +130,7 @@ class Config:
     rate_limit_per_minute: int = 600
     allowed_hosts: tuple[str, ...] = ()
     max_concurrent_per_client: int = 0
+    trusted_proxy: str | None = None
 
     def analyze_options(self, **extra: Any) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
@@ -322,6 +325,7 @@ _KEYS = {
     "api_keys",
     "rate_limit_per_minute",
     "max_concurrent_per_client",
+    "trusted_proxy",
     *_PATH_LISTS,
     *_NAME_LISTS,
     *_BOOLS,
@@ -456,7 +460,7 @@ def _coerce(key: str, value: Any) -> Any:
             if size <= 0:
                 raise ValueError("must be positive")
             return size
-        if key in ("host", "database_url"):
+        if key in ("host", "database_url", "trusted_proxy"):
             return str(value)
         if key in _BOOLS:
             return _bool(value)
