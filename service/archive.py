@@ -78,6 +78,8 @@ def members(
     out: list[Member] = []
     total = 0
     for info in infos:
+        if not info.filename:
+            raise ArchiveError(400, "bad_archive", "the archive has a member without a name")
         if not _safe_name(info.filename):
             raise ArchiveError(
                 400, "unsafe_archive", f"the archive names a path outside itself: {info.filename!r}"
@@ -145,7 +147,7 @@ def iter_members(path: Path, **limits: int | float) -> Iterator[tuple[Member, zi
     """Open ``path`` and yield its checked members with the open archive."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except Exception as exc:  # BadZipFile, OSError, and struct or value errors on odd headers
         raise ArchiveError(400, "bad_archive", f"the zip archive cannot be read: {exc}") from exc
     with zf:
         checked = members(zf, archive_bytes=path.stat().st_size, **limits)  # type: ignore[arg-type]

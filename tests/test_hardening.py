@@ -902,3 +902,14 @@ def test_fuzz_finding_corrupt_deflate_member_is_an_item_error(
     assert items["in.zip/a.jpg"]["error"]["code"] == "unreadable"
     assert items["in.zip/a.jpg"]["error"]["message"].startswith("cannot unpack")
     assert items["in.zip/b.jpg"]["status"] == "done"
+
+
+def test_fuzz_finding_nameless_zip_member_refuses_the_archive(client: FlaskClient) -> None:
+    """archive target: a member with an empty name made zipfile raise IndexError (a 500)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(zipfile.ZipInfo(""), b"data")
+        zf.writestr("b.jpg", sample("unsigned.jpg").read_bytes())
+    status, body, _ = post_files(client, [("in.zip", buf.getvalue())])
+    assert status == 400
+    assert body["error"]["code"] == "bad_archive"
