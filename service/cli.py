@@ -566,7 +566,7 @@ def _registry(ctx: click.Context) -> Registry:
 @main.command()
 @click.option("--host", help="Interface to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default 8080).")
-@click.option("--threads", type=int, help="Request threads (default 8).")
+@click.option("--threads", type=int, help="Request threads (default 32).")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, threads: int | None) -> None:
     """Run the HTTP service (waitress) with the configured settings."""

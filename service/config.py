@@ -20,7 +20,7 @@ allowed_list                SHINGAN_ALLOWED_LIST            end-entity certifica
 allowed_ekus                SHINGAN_ALLOWED_EKUS            OIDs, a store.cfg path, or ``sdk``
 remote_manifest_fetch       SHINGAN_REMOTE_MANIFEST_FETCH   fetch remote manifests (off)
 ocsp_fetch                  SHINGAN_OCSP_FETCH              fetch OCSP responses (off)
-threads                     SHINGAN_THREADS                 request threads of ``serve``
+threads                     SHINGAN_THREADS                 request threads of ``serve`` (32)
 models_dirs                 SHINGAN_MODELS_DIRS             extra folders of detector models
 detectors                   SHINGAN_DETECTORS               names to run (default: all)
 onnx_providers              SHINGAN_ONNX_PROVIDERS          e.g. CUDAExecutionProvider,CPU...
@@ -53,8 +53,12 @@ rate_limit_per_minute       SHINGAN_RATE_LIMIT_PER_MINUTE   API requests per key
 allowed_hosts               SHINGAN_ALLOWED_HOSTS           Host names the service answers to
                                                             (localhost and this machine's names;
                                                             IP addresses always; ``*``: any)
-max_concurrent_per_client   SHINGAN_MAX_CONCURRENT_PER_CLIENT  analyses one client may run at
-                                                            once (0: half the analysis slots)
+analysis_slots              SHINGAN_ANALYSIS_SLOTS          analyses running at once (0: one
+                                                            per CPU core, at least 2)
+queue_timeout_s             SHINGAN_QUEUE_TIMEOUT_S         how long a request waits for a
+                                                            slot before 503 busy (60)
+max_concurrent_per_client   SHINGAN_MAX_CONCURRENT_PER_CLIENT  analyses one client may have
+                                                            running or waiting (0: half)
 trusted_proxy               SHINGAN_TRUSTED_PROXY           address of a reverse proxy whose
                                                             X-Forwarded-For/-Proto are believed
 ==========================  ==============================  ===================================
@@ -95,7 +99,7 @@ class Config:
     data_dir: Path = field(default_factory=lambda: _default_data_dir())
     host: str = "127.0.0.1"
     port: int = 8080
-    threads: int = 8
+    threads: int = 32
     max_upload_mb: float = 200.0
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
@@ -130,6 +134,8 @@ class Config:
     rate_limit_per_minute: int = 600
     allowed_hosts: tuple[str, ...] = ()
     max_concurrent_per_client: int = 0
+    analysis_slots: int = 0
+    queue_timeout_s: float = 60.0
     trusted_proxy: str | None = None
 
     def analyze_options(self, **extra: Any) -> AnalyzeOptions:
@@ -178,14 +184,23 @@ class Config:
         return MediaStore(self.data_dir / "media", self.media_retention_days)
 
     @property
-    def analysis_slots(self) -> int:
-        """Request threads that may analyse at once: two stay free for everything else
-        (health checks, status pages, downloads)."""
-        return max(1, self.threads - 2)
+    def running_slots(self) -> int:
+        """Analyses that run at once: the setting, or one per CPU core (at least two).
+        Analysis is CPU work; more at once only adds latency and memory."""
+        return self.analysis_slots or max(2, os.cpu_count() or 2)
+
+    @property
+    def waiting_slots(self) -> int:
+        """Requests that may wait for an analysis slot: every request thread but two, which
+        stay free for health checks, status pages and downloads."""
+        return max(0, self.threads - 2 - self.running_slots)
 
     @property
     def per_client_slots(self) -> int:
-        return self.max_concurrent_per_client or max(1, self.analysis_slots // 2)
+        """Analyses one client may have running or waiting at once."""
+        return self.max_concurrent_per_client or max(
+            1, (self.running_slots + self.waiting_slots) // 2
+        )
 
     def keys_required(self) -> bool:
         """API keys are needed whenever the service listens beyond loopback (``auto``)."""
@@ -325,6 +340,8 @@ _KEYS = {
     "api_keys",
     "rate_limit_per_minute",
     "max_concurrent_per_client",
+    "analysis_slots",
+    "queue_timeout_s",
     "trusted_proxy",
     *_PATH_LISTS,
     *_NAME_LISTS,
@@ -420,12 +437,17 @@ def _coerce(key: str, value: Any) -> Any:
             if number_f <= 0:
                 raise ValueError("must be positive")
             return number_f
-        if key == "max_concurrent_per_client":
+        if key in ("max_concurrent_per_client", "analysis_slots"):
             number = int(value)
             if number < 0:
                 raise ValueError("must be 0 (automatic) or more")
             return number
-        if key in ("media_retention_days", "webhook_backoff_s", "stage_timeout_s"):
+        if key in (
+            "media_retention_days",
+            "webhook_backoff_s",
+            "stage_timeout_s",
+            "queue_timeout_s",
+        ):
             number_f = float(value)
             if number_f < 0:
                 raise ValueError("must be 0 or more")

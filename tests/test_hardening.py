@@ -782,7 +782,8 @@ def test_one_client_never_holds_every_thread(
         return real(*args, **kw)
 
     monkeypatch.setattr(api, "analyze", slow)
-    app = make_app(tmp_path, threads=6)  # 4 analysis slots, 2 a client
+    # 1 analysis runs, 3 more requests may wait, 2 of them (running or waiting) per client
+    app = make_app(tmp_path, threads=6, analysis_slots=1, max_concurrent_per_client=2)
     data = sample("unsigned.jpg").read_bytes()
     statuses: list[int] = []
 
@@ -794,16 +795,18 @@ def test_one_client_never_holds_every_thread(
         except urllib.error.HTTPError as exc:
             statuses.append(exc.code if exc.headers["Retry-After"] else -exc.code)
 
+    slots = app.extensions["shingan"].slots
     try:
         with serving(app, threads=6) as port:
             workers = [threading.Thread(target=post, args=(port,)) for _ in range(5)]
             for w in workers:
                 w.start()
             deadline = time.monotonic() + 10
-            while app.extensions["shingan"].slots.running() < 2 or len(statuses) < 3:
+            while slots.running() + slots.waiting() < 2 or len(statuses) < 3:
                 assert time.monotonic() < deadline, statuses
                 time.sleep(0.02)
-            assert sorted(statuses) == [429, 429, 429]  # the third to fifth wait for nothing
+            assert sorted(statuses) == [429, 429, 429]  # answered at once, not queued
+            assert (slots.running(), slots.waiting()) == (1, 1)
             started = time.perf_counter()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
                 pass
@@ -815,6 +818,31 @@ def test_one_client_never_holds_every_thread(
     finally:
         release.set()
         app.extensions["shingan"].runner.stop()
+
+
+def test_limiter_queues_then_sheds() -> None:
+    from service.web.access import ConcurrencyLimiter
+
+    limiter = ConcurrencyLimiter(running=1, waiting=1, per_client=5, wait_s=0.3)
+    assert limiter.acquire("a") is None
+    results: list[Any] = []
+    waiter = threading.Thread(target=lambda: results.append(limiter.acquire("b")))
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while limiter.waiting() < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    full = limiter.acquire("c")  # one running, one waiting: no room to wait
+    assert full is not None
+    assert full[:2] == (503, "busy")
+    limiter.release("a")
+    waiter.join(5)
+    assert results == [None]  # the waiter got the freed slot
+    timed = limiter.acquire("d")  # waits 0.3 s for a slot that stays taken
+    assert timed is not None
+    assert timed[0] == 503
+    limiter.release("b")
+    assert limiter.running() == 0
 
 
 # --- Deadlines: a stage that overruns costs its signal ------------------------------------------

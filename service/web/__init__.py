@@ -129,7 +129,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             key_valid=lambda key: store.check_key(key) is not None,
             session_key_valid=session_checker(app, store.live_key),
         ),
-        slots=ConcurrencyLimiter(config.analysis_slots, config.per_client_slots),
+        slots=ConcurrencyLimiter(
+            running=config.running_slots,
+            waiting=config.waiting_slots,
+            per_client=config.per_client_slots,
+            wait_s=config.queue_timeout_s,
+        ),
     )
 
     from service.web import access, api, banks_api, batches, errors, health, pages, ui

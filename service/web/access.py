@@ -93,42 +93,71 @@ class RedisRateLimiter:
 
 
 class ConcurrencyLimiter:
-    """Analyses running at once: at most ``total`` (so some request threads always stay free
-    for health checks and status pages), and at most ``per_client`` for one client (so one
-    client never holds them all). Over either, the request is answered at once (429 or 503
-    with ``Retry-After``) instead of waiting in a thread."""
+    """Analyses at once, so that no input or client can take every request thread.
 
-    def __init__(self, total: int, per_client: int) -> None:
-        self.total, self.per_client = total, per_client
-        self._lock = threading.Lock()
-        self._running: dict[str, int] = {}
+    At most ``running`` analyses run (overrunning stages still running count among them); up
+    to ``waiting`` more requests wait, each at most ``wait_s``, for a slot; one client (a key,
+    or an address without keys) has at most ``per_client`` running or waiting. The request
+    threads beyond these stay free for health checks, status pages and downloads. A request
+    that cannot wait is answered at once: 429 when its client has too many, 503 when the
+    server does.
+    """
+
+    def __init__(self, running: int, waiting: int, per_client: int, wait_s: float) -> None:
+        self.running_max, self.waiting_max = running, waiting
+        self.per_client, self.wait_s = per_client, wait_s
+        self._cond = threading.Condition()
+        self._held: dict[str, int] = {}
+        self._running = 0
+        self._waiting = 0
 
     def acquire(self, who: str) -> tuple[int, str, str] | None:
-        """None when a slot was taken; else (status, code, message)."""
-        with self._lock:
-            if self._running.get(who, 0) >= self.per_client:
+        """Wait for a slot; None once one is held, else (status, code, message)."""
+        with self._cond:
+            if self._held.get(who, 0) >= self.per_client:
                 return (
                     429,
                     "too_many_concurrent",
                     f"at most {self.per_client} analyses at once per client; wait for one "
                     "to finish",
                 )
-            if sum(self._running.values()) + abandoned_stages() >= self.total:
+            if self._running + self._waiting >= self.running_max + self.waiting_max:
                 return 503, "busy", "the server is analysing as many files as it can; retry soon"
-            self._running[who] = self._running.get(who, 0) + 1
+            self._held[who] = self._held.get(who, 0) + 1
+            self._waiting += 1
+            deadline = time.monotonic() + self.wait_s
+            while self._running + abandoned_stages() >= self.running_max:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._waiting -= 1
+                    self._drop(who)
+                    return 503, "busy", "no analysis slot came free in time; retry soon"
+                # overrunning stages end without notifying: look again at least twice a second
+                self._cond.wait(min(left, 0.5))
+            self._waiting -= 1
+            self._running += 1
             return None
 
     def release(self, who: str) -> None:
-        with self._lock:
-            left = self._running.get(who, 0) - 1
-            if left > 0:
-                self._running[who] = left
-            else:
-                self._running.pop(who, None)
+        with self._cond:
+            self._running -= 1
+            self._drop(who)
+            self._cond.notify()
+
+    def _drop(self, who: str) -> None:
+        left = self._held.get(who, 0) - 1
+        if left > 0:
+            self._held[who] = left
+        else:
+            self._held.pop(who, None)
 
     def running(self) -> int:
-        with self._lock:
-            return sum(self._running.values())
+        with self._cond:
+            return self._running
+
+    def waiting(self) -> int:
+        with self._cond:
+            return self._waiting
 
 
 #: Endpoints that analyse media or store uploads: they take a concurrency slot.
