@@ -1,4 +1,5 @@
-"""Perceptual hashes: PDQ (Meta's, through the ``pdqhash`` package) for images and video frames.
+"""Perceptual hashes: PDQ (Meta's; :mod:`provenance.pdq`, bit-exact with the ``pdqhash``
+binding) for images and video frames.
 
 A PDQ hash is 256 bits, written as 64 hex digits, with a quality score (0-100; below
 :data:`MIN_QUALITY` the image is too flat for the hash to mean much). Two hashes are compared by
@@ -55,14 +56,15 @@ MAX_SIDE = 4096
 def pdq(rgb: np.ndarray) -> PdqHash:
     """The PDQ hash of an ``HxWx3`` uint8 RGB image."""
     import cv2
-    import pdqhash
+
+    from provenance.pdq import hash256
 
     height, width = rgb.shape[:2]
     if max(height, width) > MAX_SIDE:
         scale = MAX_SIDE / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    bits, quality = pdqhash.compute(np.ascontiguousarray(rgb, dtype=np.uint8))
+    bits, quality = hash256(np.ascontiguousarray(rgb, dtype=np.uint8))
     return PdqHash(hex=bits_to_hex(bits), quality=int(quality))
 
 
