@@ -106,8 +106,10 @@ def _raw(port: int, head: str, body: bytes = b"") -> int:
 
 
 class Load:
-    def __init__(self, port: int, keys: list[str], hostile: float, seconds: float) -> None:
-        self.port, self.keys, self.hostile = port, keys, hostile
+    def __init__(
+        self, port: int, keys: list[str], hostile: float, seconds: float, kinds: list[str]
+    ) -> None:
+        self.port, self.keys, self.hostile, self.kinds = port, keys, hostile, kinds
         self.stop_at = time.monotonic() + seconds
         self.lock = threading.Lock()
         self.statuses: Counter[str] = Counter()
@@ -182,7 +184,7 @@ class Load:
             kind = "?"
             try:
                 if rng.random() < self.hostile:
-                    kind = rng.choice([*self.bombs, *protocol])
+                    kind = rng.choice(self.kinds or [*self.bombs, *protocol])
                     if kind in self.bombs:
                         status, _ = self._post(key, self.bombs[kind], kind)
                     else:
@@ -231,7 +233,7 @@ def _hwm(pid: int) -> float:
     return float("nan")
 
 
-def run(clients: int, seconds: float, hostile: float) -> dict[str, Any]:
+def run(clients: int, seconds: float, hostile: float, kinds: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="shingan-load-") as tmp:
         data = Path(tmp) / "data"
         store = Store(default_url(data))
@@ -254,7 +256,7 @@ def run(clients: int, seconds: float, hostile: float) -> dict[str, Any]:
         )
         try:
             _wait_up(port, server)
-            load = Load(port, keys, hostile, seconds)
+            load = Load(port, keys, hostile, seconds, kinds)
             threads = [threading.Thread(target=load.client, args=(i,)) for i in range(clients)]
             threads.append(threading.Thread(target=load.prober))
             started = time.monotonic()
@@ -313,9 +315,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--hostile", type=float, default=0.25)
+    parser.add_argument("--kind", action="append", default=[], help="only these hostile kinds")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = run(args.clients, args.seconds, args.hostile)
+    result = run(args.clients, args.seconds, args.hostile, args.kind)
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -48,8 +48,10 @@ sys.path.insert(0, sys.argv[1])
 from PIL import Image
 from provenance.media import MediaError
 from service.config import load_config
+from service.memory import tune_malloc
 from service.pipeline import analyze
 overrides = {"max_pixels": int(sys.argv[3])}
+tune_malloc()
 options = load_config(env={}, overrides=overrides).analyze_options()
 analyze(sys.argv[1] + "/samples/camera_capture.jpg", options)  # load models, warm caches
 def rss():

@@ -263,7 +263,9 @@ def _init_worker(
     of threads (onnxruntime, OpenCV) so they do not fight over the same cores."""
     global _OPTIONS
     from service.config import load_config
+    from service.memory import tune_malloc
 
+    tune_malloc()
     if share:
         import cv2
 

@@ -60,6 +60,9 @@ def main(ctx: click.Context, config_file: Path | None, verbose: int) -> None:
     """Shingan (真贋): provenance triage of suspect media."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from service.memory import tune_malloc
+
+    tune_malloc()  # before any large allocation: freed image memory goes back to the system
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
 

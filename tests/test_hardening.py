@@ -941,3 +941,13 @@ def test_fuzz_finding_nameless_zip_member_refuses_the_archive(client: FlaskClien
     status, body, _ = post_files(client, [("in.zip", buf.getvalue())])
     assert status == 400
     assert body["error"]["code"] == "bad_archive"
+
+
+def test_freed_memory_goes_back_to_the_system() -> None:
+    import platform
+
+    from service.memory import tune_malloc
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert tune_malloc() is True

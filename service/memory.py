@@ -1,0 +1,46 @@
+"""Return freed memory to the system (glibc).
+
+Decoding a large image allocates hundreds of megabytes in blocks of a few megabytes (Pillow's
+16 MB blocks, NumPy arrays). glibc raises its mmap threshold after such blocks are freed, so the
+next ones come from per-thread heaps that are never given back, and with many request and stage
+threads (one heap each) a service that only ever decodes two images at once grew to 4.3 GB
+(``benchmarks/bench_load.py --kind sof_at_limit``). A fixed mmap threshold (4 MiB: every large
+block is its own mapping, unmapped when freed) and a few arenas keep it at 1.6 GB. The
+environment variables ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_ARENA_MAX`` override these.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+MMAP_THRESHOLD = 4 * 1024 * 1024
+ARENA_MAX = 4
+
+
+def tune_malloc() -> bool:
+    """Apply the settings above on glibc; returns whether they were applied."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    ok = True
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and ok
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        ok = bool(mallopt(_M_ARENA_MAX, ARENA_MAX)) and ok
+    if not ok:
+        log.debug("mallopt refused a setting")
+    return ok
