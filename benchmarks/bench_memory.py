@@ -12,7 +12,7 @@ and never kept:
 * ordinary photographs at 2, 12 and 48 megapixels (JPEG), a 48 MP PNG;
 * files just under the pixel limit: a noisy JPEG, a flat PNG (tiny on disk), a palette PNG,
   a 16-bit grey PNG, an RGBA PNG, and ``samples/unsigned.jpg`` with its SOF0 header patched to
-  the limit (37 KB that decode to the limit);
+  the limit (37 KB that decode to the limit); a flat HEIC at the (lower) HEIF limit;
 * files over the limit: the same patched JPEG at 13000x13000, a HEIC whose ``ispe`` box claims
   60000x60000;
 * a 10 s 1080p video.
@@ -40,7 +40,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provenance.media import DEFAULT_MAX_PIXELS  # noqa: E402
+from provenance.media import DEFAULT_MAX_PIXELS, HEIF_MAX_PIXELS  # noqa: E402
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -102,6 +102,15 @@ def _patched_sof(folder: Path, w: int, h: int, name: str) -> Path:
     return path
 
 
+def _heic(folder: Path, w: int, h: int) -> Path:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    path = folder / "flat.heic"
+    Image.new("RGB", (w, h), (120, 130, 140)).save(path, format="HEIF", quality=30)
+    return path
+
+
 def _heic_bomb(folder: Path) -> Path:
     import pillow_heif
 
@@ -154,6 +163,7 @@ def cases(folder: Path, max_pixels: int) -> dict[str, Callable[[], Path]]:
         "png_rgba_at_limit": lambda: save(
             "rgba.png", Image.new("RGBA", (lim_w, lim_h), (1, 2, 3, 128))
         ),
+        "heic_flat_at_limit": lambda: _heic(folder, *_side(HEIF_MAX_PIXELS - 500_000, 4 / 3)),
         "jpeg_sof_patched_at_limit": lambda: _patched_sof(folder, lim_w, lim_h, "sof_limit.jpg"),
         "jpeg_sof_patched_13000": lambda: _patched_sof(folder, 13000, 13000, "sof_13000.jpg"),
         "heic_ispe_60000": lambda: _heic_bomb(folder),
@@ -175,7 +185,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             path = make()
-            with Image.open(path) if path.suffix != ".mp4" else _null() as im:
+            with _opened(path) as im:
                 size = f"{im.size[0]}x{im.size[1]}" if im is not None else "1920x1080"
             run = subprocess.run(
                 [sys.executable, "-c", _CHILD, str(ROOT), str(path), str(args.max_pixels)],
@@ -194,6 +204,16 @@ def main() -> None:
                 _print_row(name, results[name])
     if args.json:
         print(json.dumps({"max_pixels": args.max_pixels, "cases": results}, indent=2))
+
+
+def _opened(path: Path) -> Any:
+    if path.suffix == ".mp4":
+        return _null()
+    if path.suffix == ".heic":
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    return Image.open(path)
 
 
 class _null:

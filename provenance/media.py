@@ -15,7 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
 
@@ -76,6 +76,11 @@ DEFAULT_MAX_PIXELS = 120_000_000
 #: Video frames are decoded whole by FFmpeg with several reference frames beside them: 8K
 #: (8192x4320) is the largest frame accepted by default.
 DEFAULT_MAX_FRAME_PIXELS = 8192 * 4320
+#: HEIF/AVIF images are decoded whole by libheif and then copied into Pillow, so they cost 7
+#: bytes a pixel at the peak: 120 M pixels reached 1018 MB (benchmarks/bench_memory.py). Phones
+#: write at most 48 M pixels; HEIF over 64 M is refused whatever ``max_pixels`` allows.
+HEIF_MAX_PIXELS = 64_000_000
+_HEIF = frozenset({"image/heic", "image/heif", "image/avif"})
 #: Images longer than this are analysed on a reduced working copy (see :func:`decode_image`).
 WORKING_MAX_SIDE = 4096
 
@@ -309,7 +314,8 @@ def _image_size(path: Path, ftype: FileType, limits: Limits) -> tuple[int | None
     """
     if ftype.mime in _no_pillow():
         return None, None
-    if ftype.mime in ("image/heic", "image/heif", "image/avif"):
+    if ftype.mime in _HEIF:
+        limits = replace(limits, max_pixels=min(limits.max_pixels, HEIF_MAX_PIXELS))
         for w, h in heif_extents(path):
             _check_pixels(w, h, limits, "an image item in the file")
     try:
@@ -535,6 +541,8 @@ def decode_image(
             # Pillow warns on odd but readable files (corrupt EXIF...); the limits are ours.
             warnings.simplefilter("ignore")
             im = Image.open(media.path)
+            if media.mime in _HEIF:
+                limits = replace(limits, max_pixels=min(limits.max_pixels, HEIF_MAX_PIXELS))
             _check_pixels(im.size[0], im.size[1], limits, "the image")
             im.load()
             _check_pixels(im.size[0], im.size[1], limits, "the decoded image")

@@ -316,3 +316,12 @@ def test_a_decoder_error_of_any_type_is_a_media_error(tmp_path: Path) -> None:
     path = write(tmp_path, "zeros.heic", bytes(data))
     with pytest.raises(CorruptMedia):
         decode_image(open_media(path)).image.close()
+
+
+def test_heif_has_its_own_lower_pixel_limit(tmp_path: Path) -> None:
+    from provenance.media import HEIF_MAX_PIXELS, Limits, TooManyPixels, open_media
+    from tests.hostile import heic_ispe, write
+
+    assert Limits().max_pixels > 9000 * 8000 > HEIF_MAX_PIXELS
+    with pytest.raises(TooManyPixels, match="9000x8000"):
+        open_media(write(tmp_path, "big.heic", heic_ispe(9000, 8000)))
