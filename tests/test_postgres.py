@@ -161,3 +161,39 @@ def test_racing_workers_record_one_result(pg_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_media_holds_and_releases_race_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """Holds and releases of one file, from many threads: a file is never deleted while a hold
+    or an unfinished item needs it (advisory locks serialise the two on PostgreSQL)."""
+    from service.media_store import MediaStore
+
+    store = Store(pg_url)
+    media = MediaStore(tmp_path / "media")
+    data = sample("unsigned.jpg").read_bytes()
+    lost: list[str] = []
+
+    def intake(n: int) -> None:
+        holder = f"intake-{n}"
+        sha, size = media.put_stream(io.BytesIO(data), 10**9, lambda s: store.hold_media(holder, s))
+        (item,) = store.create_batch(
+            secrets.token_hex(16), [NewItem("x.jpg", sha, size)], actor="t", holder=holder
+        )
+        if not media.path(sha).exists():
+            lost.append(holder)
+        store.finish_item(item, error=("x", "done"))
+        media.release(sha, store)
+
+    try:
+        threads = [threading.Thread(target=intake, args=(n,)) for n in range(24)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert lost == []
+        assert store.needed_shas() == set()
+        assert not any(
+            p.is_file() for p in (tmp_path / "media").rglob("*") if p.parent.name != "tmp"
+        )
+    finally:
+        store.close()
