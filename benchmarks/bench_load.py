@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service.store import Store, default_url  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.hostile import heic_ispe, nested_xmp_jpeg, sof_patched_jpeg  # noqa: E402
 
 SAMPLES = [
@@ -77,13 +78,6 @@ def _wide_xmp_png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 64)).save(buf, format="PNG", pnginfo=info)
     return buf.getvalue()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _raw(port: int, head: str, body: bytes = b"") -> int:
@@ -239,7 +233,7 @@ def run(clients: int, seconds: float, hostile: float, kinds: list[str]) -> dict[
         store = Store(default_url(data))
         keys = [store.create_key(f"client-{i}") for i in range(clients)]
         store.close()
-        port = _free_port()
+        port = free_port()
         env = {
             **os.environ,
             "SHINGAN_DATA_DIR": str(data),

@@ -65,6 +65,14 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+@pytest.fixture
+def keyed(tmp_path: Path) -> Iterator[Flask]:
+    """An app that requires API keys (as when listening beyond loopback)."""
+    app = create_app({"data_dir": str(tmp_path / "data"), "api_keys": "required"})
+    yield app
+    app.extensions["shingan"].runner.stop()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
@@ -18,13 +16,6 @@ from service.store import Store
 from service.web import create_app
 from tests.conftest import sample
 from tests.test_api import assert_error
-
-
-@pytest.fixture
-def keyed(tmp_path: Path) -> Iterator[Flask]:
-    app = create_app({"data_dir": str(tmp_path / "data"), "api_keys": "required"})
-    yield app
-    app.extensions["shingan"].runner.stop()
 
 
 def bearer(key: str) -> dict[str, str]:

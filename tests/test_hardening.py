@@ -374,15 +374,6 @@ def test_two_batches_sharing_a_file_never_lose_it(tmp_path: Path) -> None:
 # --- 5. Owners for banks and reports ----------------------------------------------------------
 
 
-@pytest.fixture
-def keyed(tmp_path: Path) -> Iterator[Flask]:
-    from service.web import create_app
-
-    app = create_app({"data_dir": str(tmp_path / "data"), "api_keys": "required"})
-    yield app
-    app.extensions["shingan"].runner.stop()
-
-
 def _as(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
