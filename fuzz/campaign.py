@@ -37,7 +37,7 @@ def run_target(name: str, corpus: Path, runs: int | None, seconds: int | None) -
     argv = [sys.executable, str(ROOT / "fuzz" / "run.py"), name, "--corpus", str(corpus)]
     argv += ["--runs", str(runs)] if runs else ["--seconds", str(seconds)]
     started = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False)
     elapsed = time.monotonic() - started
     stats = {k: int(v) for k, v in _STAT.findall(proc.stderr)}
     files = [p for p in corpus.iterdir() if p.is_file()]

@@ -298,6 +298,15 @@ class Config:
         return DetectorSet.load(registry, self.detectors)
 
 
+def _expand(raw: str, key: str) -> Path:
+    """``~`` and ``~user`` expanded; an unknown user or no home directory is a ConfigError
+    (pathlib raises RuntimeError, which would otherwise stop start-up with a traceback)."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError as exc:
+        raise ConfigError(f"setting {key}: cannot expand {raw!r} ({exc})") from exc
+
+
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "shingan"
@@ -399,9 +408,9 @@ def _read_file(path: Path) -> dict[str, Any]:
             if isinstance(value, str):
                 value = [value] if key != "data_dir" else value
             if key == "data_dir" and isinstance(value, str):
-                out[key] = str(base / Path(value).expanduser())
+                out[key] = str(base / _expand(value, key))
             elif isinstance(value, list):
-                out[key] = [str(base / Path(str(v)).expanduser()) for v in value]
+                out[key] = [str(base / _expand(str(v), key)) for v in value]
     return out
 
 
@@ -418,7 +427,7 @@ def _from_env(key: str, raw: str) -> Any:
 def _coerce(key: str, value: Any) -> Any:
     try:
         if key == "data_dir":
-            return Path(str(value)).expanduser()
+            return _expand(str(value), key)
         if key == "onnx_threads":
             number = int(value)
             if number < 0:
@@ -488,13 +497,13 @@ def _coerce(key: str, value: Any) -> Any:
             return _bool(value)
         if key in _PATH_LISTS:
             if isinstance(value, str | os.PathLike):
-                return (str(value),)
-            return tuple(str(v) for v in value)
+                return (str(_expand(str(value), key)),)
+            return tuple(str(_expand(str(v), key)) for v in value)
         if key == "allowed_ekus":
             if value is None or (isinstance(value, str) and value.strip().lower() == "sdk"):
                 return None
             if isinstance(value, str):
-                return value
+                return str(_expand(value, key)) if value.startswith("~") else value
             return tuple(str(v) for v in value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {key}: invalid value {value!r} ({exc})") from exc

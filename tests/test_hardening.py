@@ -934,6 +934,28 @@ def test_fuzz_finding_nameless_zip_member_refuses_the_archive(client: FlaskClien
     assert body["error"]["code"] == "bad_archive"
 
 
+@pytest.mark.parametrize(
+    ("env", "toml"),
+    [
+        ({"SHINGAN_DATA_DIR": "~no-such-user-shingan/x"}, ""),
+        ({"SHINGAN_BANKS": "~no-such-user-shingan/bank.csv"}, ""),
+        ({}, 'allowed_ekus = "~no-such-user-shingan/ekus"\n'),
+        ({}, 'trust_anchors = ["~no-such-user-shingan/a.pem"]\n'),
+    ],
+)
+def test_fuzz_finding_unknown_user_in_a_path_is_a_config_error(
+    tmp_path: Path, env: dict[str, str], toml: str
+) -> None:
+    """config target: ``~user`` for a user that does not exist made pathlib raise RuntimeError,
+    which stopped start-up with a traceback instead of a one-line configuration error."""
+    from service.config import ConfigError, load_config
+
+    path = tmp_path / "shingan.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError, match="cannot expand"):
+        load_config(path, env=env)
+
+
 def test_freed_memory_goes_back_to_the_system() -> None:
     import platform
 
