@@ -9,6 +9,8 @@ thresholds), ``factor`` (pyramid step), ``max_side`` (larger images are reduced 
 
 from __future__ import annotations
 
+import threading
+import zlib
 from dataclasses import dataclass, replace
 
 import cv2
@@ -82,6 +84,15 @@ def _norm(batch: np.ndarray) -> np.ndarray:
     )
 
 
+_last_detection = threading.local()
+
+
+def _fingerprint(rgb: np.ndarray) -> tuple[object, ...]:
+    """Identifies an image: its shape and a CRC of all its pixels (about 1 ms at 2 MP, against
+    tens of milliseconds for the cascade)."""
+    return (rgb.shape, zlib.crc32(np.ascontiguousarray(rgb).data))
+
+
 @register("mtcnn")
 class Mtcnn(Detector):
     def _params(self) -> tuple[float, tuple[float, float, float], float, int]:
@@ -113,6 +124,18 @@ class Mtcnn(Detector):
         return (np.stack(crops) if crops else np.zeros((0, side, side, 3), np.uint8)), valid
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
+        """Faces in ``rgb``, strongest first. The last image's answer is kept per thread, so
+        the face detector and the face-manipulation detector (which also needs the faces)
+        run the cascade once per image or frame."""
+        key = (_fingerprint(rgb), self._params(), tuple(self.card.file(r).sha256 for r in ("pnet", "rnet", "onet")))
+        last = getattr(_last_detection, "value", None)
+        if last is not None and last[0] == key:
+            return list(last[1])
+        faces = self._detect(rgb)
+        _last_detection.value = (key, tuple(faces))
+        return faces
+
+    def _detect(self, rgb: np.ndarray) -> list[Face]:
         min_face, thresholds, factor, max_side = self._params()
         reduce = 1.0
         if max(rgb.shape[:2]) > max_side:

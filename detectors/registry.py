@@ -59,7 +59,7 @@ def implementations() -> dict[str, type[Detector]]:
 
 def _load_builtin_implementations() -> None:
     # Imported for their @register side effect.
-    from detectors import classifiers, faces  # noqa: F401
+    from detectors import classifiers, clip_probe, face_blend, faces  # noqa: F401
 
 
 def sha256_of(path: Path) -> str:
