@@ -178,7 +178,11 @@ def load_card(path: str | Path) -> ModelCard:
         # A path may reach into a sibling model folder ("../faces_mtcnn/pnet.onnx": a model
         # that builds on another's networks), never out of the models folder.
         parts = Path(rel).parts
-        if Path(rel).is_absolute() or ".." in parts[1:] or (parts[:1] == ("..",) and len(parts) != 3):
+        if (
+            Path(rel).is_absolute()
+            or ".." in parts[1:]
+            or (parts[:1] == ("..",) and len(parts) != 3)
+        ):
             raise CardError(f"{where}: file paths must stay inside the models folder")
         files.append(
             ModelFile(role, path.parent / rel, _req(spec, "sha256", str, f"{where} [files.{role}]"))

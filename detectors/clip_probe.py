@@ -47,7 +47,9 @@ def global_view(rgb: np.ndarray, side: int = SIDE) -> np.ndarray:
     return np.ascontiguousarray(resized[y : y + side, x : x + side])
 
 
-def native_boxes(width: int, height: int, n: int, side: int = SIDE) -> list[tuple[int, int, int, int]]:
+def native_boxes(
+    width: int, height: int, n: int, side: int = SIDE
+) -> list[tuple[int, int, int, int]]:
     """``n`` crop boxes (left, top, right, bottom) at native resolution: the centre first, then
     spread evenly over the image. Images smaller than ``side`` give one box, the whole image."""
     if width < side or height < side:
@@ -118,7 +120,9 @@ class ClipProbe(Detector):
     def _min_side(self) -> int:
         return int(self.card.params.get("min_side", 64))
 
-    def _score(self, global_rgb: np.ndarray, crops: list[np.ndarray], size: tuple[int, int]) -> DetectorResult:
+    def _score(
+        self, global_rgb: np.ndarray, crops: list[np.ndarray], size: tuple[int, int]
+    ) -> DetectorResult:
         if min(size) < self._min_side():
             return self.result(
                 False,

@@ -127,7 +127,11 @@ class Mtcnn(Detector):
         """Faces in ``rgb``, strongest first. The last image's answer is kept per thread, so
         the face detector and the face-manipulation detector (which also needs the faces)
         run the cascade once per image or frame."""
-        key = (_fingerprint(rgb), self._params(), tuple(self.card.file(r).sha256 for r in ("pnet", "rnet", "onet")))
+        key = (
+            _fingerprint(rgb),
+            self._params(),
+            tuple(self.card.file(r).sha256 for r in ("pnet", "rnet", "onet")),
+        )
         last = getattr(_last_detection, "value", None)
         if last is not None and last[0] == key:
             return list(last[1])

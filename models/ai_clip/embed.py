@@ -101,7 +101,9 @@ def sahu_view(rgb: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "models/corpus/data")
-    parser.add_argument("--encoder", type=Path, default=ROOT / "models/ai_clip/clip_vitb16.int8.onnx")
+    parser.add_argument(
+        "--encoder", type=Path, default=ROOT / "models/ai_clip/clip_vitb16.int8.onnx"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "models/ai_clip/out/embeddings.npz")
     parser.add_argument("--crops", type=int, default=2)
     parser.add_argument("--labels", default="ai,real,face_real", help="corpus labels to embed")
@@ -141,7 +143,7 @@ def main() -> None:
     for n, item in enumerate(items):
         try:
             rgb = load(args.corpus / item["file"])
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"skip {item['file']}: {exc}", file=sys.stderr)
             continue
         seed = int(hashlib.sha256(item["file"].encode()).hexdigest()[:8], 16)
@@ -150,7 +152,9 @@ def main() -> None:
             img = condition(rgb, cond, seed)
             h, w = img.shape[:2]
             views = [global_view(img)]
-            views += [fit_crop(img[y0:y1, x0:x1]) for x0, y0, x1, y1 in native_boxes(w, h, args.crops)]
+            views += [
+                fit_crop(img[y0:y1, x0:x1]) for x0, y0, x1, y1 in native_boxes(w, h, args.crops)
+            ]
             while len(views) < 1 + args.crops:  # small images: repeat the one crop
                 views.append(views[-1])
             if cond == "clean":

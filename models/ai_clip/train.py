@@ -117,7 +117,7 @@ def main() -> None:
     results["threshold"] = {
         "value": threshold,
         "target_fpr": args.fpr,
-        "calibration_reals": int(len(cal_real)),
+        "calibration_reals": len(cal_real),
         "calibration_false_positives": fp,
         "calibration_fpr_95ci": clopper_pearson(fp, len(cal_real)),
     }

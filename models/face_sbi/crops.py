@@ -69,7 +69,7 @@ def main() -> None:
         path = args.corpus / item["file"]
         try:
             images = frames(path)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             print(f"skip {item['file']}: {exc}", file=sys.stderr)
             continue
         for k, rgb in enumerate(images):

@@ -99,8 +99,12 @@ def change_source(img: np.ndarray, rng: random.Random) -> np.ndarray:
     h, w = out.shape[:2]
     if r < 0.35:
         f = rng.uniform(0.35, 0.8)
-        small = cv2.resize(out, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (w, h), interpolation=rng.choice([cv2.INTER_LINEAR, cv2.INTER_CUBIC]))
+        small = cv2.resize(
+            out, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA
+        )
+        out = cv2.resize(
+            small, (w, h), interpolation=rng.choice([cv2.INTER_LINEAR, cv2.INTER_CUBIC])
+        )
     elif r < 0.55:
         out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.5, 1.5))
     elif r < 0.75:
@@ -116,7 +120,9 @@ def change_source(img: np.ndarray, rng: random.Random) -> np.ndarray:
 def sample(crop: np.ndarray, marks: np.ndarray, fake: bool, rng: random.Random) -> np.ndarray:
     side = crop.shape[0]
     work = rng.randint(SIZE, max(SIZE, min(side, 384)))
-    img = cv2.resize(crop, (work, work), interpolation=cv2.INTER_AREA if side > work else cv2.INTER_CUBIC)
+    img = cv2.resize(
+        crop, (work, work), interpolation=cv2.INTER_AREA if side > work else cv2.INTER_CUBIC
+    )
     marks = marks * (work / side)
     if fake:
         mask = face_mask((work, work), marks, rng)
@@ -178,7 +184,9 @@ def pseudo(faces: list[dict[str, Any]], seed: int) -> list[np.ndarray]:
     for f in faces:
         side = f["crop"].shape[0]
         mask = face_mask((side, side), f["landmarks"], rng)
-        out.append((change_source(f["crop"], rng) * mask + f["crop"] * (1 - mask)).round().astype(np.uint8))
+        out.append(
+            (change_source(f["crop"], rng) * mask + f["crop"] * (1 - mask)).round().astype(np.uint8)
+        )
     return out
 
 
@@ -192,7 +200,7 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     rng = random.Random(0)
-    faces = pickle.loads(args.crops.read_bytes())
+    faces = pickle.loads(args.crops.read_bytes())  # noqa: S301 - crops.py output, ours
     by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for f in faces:
         by[(f["split"], "fake" if f["label"] == "face_fake" else "real")].append(f)
@@ -236,8 +244,13 @@ def main() -> None:
         sched.step()
         zr, zf = logits(net, val_crops), logits(net, val_fakes)
         auc = float(roc_auc_score([0] * len(zr) + [1] * len(zf), np.concatenate([zr, zf])))
-        history.append({"epoch": epoch, "loss": round(total / len(idx), 4), "val_sbi_auc": round(auc, 4)})
-        print(f"epoch {epoch} loss {total / len(idx):.4f} val SBI AUC {auc:.4f} ({time.monotonic() - started:.0f} s)", flush=True)
+        history.append(
+            {"epoch": epoch, "loss": round(total / len(idx), 4), "val_sbi_auc": round(auc, 4)}
+        )
+        print(
+            f"epoch {epoch} loss {total / len(idx):.4f} val SBI AUC {auc:.4f} ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
         if best is None or auc >= best[0]:
             best = (auc, {k: v.clone() for k, v in net.state_dict().items()})
     assert best is not None
@@ -245,7 +258,9 @@ def main() -> None:
 
     # Calibration on validation (real faces and their self-blends), threshold on calib reals.
     zr, zf = logits(net, val_crops), logits(net, val_fakes)
-    cal = LogisticRegression(C=1e6).fit(np.concatenate([zr, zf])[:, None], [0] * len(zr) + [1] * len(zf))
+    cal = LogisticRegression(C=1e6).fit(
+        np.concatenate([zr, zf])[:, None], [0] * len(zr) + [1] * len(zf)
+    )
     temperature, bias = 1.0 / float(cal.coef_[0, 0]), float(cal.intercept_[0])
 
     def score(z: np.ndarray) -> np.ndarray:
@@ -284,7 +299,9 @@ def main() -> None:
     sha = hashlib.sha256(out.read_bytes()).hexdigest()
     results["onnx_sha256"] = sha
     (HERE / "evaluation.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    print(f"card: temperature={temperature:.6f} bias={bias:.6f} threshold={threshold:.6f} sha256={sha}")
+    print(
+        f"card: temperature={temperature:.6f} bias={bias:.6f} threshold={threshold:.6f} sha256={sha}"
+    )
 
 
 def evaluate(
@@ -299,13 +316,17 @@ def evaluate(
     variants = {
         "clean": lambda c: c,
         "jpeg75": lambda c: jpeg(c, 75),
-        "half": lambda c: cv2.resize(c, (max(8, c.shape[1] // 2), max(8, c.shape[0] // 2)), interpolation=cv2.INTER_AREA),
+        "half": lambda c: cv2.resize(
+            c, (max(8, c.shape[1] // 2), max(8, c.shape[0] // 2)), interpolation=cv2.INTER_AREA
+        ),
     }
     for name, fn in variants.items():
         sr = score(logits(net, [fn(f["crop"]) for f in real]))
         sf = score(logits(net, [fn(f["crop"]) for f in fake]))
         if len(sr) and len(sf):
-            out[f"auc_{name}"] = round(float(roc_auc_score([0] * len(sr) + [1] * len(sf), np.concatenate([sr, sf]))), 4)
+            out[f"auc_{name}"] = round(
+                float(roc_auc_score([0] * len(sr) + [1] * len(sf), np.concatenate([sr, sf]))), 4
+            )
         fp = int((sr >= threshold).sum())
         out[f"fpr_{name}"] = round(fp / max(1, len(sr)), 4)
         out[f"fpr_{name}_95ci"] = clopper_pearson(fp, len(sr))
@@ -314,7 +335,9 @@ def evaluate(
             for fam in sorted({f["family"] for f in faces_}):
                 m = np.array([f["family"] == fam for f in faces_])
                 key = "false_positive_rate" if group == "real" else "recall"
-                per.setdefault(fam, {"n": int(m.sum())})[f"{key}_{name}"] = round(float((s[m] >= threshold).mean()), 4)
+                per.setdefault(fam, {"n": int(m.sum())})[f"{key}_{name}"] = round(
+                    float((s[m] >= threshold).mean()), 4
+                )
     out["per_source"] = per
     return out
 
