@@ -12,7 +12,8 @@ the global view's embedding beside the mean of the native crops' embeddings. The
 here is the one the training script (``models/ai_clip/``) imports, so training and service see
 identical pixels.
 
-Card ``[params]``: ``native_crops`` (crops at native resolution, default 2), ``min_side`` (px;
+Card ``[params]``: ``features`` (``global``, ``native`` or ``global+native``: which views the
+probe reads), ``native_crops`` (crops at native resolution, default 2), ``min_side`` (px;
 smaller images are not scored, default 64). Card files: ``encoder`` (ONNX, NCHW float input
 ``pixel_values``, outputs ``image_embeds`` first) and ``head`` (JSON: ``features``, ``mean``,
 ``scale``, ``weights``, ``bias``).
@@ -88,9 +89,18 @@ def unit(v: np.ndarray) -> np.ndarray:
     return out
 
 
-def features(global_embed: np.ndarray, native_embeds: np.ndarray) -> np.ndarray:
-    """The probe's input: the unit global embedding and the unit mean of the native ones."""
-    return np.concatenate([unit(global_embed), unit(native_embeds.mean(axis=0))])
+FEATURES = ("global", "native", "global+native")
+
+
+def features(kind: str, global_embed: np.ndarray, native_embeds: np.ndarray) -> np.ndarray:
+    """The probe's input: the unit global embedding, the unit mean of the native ones, or both
+    side by side (``kind``, the card's ``features``)."""
+    parts = []
+    if kind in ("global", "global+native"):
+        parts.append(unit(global_embed))
+    if kind in ("native", "global+native"):
+        parts.append(unit(native_embeds.mean(axis=0)))
+    return np.concatenate(parts)
 
 
 @register("clip_probe")
@@ -111,9 +121,20 @@ class ClipProbe(Detector):
         out: np.ndarray = session.run([session.get_outputs()[0].name], {name: to_input(views)})[0]
         return out.astype(np.float64)
 
+    @property
+    def kind(self) -> str:
+        kind = str(self.card.params.get("features", "global+native"))
+        if kind not in FEATURES:
+            raise ValueError(f"{self.card.name}: features must be one of {', '.join(FEATURES)}")
+        return kind
+
+    @property
+    def crops_wanted(self) -> int:
+        return 0 if self.kind == "global" else int(self.card.params.get("native_crops", 2))
+
     def logit(self, global_rgb: np.ndarray, crops: list[np.ndarray]) -> float:
         embeds = self._embed(np.stack([global_view(global_rgb)] + [fit_crop(c) for c in crops]))
-        x = features(embeds[0], embeds[1:])
+        x = features(self.kind, embeds[0], embeds[1:])
         h = self.head
         return float(((x - h["mean"]) / h["scale"]) @ h["weights"] + h["bias"])
 
@@ -139,8 +160,8 @@ class ClipProbe(Detector):
 
     def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
         h, w = rgb.shape[:2]
-        n = int(self.card.params.get("native_crops", 2))
-        crops = [rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in native_boxes(w, h, n)]
+        n = self.crops_wanted
+        crops = [rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in native_boxes(w, h, n)] if n else []
         return self._score(rgb, crops, (w, h))
 
     def analyze_pixels(self, pixels: Pixels) -> DetectorResult:
@@ -148,6 +169,6 @@ class ClipProbe(Detector):
         if not pixels.reduced:
             return self.analyze_image(pixels.oriented)
         w, h = pixels.native_size
-        n = int(self.card.params.get("native_crops", 2))
-        crops = [pixels.native_crop(b) for b in native_boxes(w, h, n)]
+        n = self.crops_wanted
+        crops = [pixels.native_crop(b) for b in native_boxes(w, h, n)] if n else []
         return self._score(pixels.oriented, crops, (w, h))

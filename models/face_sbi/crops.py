@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=ROOT / "models/corpus/data")
     parser.add_argument("--out", type=Path, default=ROOT / "models/face_sbi/out/crops.pkl")
     parser.add_argument("--labels", default="face_real,face_fake,real,ai")
+    parser.add_argument("--splits", default="train,val,calib,test")
     parser.add_argument("--min-face", type=int, default=40)
     args = parser.parse_args()
     mtcnn = Registry().create("faces-mtcnn")
@@ -64,8 +65,10 @@ def main() -> None:
     header = lines[0].split("\t")
     items = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
     wanted = set(args.labels.split(","))
+    splits = set(args.splits.split(","))
     crops: list[dict[str, Any]] = []
-    for n, item in enumerate(i for i in items if i["label"] in wanted):
+    chosen = (i for i in items if i["label"] in wanted and i["split"] in splits)
+    for n, item in enumerate(chosen):
         path = args.corpus / item["file"]
         try:
             images = frames(path)

@@ -46,6 +46,10 @@ from detectors.face_blend import model_input  # noqa: E402
 from models.common.stats import clopper_pearson, threshold_for_fpr  # noqa: E402
 
 SIZE = 160
+FAKE_METHODS = {
+    "deepfacelab", "sadtalker", "faceswap-opencv", "megafs", "ghost", "roop", "e4s", "simswap",
+    "blendface",
+}  # fmt: skip
 
 
 def jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -192,7 +196,13 @@ def pseudo(faces: list[dict[str, Any]], seed: int) -> list[np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--crops", type=Path, default=HERE / "out" / "crops.pkl")
+    parser.add_argument(
+        "--crops",
+        type=Path,
+        nargs="+",
+        default=[HERE / "out" / "crops.pkl", HERE / "out" / "crops_photos.pkl"],
+        help="crops.py outputs; faces in real photographs count as real faces of their source",
+    )
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--per-epoch", type=int, default=1200)
     parser.add_argument("--fpr", type=float, default=0.01)
@@ -200,7 +210,15 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     rng = random.Random(0)
-    faces = pickle.loads(args.crops.read_bytes())  # noqa: S301 - crops.py output, ours
+    faces = [
+        f
+        for path in args.crops
+        if path.exists()
+        for f in pickle.loads(path.read_bytes())  # noqa: S301 - crops.py output, ours
+    ]
+    for f in faces:
+        if f["label"] == "real":
+            f["label"] = "face_real"
     by: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for f in faces:
         by[(f["split"], "fake" if f["label"] == "face_fake" else "real")].append(f)
@@ -302,6 +320,112 @@ def main() -> None:
     print(
         f"card: temperature={temperature:.6f} bias={bias:.6f} threshold={threshold:.6f} sha256={sha}"
     )
+
+
+def card(r: dict[str, Any], sha: str, n_train: int, n_sources: int) -> str:
+    """The model card, from this run's numbers."""
+    t, th = r["test"], r["threshold"]
+    mtcnn = (HERE.parent / "faces_mtcnn" / "card.toml").read_text(encoding="utf-8")
+    shas = {
+        role: mtcnn.split(f"[files.{role}]")[1].split('sha256 = "')[1].split('"')[0]
+        for role in ("pnet", "rnet", "onet")
+    }
+    lines = [
+        'name = "face-sbi"',
+        'version = "1.0.0"',
+        'task = "face_manipulation"',
+        'implementation = "face_blend"',
+        'summary = "Per-face CNN trained on self-blended images (Shiohara and Yamasaki, CVPR '
+        "2022): real faces blended into themselves, so it learned the seam a face swap leaves, not "
+        'one tool. Faces from the MTCNN cascade. models/face_sbi/."',
+        'licence = "Apache-2.0 (weights trained by Shingan from real faces; some training faces '
+        "carry no licence or a non-commercial one: see [training]); MTCNN networks MIT "
+        '(facenet-pytorch 2.6.0)"',
+        'decision_threshold = "fpr_1"',
+        "failure_modes = [",
+        '  "methods that regenerate the whole frame (talking-head and reenactment models, '
+        'whole-image diffusion edits) leave no paste seam and are often missed",',
+        '  "faces under 48 px, in profile, occluded or blurred are not judged or judged poorly",',
+        '  "heavy compression and downscaling erase the seam: see the jpeg75 and half rows",',
+        '  "make-up, filters, beauty retouching and strong local edits can look like a seam",',
+        f'  "trained on {n_train} real faces from {n_sources} sources: a lead for a person to '
+        'follow, never proof",',
+        "]",
+        "",
+        "[files.model]",
+        'path = "face_sbi.onnx"',
+        f'sha256 = "{sha}"',
+        "",
+    ]
+    for role in ("pnet", "rnet", "onet"):
+        lines += [
+            f"[files.{role}]",
+            f'path = "../faces_mtcnn/{role}.onnx"',
+            f'sha256 = "{shas[role]}"',
+            "",
+        ]
+    lines += [
+        "[input]",
+        f"size = [{SIZE}, {SIZE}]",
+        'layout = "NCHW"',
+        'colour = "RGB"',
+        "scale = 0.00392156862745098",
+        "mean = [0.5, 0.5, 0.5]",
+        "std = [0.5, 0.5, 0.5]",
+        "",
+        "[output]",
+        'kind = "logit"',
+        "",
+        "[params]",
+        "# The MTCNN settings equal faces_mtcnn's, so the cascade runs once per image.",
+        "min_face = 20",
+        "thresholds = [0.6, 0.7, 0.7]",
+        "factor = 0.709",
+        "max_side = 1920",
+        "min_face_score = 48",
+        "max_faces = 8",
+        "",
+        "[calibration]",
+        'kind = "temperature"',
+        f"temperature = {r['temperature']:.6f}",
+        f"bias = {r['bias']:.6f}",
+        "",
+        "[[thresholds]]",
+        'name = "fpr_1"',
+        f"value = {th['value']:.6f}",
+        "false_positive_rate = 0.01",
+        f"recall = {t.get('recall_clean', 0.0)}",
+        "",
+        "[training]",
+        f'data = "{n_train} real faces from {n_sources} sources in models/corpus/MANIFEST.tsv '
+        "(face_real, and faces in real photographs); licences per file: MIT, Apache-2.0, GPL, "
+        'S-Lab non-commercial, CC-BY-NC, DECA research-only, none"',
+        'fakes = "self-blended images made on the fly: a changed copy of the face (colour, '
+        "brightness, blur or sharpening, lower resolution, a small shift) pasted through a "
+        'feathered mask grown from the 5 landmarks"',
+        'split = "by source (models/corpus/splits.toml); val chooses the epoch and fits '
+        'calibration; calib sets the threshold; test is measured once"',
+        'command = ".venv-models/bin/python models/face_sbi/crops.py && '
+        '.venv-models/bin/python models/face_sbi/train.py"',
+        "",
+        "[evaluation]",
+        'note = "test split: real faces from sources never used in training, and face swaps and '
+        f"reenactments by {len({k for k in t['per_source'] if k in FAKE_METHODS})} tools; "
+        f"threshold from {th['calibration_faces']} calibration faces "
+        f"({th['calibration_false_positives']} above it, 95% interval of the rate "
+        f'{th["calibration_fpr_95ci"]})"',
+        f"test_real_faces = {t['test_real_faces']}",
+        f"test_fake_faces = {t['test_fake_faces']}",
+    ]
+    for c in ("clean", "jpeg75", "half"):
+        if f"auc_{c}" in t:
+            lines += [
+                f"{c}_auc = {t[f'auc_{c}']}",
+                f"{c}_recall_at_fpr_1 = {t[f'recall_{c}']}",
+                f"{c}_fpr_at_fpr_1 = {t[f'fpr_{c}']}",
+            ]
+    lines.append('details = "evaluation.json beside this card (per source and method)"')
+    return "\n".join(lines) + "\n"
 
 
 def evaluate(
