@@ -108,12 +108,16 @@ def main() -> None:
     parser.add_argument("--crops", type=int, default=2)
     parser.add_argument("--labels", default="ai,real,face_real", help="corpus labels to embed")
     parser.add_argument(
+        "--shard", default="0/1", help="k/n: embed every n-th item from the k-th (one process each)"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    parser.add_argument(
         "--cap", type=int, default=400, help="training items per family at most (by hash)"
     )
     args = parser.parse_args()
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 2
+    opts.intra_op_num_threads = args.threads
     opts.log_severity_level = 3
     session = ort.InferenceSession(str(args.encoder), opts, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
@@ -135,7 +139,8 @@ def main() -> None:
             if taken[i["family"]] > args.cap:
                 continue
         capped.append(i)
-    items = capped
+    k, n_shards = (int(v) for v in args.shard.split("/"))
+    items = capped[k::n_shards]
     keys: list[str] = []
     rows: list[np.ndarray] = []
     meta: list[tuple[str, str, str, str, str]] = []

@@ -65,13 +65,20 @@ def weights(labels: np.ndarray, families: np.ndarray) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--embeddings", type=Path, default=HERE / "out" / "embeddings.npz")
+    parser.add_argument(
+        "--embeddings",
+        type=Path,
+        nargs="+",
+        default=sorted((HERE / "out").glob("embeddings*.npz")),
+        help="embed.py outputs (one per shard)",
+    )
     parser.add_argument("--crops", type=int, default=2)
     parser.add_argument("--fpr", type=float, default=0.01)
     args = parser.parse_args()
 
-    data = np.load(args.embeddings, allow_pickle=True)
-    embeds, meta = data["embeds"], data["meta"]
+    parts = [np.load(p, allow_pickle=True) for p in args.embeddings]
+    embeds = np.concatenate([d["embeds"] for d in parts])
+    meta = np.concatenate([d["meta"] for d in parts])
     file_, cond, label, family, split = (meta[:, i] for i in range(5))
     y = (label == "ai").astype(int)
 

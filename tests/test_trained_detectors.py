@@ -1,0 +1,185 @@
+"""The shipped trained detectors: ``ai-clip`` (synthetic images) and ``face-sbi`` (face
+manipulation), through the registry, the verdict rules and the pipeline."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from detectors.clip_probe import ClipProbe, native_boxes
+from detectors.face_blend import FaceBlend, cut_face
+from detectors.registry import DetectorSet, Registry
+from provenance.c2pa import C2paFinding
+from samples.make_samples import draw_scene
+from service.pipeline import AnalyzeOptions, analyze
+from service.verdict import MAX_DECIDING_FPR, Findings, fuse
+from tests.conftest import sample, shared_path
+
+
+@pytest.fixture(scope="module")
+def registry() -> Registry:
+    return Registry()
+
+
+@pytest.fixture(scope="module")
+def clip(registry: Registry) -> ClipProbe:
+    det = registry.create("ai-clip")
+    assert isinstance(det, ClipProbe)
+    return det
+
+
+@pytest.fixture(scope="module")
+def sbi(registry: Registry) -> FaceBlend:
+    det = registry.create("face-sbi")
+    assert isinstance(det, FaceBlend)
+    return det
+
+
+@pytest.mark.parametrize("name", ["ai-clip", "face-sbi"])
+def test_cards_load_with_measured_thresholds(registry: Registry, name: str) -> None:
+    card = registry.create(name).card
+    decision = card.decision
+    assert decision is not None
+    # Rule 7 lets a detector decide only at a threshold chosen for at most 1% false positives.
+    assert decision.false_positive_rate <= MAX_DECIDING_FPR
+    assert 0.0 < decision.value < 1.0
+    assert card.training
+    assert card.evaluation
+    assert card.failure_modes
+    assert float(card.evaluation["clean_auc"]) > 0.5
+    assert card.calibration.kind == "temperature"
+
+
+def test_face_sbi_shares_the_face_detectors_networks(registry: Registry) -> None:
+    faces = registry.create("faces-mtcnn").card
+    swap = registry.create("face-sbi").card
+    for role in ("pnet", "rnet", "onet"):
+        assert swap.file(role).path.resolve() == faces.file(role).path.resolve()
+        assert swap.file(role).sha256 == faces.file(role).sha256
+    # Same cascade settings: the faces found for one are reused by the other.
+    for key in ("min_face", "thresholds", "factor", "max_side"):
+        assert swap.params[key] == faces.params[key]
+
+
+@pytest.mark.parametrize("name", ["ai-clip", "face-sbi"])
+def test_threshold_decides_as_rule_7_says(registry: Registry, name: str) -> None:
+    det = registry.create(name)
+    decision = det.card.decision
+    assert decision is not None
+    label = "ai_generated" if det.card.task == "synthetic_image" else "manipulated"
+    above = det.result(True, min(1.0, decision.value + 1e-4))
+    below = det.result(True, max(0.0, decision.value - 1e-3))
+    assert above.above_threshold
+    assert not below.above_threshold
+    absent = C2paFinding(state="absent")
+    v = fuse(Findings(c2pa=absent, detectors=(above,)))
+    assert (v.label, v.confidence, v.rule) == (label, "medium", 7)
+    v = fuse(Findings(c2pa=absent, detectors=(below,)))
+    assert v.label == "inconclusive"
+
+
+def test_clip_scores_a_photograph_and_abstains_on_tiny_images(clip: ClipProbe) -> None:
+    rgb = np.asarray(Image.open(sample("unsigned.jpg")).convert("RGB"))
+    result = clip.analyze_image(rgb)
+    assert result.applicable
+    assert result.score is not None
+    assert 0.0 <= result.score <= 1.0
+    tiny = clip.analyze_image(rgb[:40, :40])
+    assert not tiny.applicable
+    assert tiny.score is None
+    assert "too small" in tiny.notes
+
+
+def test_clip_native_crops_stay_inside_the_image() -> None:
+    for w, h in ((224, 224), (300, 1000), (4000, 3000), (100, 500)):
+        for n in (1, 2, 5):
+            boxes = native_boxes(w, h, n)
+            assert 1 <= len(boxes) <= n
+            for x0, y0, x1, y1 in boxes:
+                assert 0 <= x0 < x1 <= w
+                assert 0 <= y0 < y1 <= h
+
+
+def test_clip_scores_the_same_through_the_pipeline_and_directly(clip: ClipProbe) -> None:
+    """Training and service read the same pixels: the report's score is the detector's."""
+    direct = clip.analyze_image(np.asarray(Image.open(sample("unsigned.jpg")).convert("RGB")))
+    report = analyze(sample("unsigned.jpg"), AnalyzeOptions(detectors=DetectorSet((clip,))))
+    found = next(d for d in report.to_dict()["detectors"] if d["name"] == "ai-clip")
+    assert found["score"] == pytest.approx(direct.score, abs=1e-3)
+
+
+def test_face_sbi_abstains_without_faces(sbi: FaceBlend) -> None:
+    result = sbi.analyze_image(draw_scene(1280, 720, seed=77))
+    assert not result.applicable
+    assert result.score is None
+    assert result.notes == "no faces found"
+
+
+def test_pipeline_abstains_no_faces_for_the_face_detector_only(
+    registry: Registry, clip: ClipProbe, sbi: FaceBlend
+) -> None:
+    options = AnalyzeOptions(detectors=DetectorSet((registry.create("faces-mtcnn"), sbi, clip)))
+    report = analyze(sample("unsigned.jpg"), options).to_dict()
+    assert "no faces found" in report["warnings"]
+    by_name = {d["name"]: d for d in report["detectors"]}
+    assert by_name["face-sbi"]["applicable"] is False
+    assert by_name["ai-clip"]["applicable"] is True  # the image is still judged
+
+
+def _self_blend(rgb: np.ndarray, box: tuple[float, ...], marks: np.ndarray) -> np.ndarray:
+    """A face swap of the kind SBI imitates, made here: the inner face replaced by a changed
+    copy of itself (colour shift, lower resolution, a small shift) through a feathered mask."""
+    out = rgb.copy()
+    x1, y1, x2, y2 = (int(v) for v in box)
+    face = rgb[y1:y2, x1:x2].astype(np.float32)
+    h, w = face.shape[:2]
+    changed = np.clip(face * np.array([1.12, 0.95, 0.9], np.float32) + 10, 0, 255).astype(np.uint8)
+    small = cv2.resize(changed, (max(8, w // 3), max(8, h // 3)), interpolation=cv2.INTER_AREA)
+    changed = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    changed = np.roll(changed, (max(1, h // 40), max(1, w // 40)), axis=(0, 1))
+    mask = np.zeros((h, w), np.float32)
+    pts = (marks - [x1, y1]).astype(np.float32)
+    centre = pts.mean(axis=0)
+    axes = (int(w * 0.32), int(h * 0.42))
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, w / 40))[..., None]
+    out[y1:y2, x1:x2] = (changed * mask + face * (1 - mask)).round().astype(np.uint8)
+    return out
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    "name", ["real_pypi-skimage_astronaut.png", "real_pypi-mpl_grace_hopper.jpg"]
+)
+def test_face_swap_made_here_scores_above_the_genuine_face(sbi: FaceBlend, name: str) -> None:
+    rgb = np.asarray(Image.open(shared_path("train", "real", name)).convert("RGB"))
+    genuine = sbi.analyze_image(rgb)
+    assert genuine.applicable, genuine.notes
+    face = sbi.detect(rgb)[0]
+    swapped = sbi.analyze_image(_self_blend(rgb, face.box, np.asarray(face.landmarks)))
+    assert swapped.applicable
+    assert swapped.score is not None
+    assert genuine.score is not None
+    assert swapped.score > genuine.score
+    # The report names the face that drove the score.
+    assert swapped.details["face_box"] == pytest.approx(list(face.box), abs=face.size * 0.2)
+
+
+@pytest.mark.shared
+def test_face_too_small_is_not_judged(sbi: FaceBlend) -> None:
+    rgb = np.asarray(
+        Image.open(shared_path("train", "real", "real_pypi-skimage_astronaut.png")).convert("RGB")
+    )
+    small = cv2.resize(rgb, (96, 96), interpolation=cv2.INTER_AREA)
+    result = sbi.analyze_image(small)
+    assert not result.applicable
+    assert result.score is None
+
+
+def test_cut_face_pads_at_the_edges() -> None:
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    crop, marks = cut_face(rgb, (-10, -10, 40, 40), [(5.0, 5.0)] * 5)
+    assert crop.shape == (70, 70, 3)
+    assert marks[0].tolist() == pytest.approx([5 - (15 - 35), 5 - (15 - 35)])
