@@ -119,6 +119,9 @@ class ModelCard:
     training: Mapping[str, Any] = field(default_factory=dict)
     evaluation: Mapping[str, Any] = field(default_factory=dict)
     failure_modes: tuple[str, ...] = ()
+    #: Run when the configuration names no detectors. A superseded model keeps its card (for
+    #: comparison, or for a deployment that names it) with ``default = false``.
+    default: bool = True
 
     def file(self, role: str = "model") -> ModelFile:
         for f in self.files:
@@ -241,6 +244,7 @@ def load_card(path: str | Path) -> ModelCard:
         training=dict(data.get("training", {})),
         evaluation=dict(data.get("evaluation", {})),
         failure_modes=tuple(str(x) for x in data.get("failure_modes", [])),
+        default=_req(data, "default", bool, where) if "default" in data else True,
     )
     if card.decision_threshold is not None and card.decision is None:
         raise CardError(f"{where}: decision_threshold '{card.decision_threshold}' is not listed")

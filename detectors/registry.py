@@ -162,7 +162,10 @@ class DetectorSet:
 
     @classmethod
     def load(cls, registry: Registry, names: Iterable[str] | None = None) -> DetectorSet:
-        wanted = list(names) if names is not None else [s.name for s in registry.list()]
+        if names is not None:
+            wanted = list(names)
+        else:  # every model whose card runs by default (and every broken one, to say why)
+            wanted = [s.name for s in registry.list() if s.card is None or s.card.default]
         loaded: list[Detector] = []
         disabled: list[tuple[str, str]] = []
         for name in wanted:

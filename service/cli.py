@@ -530,6 +530,8 @@ def models_list(ctx: click.Context) -> None:
             click.echo(f"{_clean(status.name):28s} INVALID  {_clean(status.problem or '')}")
             continue
         state = "ok" if status.ok else f"unusable: {status.problem}"
+        if status.ok and not card.default:
+            state = "ok, not run unless named in 'detectors'"
         click.echo(
             f"{card.name:28s} {card.version:8s} {card.task:18s} {card.implementation:18s} "
             f"{card.sha256[:12]}  {_clean(state)}"

@@ -103,6 +103,30 @@ def test_duplicate_names_are_a_startup_error(models_dir: Path, tmp_path: Path) -
         Registry([models_dir, other])
 
 
+def test_a_card_with_default_false_runs_only_when_named(models_dir: Path) -> None:
+    card = models_dir / "brightness" / "card.toml"
+    card.write_text("default = false\n" + card.read_text())
+    registry = Registry([models_dir])
+    assert DetectorSet.load(registry).detectors == ()
+    assert DetectorSet.load(registry).disabled == ()
+    named = DetectorSet.load(registry, ["brightness-example"])
+    assert [d.card.name for d in named.detectors] == ["brightness-example"]
+
+
+def test_card_files_may_reach_a_sibling_model_but_not_further(models_dir: Path) -> None:
+    card = models_dir / "brightness" / "card.toml"
+    text = card.read_text()
+    sibling = models_dir / "other"
+    sibling.mkdir()
+    shutil.copy(models_dir / "brightness" / "brightness.onnx", sibling / "shared.onnx")
+    card.write_text(text.replace('path = "brightness.onnx"', 'path = "../other/shared.onnx"'))
+    assert load_card(card).file("model").path.resolve() == (sibling / "shared.onnx").resolve()
+    for bad in ("../../brightness.onnx", "../other/../../x.onnx", "/etc/passwd"):
+        card.write_text(text.replace('path = "brightness.onnx"', f'path = "{bad}"'))
+        with pytest.raises(CardError, match="inside the models folder"):
+            load_card(card)
+
+
 def test_unknown_implementation_is_reported(models_dir: Path) -> None:
     card = models_dir / "brightness" / "card.toml"
     card.write_text(card.read_text().replace('"image_classifier"', '"magic"'))
