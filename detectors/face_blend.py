@@ -1,31 +1,38 @@
 """Face-manipulation detection on each face (implementation ``face_blend``).
 
-Face swaps and most reenactment methods paste a generated face into a real frame. What they
-leave is the seam: a blending boundary around the inner face where colour, sharpness and noise
-change. Following Shiohara and Yamasaki (CVPR 2022, "Detecting Deepfakes with Self-Blended
-Images"), the model learned that seam from real faces alone: each training fake is a real face
-blended with a slightly transformed copy of itself inside a landmark mask, so it never learned a
-particular swapping tool's look and carries no one's likeness.
+Face swaps and most reenactment methods put a generated face into a real frame. Two traces are
+learnable without any swapping tool's output: the seam a paste leaves (colour, sharpness and
+noise changing around the inner face), taught with self-blended images (Shiohara and Yamasaki,
+CVPR 2022: a real face blended with a changed copy of itself inside a landmark mask), and the
+look of a generated face, taught with faces cut from AI-generated images. The model is a linear
+probe on frozen CLIP ViT-B/16 features of the face crop (:func:`face_features`); which of the two
+kinds of training fakes it uses is chosen on validation data (``models/face_sbi/train.py``).
 
 Faces come from the MTCNN cascade (the card lists the ``faces_mtcnn`` networks, shared with the
-face detector, which runs once per image). Each face of at least ``min_face`` px is cut as the
-square of 1.4x its box (:func:`cut_face`), resized to the model's input and scored; the image's
-score is the highest face's, and the report names that face's box. No face: not applicable
-(the report's ``no_faces`` abstention), so the AI-image detector still speaks for the image.
+face detector, which runs once per image). Each face of at least ``min_face_score`` px is cut as
+the square of 1.4x its box (:func:`cut_face`) and scored; the image's score is the highest
+face's, and the report names that face's box. No face: not applicable (the report's
+``no_faces`` abstention), so the AI-image detector still speaks for the image.
 
-Card ``[params]``: the MTCNN ones (``min_face`` etc., as ``faces_mtcnn``), ``min_face_score``
-(px, faces smaller are not scored; default 48), ``max_faces`` (default 8).
+Card files: ``pnet``/``rnet``/``onet`` (``../faces_mtcnn``), ``encoder`` (the CLIP image tower,
+``../ai_clip``), ``head`` (JSON: ``mean``, ``scale``, ``weights``, ``bias``). Card ``[params]``:
+the MTCNN ones (as ``faces_mtcnn``), ``min_face_score`` (px, smaller faces are not judged;
+default 48), ``max_faces`` (default 8).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import cached_property
+from typing import Any
 
 import cv2
 import numpy as np
 
 from detectors.base import DetectorResult, Pixels
-from detectors.classifiers import normalise, to_logit
+from detectors.clip_probe import global_view, to_input, unit
 from detectors.faces import Face, Mtcnn
 from detectors.registry import register
 
@@ -64,16 +71,36 @@ def cut_face(
     return np.ascontiguousarray(crop), marks
 
 
-def model_input(crop: np.ndarray, size: int) -> np.ndarray:
-    """A face crop at the model's input size (area filter down, cubic up)."""
-    if crop.shape[0] == size:
-        return crop
-    interp = cv2.INTER_AREA if crop.shape[0] > size else cv2.INTER_CUBIC
-    return cv2.resize(crop, (size, size), interpolation=interp)
+def face_features(session: Any, crops: Sequence[np.ndarray]) -> np.ndarray:
+    """Frozen CLIP features of face crops: the unit image embedding, and the mean and standard
+    deviation over the last layer's patch tokens (a seam or a generated face is local; the
+    tokens' spread is where a local change shows). ``N x (512 + 768 + 768)``."""
+    name = session.get_inputs()[0].name
+    out = []
+    for i in range(0, len(crops), 8):
+        views = np.stack([global_view(c) for c in crops[i : i + 8]])
+        emb, tokens = session.run(None, {name: to_input(views)})[:2]
+        patches = tokens[:, 1:].astype(np.float64)
+        out.append(
+            np.concatenate(
+                [unit(emb.astype(np.float64)), patches.mean(axis=1), patches.std(axis=1)], axis=1
+            )
+        )
+    return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
 @register("face_blend")
 class FaceBlend(Mtcnn):
+    @cached_property
+    def head(self) -> dict[str, Any]:
+        data = json.loads(self.card.file("head").path.read_text(encoding="utf-8"))
+        return {
+            "mean": np.asarray(data["mean"], np.float64),
+            "scale": np.asarray(data["scale"], np.float64),
+            "weights": np.asarray(data["weights"], np.float64),
+            "bias": float(data["bias"]),
+        }
+
     def _face_params(self) -> tuple[int, int]:
         p = self.card.params
         return int(p.get("min_face_score", 48)), int(p.get("max_faces", 8))
@@ -82,12 +109,10 @@ class FaceBlend(Mtcnn):
         """Calibrated score of each face, in order."""
         if not faces:
             return []
-        size = self.card.input.size[0]
-        batch = np.stack([model_input(cut_face(rgb, f.box, f.landmarks)[0], size) for f in faces])
-        session = self.runtime.session(self.card.file("model").path)
-        name = session.get_inputs()[0].name
-        out = session.run(None, {name: normalise(batch, self.card.input)})[0]
-        logits = to_logit(out, str(self.card.output.get("kind", "logit")), 0)
+        session = self.runtime.session(self.card.file("encoder").path)
+        x = face_features(session, [cut_face(rgb, f.box, f.landmarks)[0] for f in faces])
+        h = self.head
+        logits = ((x - h["mean"]) / h["scale"]) @ h["weights"] + h["bias"]
         return [self.card.calibration.apply(float(z)) for z in logits]
 
     def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
@@ -128,6 +153,4 @@ class FaceBlend(Mtcnn):
         details["face_scores"] = [
             {**f, "box": [round(v * k, 1) for v in f["box"]]} for f in details["face_scores"]
         ]
-        from dataclasses import replace
-
         return replace(result, details=details)
