@@ -111,6 +111,7 @@ def main() -> None:
         "--shard", default="0/1", help="k/n: embed every n-th item from the k-th (one process each)"
     )
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
+    parser.add_argument("--families", help="only these families (comma-separated)")
     parser.add_argument(
         "--cap", type=int, default=400, help="training items per family at most (by hash)"
     )
@@ -128,6 +129,9 @@ def main() -> None:
     items = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
     wanted = set(args.labels.split(","))
     items = [i for i in items if i["label"] in wanted]
+    if args.families:
+        only = set(args.families.split(","))
+        items = [i for i in items if i["family"] in only]
     # At most --cap training items per family, chosen by a hash of the file name: one family
     # with 1,400 tiles would otherwise cost a third of the time and add little.
     items.sort(key=lambda i: hashlib.sha256(i["file"].encode()).hexdigest())
