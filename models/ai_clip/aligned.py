@@ -7,7 +7,7 @@ is pushed to learn those traces rather than what generated images tend to show.
 
 The autoencoder is madebyollin/taesd's tiny FLUX.2 autoencoder (MIT; ``taef2_encoder.pth`` and
 ``taef2_decoder.pth`` at commit 5cccb12dc72074a4be35680c3b108548a7c69978, sha256 10a4e102… and
-0a44a31e…, recorded in ``models/corpus/MANIFEST-aligned.tsv``). The network below is written
+0a44a31e…, recorded in ``models/corpus/MODELS-USED.tsv``). The network below is written
 here to load those weights. Photos are reduced to 512 px on the shorter side first (the
 autoencoder's cost grows with area). Output: ``<corpus>/train/ai/taef2-aligned/*.png``, added to
 ``index.tsv`` with family ``taef2-aligned`` (train split only: the aligned copies of training
