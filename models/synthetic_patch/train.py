@@ -450,6 +450,7 @@ def card(ev: dict[str, Any], sha: str) -> str:
     decision = "fpr_1" if "fpr_1" in names else "fpr_5"
     cand = ev["candidates"]
     lines = [
+        "default = false  # superseded by ai-clip (docs/measurements/detectors.md); kept for comparison",
         'name = "synthetic-patch"',
         'version = "1.0.0"',
         'task = "synthetic_image"',
