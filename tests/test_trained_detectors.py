@@ -42,14 +42,25 @@ def test_cards_load_with_measured_thresholds(registry: Registry, name: str) -> N
     card = registry.create(name).card
     decision = card.decision
     assert decision is not None
-    # Rule 7 lets a detector decide only at a threshold chosen for at most 1% false positives.
-    assert decision.false_positive_rate <= MAX_DECIDING_FPR
     assert 0.0 < decision.value < 1.0
+    assert decision.false_positive_rate >= 0.01  # never stated below what it was chosen for
     assert card.training
     assert card.evaluation
     assert card.failure_modes
     assert float(card.evaluation["clean_auc"]) > 0.5
+    # The stated rate is the held-out test's whenever that was higher than the target.
+    assert decision.false_positive_rate >= float(card.evaluation["clean_fpr_at_fpr_1"])
     assert card.calibration.kind == "temperature"
+
+
+def test_ai_clip_may_decide_and_face_sbi_is_a_lead(registry: Registry) -> None:
+    """As measured: ai-clip held 1% on unseen data; face-sbi did not (1.6%), so it informs."""
+    ai = registry.create("ai-clip").card.decision
+    face = registry.create("face-sbi").card.decision
+    assert ai is not None
+    assert face is not None
+    assert ai.false_positive_rate <= MAX_DECIDING_FPR
+    assert face.false_positive_rate > MAX_DECIDING_FPR
 
 
 def test_face_sbi_shares_the_face_detectors_networks(registry: Registry) -> None:
@@ -75,7 +86,11 @@ def test_threshold_decides_as_rule_7_says(registry: Registry, name: str) -> None
     assert not below.above_threshold
     absent = C2paFinding(state="absent")
     v = fuse(Findings(c2pa=absent, detectors=(above,)))
-    assert (v.label, v.confidence, v.rule) == (label, "medium", 7)
+    if decision.false_positive_rate <= MAX_DECIDING_FPR:
+        assert (v.label, v.confidence, v.rule) == (label, "medium", 7)
+    else:  # a lead: shown, never a label
+        assert v.label == "inconclusive"
+        assert v.score == above.score
     v = fuse(Findings(c2pa=absent, detectors=(below,)))
     assert v.label == "inconclusive"
 

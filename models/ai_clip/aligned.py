@@ -8,8 +8,8 @@ is pushed to learn those traces rather than what generated images tend to show.
 The autoencoder is madebyollin/taesd's tiny FLUX.2 autoencoder (MIT; ``taef2_encoder.pth`` and
 ``taef2_decoder.pth`` at commit 5cccb12dc72074a4be35680c3b108548a7c69978, sha256 10a4e102… and
 0a44a31e…, recorded in ``models/corpus/MODELS-USED.tsv``). The network below is written
-here to load those weights. Photos are reduced to 512 px on the shorter side first (the
-autoencoder's cost grows with area). Output: ``<corpus>/train/ai/taef2-aligned/*.png``, added to
+here to load those weights. Photos are reduced to ``--side`` px (256) on the shorter side
+first: the autoencoder costs about 150 GFLOP for a 512 x 768 image, seconds on two cores. Output: ``<corpus>/train/ai/taef2-aligned/*.png``, added to
 ``index.tsv`` with family ``taef2-aligned`` (train split only: the aligned copies of training
 photos never leave training). ``train.py --aligned`` decides, on validation data, whether they
 help.
@@ -91,6 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, required=True, help="folder with the .pth files")
     parser.add_argument("--corpus", type=Path, default=ROOT / "models/corpus/data")
+    parser.add_argument("--side", type=int, default=256, help="shorter side first reduced to this")
+    parser.add_argument("--limit", type=int, default=400, help="this many photos (by file hash)")
     args = parser.parse_args()
     for name, digest in WEIGHTS.items():
         actual = hashlib.sha256((args.weights / name).read_bytes()).hexdigest()
@@ -107,18 +109,21 @@ def main() -> None:
     header = lines[0].split("\t")
     items = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
     reals = [i for i in items if i["split"] == "train" and i["label"] == "real"]
+    reals.sort(key=lambda i: hashlib.sha256(i["file"].encode()).hexdigest())
+    reals = reals[: args.limit]
     out_dir = args.corpus / "train" / "ai" / "taef2-aligned"
     out_dir.mkdir(parents=True, exist_ok=True)
     added = [line for line in lines if "\ttaef2-aligned\t" not in line]
     for n, item in enumerate(reals):
         image = ImageOps.exif_transpose(Image.open(args.corpus / item["file"])).convert("RGB")
-        scale = 512 / min(image.size)
+        scale = args.side / min(image.size)
         if scale < 1:
             image = image.resize(
                 (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
             )
         w, h = image.width // 8 * 8, image.height // 8 * 8
-        x = torch.from_numpy(np.asarray(image.crop((0, 0, w, h)))).permute(2, 0, 1)[None] / 255.0
+        pixels = np.array(image.crop((0, 0, w, h)))
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None] / 255.0
         with torch.no_grad():
             y = dec(enc(x)).clamp(0, 1)
         rgb = (y[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)

