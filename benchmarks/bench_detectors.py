@@ -17,11 +17,14 @@ compare ratios, the machine is noisy.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -75,7 +78,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Detector and video timing")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--face", action="store_true", help="paste a photographed face in")
+    parser.add_argument("--json", type=Path, help="also write the medians here")
     args = parser.parse_args()
+    record: dict[str, Any] = {
+        "command": "benchmarks/bench_detectors.py " + " ".join(sys.argv[1:]),
+        "date": dt.date.today().isoformat(),
+        "repeat": args.repeat,
+        "sizes": ["512x512", "1280x720", "1920x1080"],
+        "detectors": {},
+    }
     detectors = DetectorSet.load(Registry())
     for name, reason in detectors.disabled:
         print(f"disabled: {name}: {reason}")
@@ -88,7 +99,7 @@ def main() -> int:
         rgb = draw_scene(w, h, seed=9)
         images[(w, h)] = with_face(rgb) if args.face else rgb
     for det in detectors.detectors:
-        cells = []
+        medians = []
         for size in sizes:
             rgb = images[size]
 
@@ -96,18 +107,18 @@ def main() -> int:
                 clear_face_cache()
                 d.analyze_image(x)
 
-            cells.append(f"{median_ms(alone, args.repeat):9.1f} ms")
-        print(f"{det.card.name:20s} " + " ".join(f"{c:>12s}" for c in cells))
+            medians.append(median_ms(alone, args.repeat))
+        record["detectors"][det.card.name] = medians
+        print(f"{det.card.name:20s} " + " ".join(f"{m:9.1f} ms" for m in medians))
 
     def all_detectors(x: np.ndarray) -> None:
         clear_face_cache()
         for d in detectors.detectors:
             d.analyze_image(x)
 
-    cells = [
-        f"{median_ms(lambda x=images[s]: all_detectors(x), args.repeat):9.1f} ms" for s in sizes
-    ]
-    print(f"{'all, in turn':20s} " + " ".join(f"{c:>12s}" for c in cells))
+    medians = [median_ms(lambda x=images[s]: all_detectors(x), args.repeat) for s in sizes]
+    record["detectors"]["all, in turn"] = medians
+    print(f"{'all, in turn':20s} " + " ".join(f"{m:9.1f} ms" for m in medians))
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "clip.mp4"
         write_video(video)
@@ -115,10 +126,13 @@ def main() -> int:
         total = median_ms(lambda: analyze(video, options), max(1, args.repeat // 2))
         report = analyze(video, options).to_dict()
         seconds = report["media"]["duration_s"] or 1
-        print(
-            f"video 1280x720, {seconds:.0f} s, {report['media']['frames_analyzed']} frames: "
+        record["video"] = (
+            f"1280x720, {seconds:.0f} s, {report['media']['frames_analyzed']} frames: "
             f"{total:.0f} ms in all, {total / seconds:.0f} ms per second of video"
         )
+        print(f"video {record['video']}")
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

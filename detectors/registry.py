@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,12 +63,26 @@ def _load_builtin_implementations() -> None:
     from detectors import classifiers, clip_probe, face_blend, faces  # noqa: F401
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS_LOCK = threading.Lock()
+
+
 def sha256_of(path: Path) -> str:
+    """The file's sha256, computed once per process for a given size and modification time
+    (the CLIP encoder is 90 MB: hashing it for every detector set would cost 0.4 s each)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _DIGESTS_LOCK:
+        known = _DIGESTS.get(key)
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
+    with _DIGESTS_LOCK:
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
 
 
 @dataclass(frozen=True)

@@ -25,20 +25,28 @@ class RuntimeConfig:
     inter_op_threads: int = 1
 
 
+#: Sessions of this process, shared by every Runtime with the same settings: a model is loaded
+#: once per process (the CLIP encoder takes over a second and 200 MB), however many
+#: configurations, apps or detector sets are built.
+_SESSIONS: dict[tuple[str, int, RuntimeConfig, int, int], Any] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
 @dataclass
 class Runtime:
     config: RuntimeConfig = field(default_factory=RuntimeConfig)
-    _sessions: dict[tuple[str, int], Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def session(self, path: Path) -> Any:
-        """The process's session for ``path`` (created on first use)."""
-        key = (str(path.resolve()), os.getpid())
-        with self._lock:
-            sess = self._sessions.get(key)
+        """The process's session for ``path`` (created on first use; a changed file, by size
+        or modification time, gets a new one)."""
+        resolved = path.resolve()
+        st = resolved.stat()
+        key = (str(resolved), os.getpid(), self.config, st.st_size, st.st_mtime_ns)
+        with _SESSIONS_LOCK:
+            sess = _SESSIONS.get(key)
             if sess is None:
                 sess = self._create(path)
-                self._sessions[key] = sess
+                _SESSIONS[key] = sess
             return sess
 
     def _create(self, path: Path) -> Any:

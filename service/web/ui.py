@@ -355,7 +355,8 @@ def timeline_chart(report: dict[str, Any]) -> dict[str, Any] | None:
     def y(score: float) -> float:
         return round(CHART_H - PAD - (CHART_H - 2 * PAD) * score, 1)
 
-    names = sorted({n for e in timeline for n in e["scores"]})
+    # Detectors that scored no frame (a face detector on a faceless clip) draw nothing.
+    names = sorted({n for e in timeline for n, v in e["scores"].items() if v is not None})
     series = []
     for n in names:
         pts = [
