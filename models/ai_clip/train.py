@@ -39,6 +39,7 @@ VIEWS = {
     "global+native": "one resized view of the whole image and 224 px native-resolution crops",
 }
 ALIGNED = "taef2-aligned"  # aligned.py's family
+ALIGNED_MARGIN = 0.005
 CONDITIONS = ("clean", "jpeg75", "half", "screenshot")
 
 
@@ -101,7 +102,7 @@ def main() -> None:
     all_train, va = rows("train", "train"), rows("val", "clean")
     aligned_rows = family[all_train] == ALIGNED
     results: dict[str, Any] = {"selection": []}
-    best: tuple[float, str, float, bool] | None = None
+    best_by: dict[bool, tuple[float, str, float, bool] | None] = {False: None, True: None}
     for use_aligned in (False, True) if aligned_rows.any() else (False,):
         tr = all_train if use_aligned else all_train[~aligned_rows]
         for kind in FEATURE_SETS:
@@ -129,8 +130,15 @@ def main() -> None:
                     f"aligned={use_aligned!s:5s} {kind:14s} C={c:<5} val AUC {auc:.4f} (test {test_auc:.4f})",
                     flush=True,
                 )
-                if best is None or auc > best[0]:
-                    best = (auc, kind, c, use_aligned)
+                if best_by[use_aligned] is None or auc > best_by[use_aligned][0]:
+                    best_by[use_aligned] = (auc, kind, c, use_aligned)
+    # Aligned fakes are kept only if they help by more than the validation split can resolve
+    # (the issue: "measure whether this helps before keeping it"): a standard error of AUC on
+    # ~580 validation images is about 0.01, so less than ALIGNED_MARGIN is noise.
+    best = best_by[False]
+    with_aligned = best_by[True]
+    if with_aligned is not None and (best is None or with_aligned[0] > best[0] + ALIGNED_MARGIN):
+        best = with_aligned
     assert best is not None
     _, kind, c, use_aligned = best
     tr = all_train if use_aligned else all_train[~aligned_rows]
