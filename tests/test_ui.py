@@ -106,10 +106,11 @@ def test_japanese_page_and_report(client: FlaskClient) -> None:
 
 def test_model_card_page(app: Flask, client: FlaskClient) -> None:
     names = [d.card.name for d in app.extensions["shingan"].options.detectors.detectors]
-    assert "synthetic-patch" in names
-    html = client.get("/models/synthetic-patch").get_data(as_text=True)
+    assert "ai-clip" in names
+    assert "synthetic-patch" not in names  # superseded: default = false
+    html = client.get("/models/ai-clip").get_data(as_text=True)
     assert "failure modes" in html
-    assert "test_auc" in html
+    assert "clean_auc" in html
     assert client.get("/models/nope").status_code == 404
 
 

@@ -231,6 +231,9 @@ def card(r: dict[str, Any], kind: str) -> str:
         'the real training data and may score high",',
         '  "images under 64 px a side are not scored; smaller ones than 224 px are upscaled",',
         '  "the int8 encoder is a quantised export: its embeddings differ from the fp32 model (so a head is not portable between them)",',
+        '  "dynamic int8 quantisation makes an embedding depend slightly on the rest of its batch: '
+        "training embedded several views per call, the service one (test AUC 0.9668 through the "
+        'service, compare.py, against 0.9671 here)",',
         "]",
         "",
         "[files.head]",
