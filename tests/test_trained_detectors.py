@@ -152,15 +152,15 @@ def _self_blend(rgb: np.ndarray, box: tuple[float, ...], marks: np.ndarray) -> n
     h, w = face.shape[:2]
     changed = np.clip(face * np.array([1.12, 0.95, 0.9], np.float32) + 10, 0, 255).astype(np.uint8)
     small = cv2.resize(changed, (max(8, w // 3), max(8, h // 3)), interpolation=cv2.INTER_AREA)
-    changed = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-    changed = np.roll(changed, (max(1, h // 40), max(1, w // 40)), axis=(0, 1))
-    mask = np.zeros((h, w), np.float32)
+    upscaled = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    shifted = np.roll(upscaled, (max(1, h // 40), max(1, w // 40)), axis=(0, 1))
+    canvas = np.zeros((h, w), np.float32)
     pts = (marks - [x1, y1]).astype(np.float32)
     centre = pts.mean(axis=0)
     axes = (int(w * 0.32), int(h * 0.42))
-    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), axes, 0, 0, 360, 1.0, -1)
-    mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, w / 40))[..., None]
-    out[y1:y2, x1:x2] = (changed * mask + face * (1 - mask)).round().astype(np.uint8)
+    cv2.ellipse(canvas, (int(centre[0]), int(centre[1])), axes, 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(canvas, (0, 0), max(1.0, w / 40))[..., None]
+    out[y1:y2, x1:x2] = (shifted * mask + face * (1 - mask)).round().astype(np.uint8)
     return out
 
 
