@@ -9,12 +9,16 @@ import numpy as np
 from detectors.base import DetectorResult
 
 
-def aggregate(frames: Sequence[DetectorResult]) -> DetectorResult | None:
+def aggregate(
+    frames: Sequence[DetectorResult], times: Sequence[float] | None = None
+) -> DetectorResult | None:
     """One result for a clip from per-frame results of the same detector.
 
     The clip's score is the median of the frames' calibrated scores, so a handful of noisy frames
     moves it little; the share of frames above the threshold and the 90th percentile are kept
-    for people reading the timeline.
+    for people reading the timeline. With the frames' ``times``, the highest-scoring frame's time
+    is kept too, and for a face-manipulation detector the box of the face that scored highest
+    there (``max_time_s``, ``max_face_box``).
     """
     if not frames:
         return None
@@ -48,6 +52,15 @@ def aggregate(frames: Sequence[DetectorResult]) -> DetectorResult | None:
             notes=f"no frame could be scored ({first.notes or 'not applicable'})",
             details={"frames": len(frames), "frames_scored": 0},
         )
+    peak: dict[str, object] = {}
+    if times is not None and len(times) == len(frames):
+        best = max(
+            (i for i, f in enumerate(frames) if f.applicable and f.score is not None),
+            key=lambda i: frames[i].score or 0.0,
+        )
+        peak["max_time_s"] = round(float(times[best]), 3)
+        if "face_box" in frames[best].details:
+            peak["max_face_box"] = frames[best].details["face_box"]
     median = float(np.median(scored))
     above = first.threshold is not None and median >= first.threshold
     share = sum(1 for s in scored if first.threshold is not None and s >= first.threshold) / len(
@@ -69,5 +82,6 @@ def aggregate(frames: Sequence[DetectorResult]) -> DetectorResult | None:
             "share_above_threshold": round(share, 4),
             "p90": round(float(np.percentile(scored, 90)), 4),
             "max": round(max(scored), 4),
+            **peak,
         },
     )

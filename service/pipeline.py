@@ -289,6 +289,7 @@ def _analyse_frames(
     left out (a ``timed_out`` abstention says how many were analysed)."""
     detectors = options.detectors.detectors
     per_detector: dict[str, list[DetectorResult]] = {d.card.name: [] for d in detectors}
+    per_detector_times: dict[str, list[float]] = {d.card.name: [] for d in detectors}
     hashes: list[FrameHash] = []
     entries: list[TimelineEntry] = []
     deadline = run.deadline()
@@ -310,12 +311,14 @@ def _analyse_frames(
             if result is None:
                 continue
             per_detector[detector.card.name].append(result)
+            per_detector_times[detector.card.name].append(time_s)
             if result.kind == "face_detection":
                 faces = (faces or 0) + int(result.details.get("faces", 0))
             else:
                 scores[detector.card.name] = result.score
         entries.append(TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores, faces=faces))
-    results = [r for r in (aggregate(v) for v in per_detector.values()) if r is not None]
+    aggregated = (aggregate(v, per_detector_times[k]) for k, v in per_detector.items())
+    results = [r for r in aggregated if r is not None]
     return tuple(hashes), tuple(entries), results
 
 

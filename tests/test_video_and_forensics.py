@@ -50,6 +50,31 @@ def test_aggregate_is_robust_to_a_few_noisy_frames() -> None:
     assert not none.applicable
 
 
+def test_aggregate_names_the_frame_and_face_that_scored_highest() -> None:
+    from dataclasses import replace
+
+    def face(score: float | None, box: list[float] | None) -> DetectorResult:
+        details = {"face_box": box} if box else {}
+        return replace(
+            frame(score, applicable=score is not None),
+            kind="face_manipulation",
+            details=details,
+        )
+
+    frames = [
+        face(0.2, [1, 1, 9, 9]),
+        face(None, None),
+        face(0.9, [5, 5, 50, 50]),
+        face(0.3, [2, 2, 8, 8]),
+    ]
+    agg = aggregate(frames, [0.0, 1.0, 2.0, 3.0])
+    assert agg is not None
+    assert agg.score == pytest.approx(0.3)
+    assert agg.details["max_time_s"] == 2.0
+    assert agg.details["max_face_box"] == [5, 5, 50, 50]
+    assert "max_time_s" not in (aggregate(frames) or agg).details
+
+
 def test_video_timeline_and_aggregated_detector(options: AnalyzeOptions) -> None:
     r = analyze(sample("signed_video.mp4"), options).to_dict()
     assert r["media"]["frames_analyzed"] == 2
