@@ -138,11 +138,12 @@ def face_section(ev: dict[str, Any]) -> list[str]:
         "| copy | AUC | recall at the threshold | false positives (95% interval) |",
         "|---|---:|---:|---:|",
     ]
-    for c in ("clean", "jpeg75", "half"):
-        out.append(
-            f"| {c} | {t[f'auc_{c}']} | {pct(t[f'recall_{c}'])} | {pct(t[f'fpr_{c}'])} "
-            f"{t[f'fpr_{c}_95ci']} |"
-        )
+    for c in ("clean", "jpeg75", "half", "screenshot"):
+        if f"auc_{c}" in t:
+            out.append(
+                f"| {c} | {t[f'auc_{c}']} | {pct(t[f'recall_{c}'])} | {pct(t[f'fpr_{c}'])} "
+                f"{t[f'fpr_{c}_95ci']} |"
+            )
     out += ["", "| tool | faces | AUC against all test reals | recall |", "|---|---:|---:|---:|"]
     for fam, v in sorted(t["per_source"].items()):
         if v["kind"] == "swap":

@@ -123,3 +123,35 @@ def self_blend(crop: np.ndarray, marks: np.ndarray, rng: random.Random) -> np.nd
     side = crop.shape[0]
     mask = face_mask((side, side), marks, rng)
     return (change_source(crop, rng) * mask + crop * (1 - mask)).round().astype(np.uint8)
+
+
+def generated_swap(
+    target: np.ndarray,
+    target_marks: np.ndarray,
+    source: np.ndarray,
+    source_marks: np.ndarray,
+    rng: random.Random,
+) -> np.ndarray:
+    """A face swap imitated without any swapping tool: a GENERATED face (cut from an AI image)
+    aligned onto a real face by their landmarks (a similarity transform), its colours matched to
+    the target's inside the mask, and pasted through the same feathered landmark mask as a
+    self-blend. Unlike a self-blend, identity and texture change too, as in a real swap."""
+    side = target.shape[0]
+    m, _ = cv2.estimateAffinePartial2D(
+        np.asarray(source_marks, np.float32), np.asarray(target_marks, np.float32)
+    )
+    if m is None:
+        return self_blend(target, target_marks, rng)
+    warped = cv2.warpAffine(source, m, (side, side), borderMode=cv2.BORDER_REFLECT)
+    mask = face_mask((side, side), target_marks, rng)
+    inside = mask[..., 0] > 0.5
+    out = warped.astype(np.float32)
+    if inside.sum() > 16:
+        t, s = target[inside].astype(np.float32), out[inside]
+        out = (out - s.mean(axis=0)) / (s.std(axis=0) + 1e-3) * t.std(axis=0) + t.mean(axis=0)
+    out = np.clip(out, 0, 255)
+    if rng.random() < 0.5:  # generated faces are often pasted at a lower resolution
+        f = rng.uniform(0.4, 0.8)
+        small = cv2.resize(out, (max(8, int(side * f)),) * 2, interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (side, side), interpolation=cv2.INTER_LINEAR)
+    return (out * mask + target * (1 - mask)).round().astype(np.uint8)

@@ -15,10 +15,13 @@ negatives. Two kinds of positives, both made without any face-swapping tool:
             themselves, which teaches the seam a paste leaves
 ``gen``     faces cut from AI-generated images of the corpus's training families (GANs and
             diffusion models): a swapped-in face is a generated face
+``swap``    both at once (``sbi.generated_swap``): a generated face aligned onto a real one by
+            their landmarks, colour-matched and pasted through the self-blend mask
 
-Which positives to use (``sbi``, ``gen`` or both) and the regularisation are chosen on the
-validation split (its real faces against self-blends of them and generated faces of held-out
-families); the calibration is fitted there too. The threshold is set on the calibration split's
+Which positives to use (each alone, ``sbi+gen`` or all three) and the regularisation are
+chosen on the validation split (its real faces against the three kinds made from its own faces
+and the generated faces of held-out families, each kind weighing a third); the calibration is
+fitted there too. The threshold is set on the calibration split's
 real faces (sources used nowhere else) for at most 1% false positives. The test split (real
 faces of other sources against swaps and reenactments by nine tools) is measured once.
 Writes ``head.json``, ``evaluation.json`` and ``card.toml`` beside this script.
@@ -46,10 +49,10 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from detectors.face_blend import face_features  # noqa: E402
 from models.common.stats import clopper_pearson, threshold_for_fpr  # noqa: E402
-from models.face_sbi.sbi import jpeg, sample, self_blend  # noqa: E402
+from models.face_sbi.sbi import generated_swap, jpeg, sample, self_blend  # noqa: E402
 
 ENCODER = HERE.parent / "ai_clip" / "clip_vitb16.int8.onnx"
-VARIANTS = ("sbi", "gen", "sbi+gen")
+VARIANTS = ("sbi", "gen", "swap", "sbi+gen", "sbi+gen+swap")
 
 
 def load(names: list[str]) -> list[dict[str, Any]]:
@@ -66,6 +69,13 @@ def half(crop: np.ndarray) -> np.ndarray:
 
     h, w = crop.shape[:2]
     return cv2.resize(crop, (max(8, w // 2), max(8, h // 2)), interpolation=cv2.INTER_AREA)
+
+
+def screenshot(crop: np.ndarray) -> np.ndarray:
+    """As ``models/ai_clip/embed.py`` makes it: 0.8x bilinear, 2% cut from each edge, PNG."""
+    from models.ai_clip.embed import condition
+
+    return condition(crop, "screenshot", 0)
 
 
 def main() -> None:
@@ -102,25 +112,41 @@ def main() -> None:
     gen_train = groups["train/gen"]
     x_gen = feats([sample(f["crop"], f["landmarks"], False, rng, 224) for f in gen_train])
 
+    def swap(real: dict[str, Any], pool: list[dict[str, Any]]) -> np.ndarray:
+        g = rng.choice(pool)
+        return generated_swap(real["crop"], real["landmarks"], g["crop"], g["landmarks"], rng)
+
+    x_swap = feats(
+        [sample(swap(f, gen_train), f["landmarks"], False, rng, 224) for f in train_real]
+    )
+
     val_real = groups["val/real"]
     xv_real = feats([f["crop"] for f in val_real])
     xv_sbi = feats([self_blend(f["crop"], f["landmarks"], rng) for f in val_real])
     xv_gen = feats([f["crop"] for f in groups["val/gen"]])
-    xv = np.concatenate([xv_real, xv_sbi, xv_gen])
-    yv = np.array([0] * len(xv_real) + [1] * (len(xv_sbi) + len(xv_gen)))
+    xv_swap = feats([swap(f, groups["val/gen"]) for f in val_real])
+    xv = np.concatenate([xv_real, xv_sbi, xv_gen, xv_swap])
+    yv = np.array([0] * len(xv_real) + [1] * (len(xv_sbi) + len(xv_gen) + len(xv_swap)))
     # Each kind of validation positive weighs the same.
     wv = np.concatenate(
         [
             np.full(len(xv_real), 1.0 / len(xv_real)),
-            np.full(len(xv_sbi), 0.5 / max(1, len(xv_sbi))),
-            np.full(len(xv_gen), 0.5 / max(1, len(xv_gen))),
+            np.full(len(xv_sbi), 1 / 3 / max(1, len(xv_sbi))),
+            np.full(len(xv_gen), 1 / 3 / max(1, len(xv_gen))),
+            np.full(len(xv_swap), 1 / 3 / max(1, len(xv_swap))),
         ]
     )
 
     selection = []
     best: tuple[float, str, float, Any, np.ndarray, np.ndarray] | None = None
     for variant in VARIANTS:
-        pos = {"sbi": [x_sbi], "gen": [x_gen], "sbi+gen": [x_sbi, x_gen]}[variant]
+        pos = {
+            "sbi": [x_sbi],
+            "gen": [x_gen],
+            "swap": [x_swap],
+            "sbi+gen": [x_sbi, x_gen],
+            "sbi+gen+swap": [x_sbi, x_gen, x_swap],
+        }[variant]
         x = np.concatenate([x_real, *pos])
         y = np.array([0] * len(x_real) + [1] * sum(len(p) for p in pos))
         w = np.concatenate(
@@ -128,7 +154,7 @@ def main() -> None:
             + [np.full(len(p), 1.0 / (len(pos) * len(p))) for p in pos]
         )
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-        for c in (0.001, 0.01, 0.1):
+        for c in (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.1):
             model = LogisticRegression(C=c, max_iter=5000)
             model.fit((x - mean) / scale, y, sample_weight=w * len(w))
             z = model.decision_function((xv - mean) / scale)
@@ -176,7 +202,13 @@ def main() -> None:
     real, swap = groups["test/real"], groups["test/swap"]
     test: dict[str, Any] = {"test_real_faces": len(real), "test_fake_faces": len(swap)}
     per: dict[str, dict[str, Any]] = {}
-    for cond, fn in (("clean", lambda c_: c_), ("jpeg75", lambda c_: jpeg(c_, 75)), ("half", half)):
+    conditions = (
+        ("clean", lambda c_: c_),
+        ("jpeg75", lambda c_: jpeg(c_, 75)),
+        ("half", half),
+        ("screenshot", screenshot),
+    )
+    for cond, fn in conditions:
         sr = score(feats([fn(f["crop"]) for f in real]))
         sf = score(feats([fn(f["crop"]) for f in swap]))
         y = np.array([0] * len(sr) + [1] * len(sf))
@@ -312,7 +344,7 @@ def card(r: dict[str, Any]) -> str:
         f"{tr['generated_faces']} faces from AI images of {tr['generated_families']} generator "
         "families (models/corpus/MANIFEST.tsv); licences per file: MIT, Apache-2.0, GPL, S-Lab "
         'non-commercial, CC-BY-NC, DECA research-only, none"',
-        f'positives = "{ch["positives"]} (chosen on validation among sbi, gen, sbi+gen)"',
+        f'positives = "{ch["positives"]} (chosen on validation among {", ".join(VARIANTS)})"',
         f"C = {ch['C']}",
         'split = "by source and generator family (models/corpus/splits.toml); val chooses and '
         'fits calibration; calib sets the threshold; test is measured once"',
@@ -329,7 +361,7 @@ def card(r: dict[str, Any]) -> str:
         f"test_real_faces = {t['test_real_faces']}",
         f"test_fake_faces = {t['test_fake_faces']}",
     ]
-    for c in ("clean", "jpeg75", "half"):
+    for c in ("clean", "jpeg75", "half", "screenshot"):
         lines += [
             f"{c}_auc = {t[f'auc_{c}']}",
             f"{c}_recall_at_fpr_1 = {t[f'recall_{c}']}",
