@@ -7,8 +7,10 @@ end-to-end on one generator's images, which learns that generator's artefacts an
 
 Views. One 224 px view of the whole image (resized) carries the semantic, "looks generated"
 evidence; 224 px crops taken at native resolution keep the low-level traces that resizing
-erases (upsampling and decoder patterns). Each view is embedded by the encoder; the probe reads
-the global view's embedding beside the mean of the native crops' embeddings. The preprocessing
+erases (upsampling and decoder patterns). Each view is embedded by the encoder; the card's
+``features`` says whether the probe reads the global view's embedding, the mean of the native
+crops' embeddings, or both (the shipped ``ai-clip`` reads the global view: validation preferred
+it, docs/measurements/detectors.md). The preprocessing
 here is the one the training script (``models/ai_clip/``) imports, so training and service see
 identical pixels.
 
