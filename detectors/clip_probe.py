@@ -39,9 +39,23 @@ CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)
 CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
 
 
+#: Wider or taller images are first cut to this aspect ratio around their centre: the centre
+#: square is all the view keeps, and resizing a 4096 x 1 strip's shorter side to 224 px would
+#: allocate hundreds of megabytes. Training images never exceed it, so their views are unchanged.
+MAX_ASPECT = 4.0
+
+
 def global_view(rgb: np.ndarray, side: int = SIDE) -> np.ndarray:
     """The whole image: shorter side resized to ``side``, centre crop (CLIP's own recipe)."""
     h, w = rgb.shape[:2]
+    if max(h, w) > MAX_ASPECT * min(h, w):
+        keep = max(1, round(MAX_ASPECT * min(h, w)))
+        if w > h:
+            x = (w - keep) // 2
+            rgb, w = rgb[:, x : x + keep], keep
+        else:
+            y = (h - keep) // 2
+            rgb, h = rgb[y : y + keep], keep
     scale = side / min(h, w)
     nw, nh = max(side, round(w * scale)), max(side, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
@@ -146,7 +160,9 @@ class ClipProbe(Detector):
     def _score(
         self, global_rgb: np.ndarray, crops: list[np.ndarray], size: tuple[int, int]
     ) -> DetectorResult:
-        if min(size) < self._min_side():
+        # Also the copy the global view is made from (a reduced copy of a 200000 x 64 strip is
+        # 4096 x 1): too thin to judge, whatever its native size.
+        if min(size) < self._min_side() or min(global_rgb.shape[:2]) < 16:
             return self.result(
                 False,
                 notes=f"image too small ({size[0]}x{size[1]}); needs at least "

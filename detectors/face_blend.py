@@ -17,7 +17,9 @@ face's, and the report names that face's box. No face: not applicable (the repor
 Card files: ``pnet``/``rnet``/``onet`` (``../faces_mtcnn``), ``encoder`` (the CLIP image tower,
 ``../ai_clip``), ``head`` (JSON: ``mean``, ``scale``, ``weights``, ``bias``). Card ``[params]``:
 the MTCNN ones (as ``faces_mtcnn``), ``min_face_score`` (px, smaller faces are not judged;
-default 48), ``max_faces`` (default 8).
+default 48), ``min_face_confidence`` (faces the cascade found less surely are not judged: the
+training faces were found at 0.95 or more), ``max_faces`` (default 8). The report gives the
+judged faces' boxes in the pixels of ``image_size``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ from detectors.registry import register
 
 #: The crop around a face: this multiple of the face box's longer side, centred on the box.
 MARGIN = 1.4
+#: Larger crops are reduced to this first, as the training crops were.
+CROP_MAX_SIDE = 512
 
 
 def face_square(box: Sequence[float], margin: float = MARGIN) -> tuple[int, int, int]:
@@ -101,32 +105,45 @@ class FaceBlend(Mtcnn):
             "bias": float(data["bias"]),
         }
 
-    def _face_params(self) -> tuple[int, int]:
+    def _face_params(self) -> tuple[int, int, float]:
         p = self.card.params
-        return int(p.get("min_face_score", 48)), int(p.get("max_faces", 8))
+        return (
+            int(p.get("min_face_score", 48)),
+            int(p.get("max_faces", 8)),
+            float(p.get("min_face_confidence", 0.0)),
+        )
 
     def score_faces(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
         """Calibrated score of each face, in order."""
         if not faces:
             return []
         session = self.runtime.session(self.card.file("encoder").path)
-        x = face_features(session, [cut_face(rgb, f.box, f.landmarks)[0] for f in faces])
+        # As the training crops were cut (models/face_sbi/crops.py): at most 512 px a side.
+        crops = [cut_face(rgb, f.box, f.landmarks, max_side=CROP_MAX_SIDE)[0] for f in faces]
+        x = face_features(session, crops)
         h = self.head
         logits = ((x - h["mean"]) / h["scale"]) @ h["weights"] + h["bias"]
         return [self.card.calibration.apply(float(z)) for z in logits]
 
     def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
-        min_side, max_faces = self._face_params()
+        min_side, max_faces, min_confidence = self._face_params()
         found = self.detect(rgb)
+        size = [int(rgb.shape[1]), int(rgb.shape[0])]
         if not found:
-            return self.result(False, notes="no faces found", faces=0)
-        faces = [f for f in found if f.size >= min_side][:max_faces]
+            return self.result(False, notes="no faces found", faces=0, faces_found=0)
+        # Only faces like those it was trained and calibrated on: large and confidently found.
+        faces = [f for f in found if f.size >= min_side and f.score >= min_confidence]
+        faces = faces[:max_faces]
         if not faces:
             largest = max(f.size for f in found)
             return self.result(
                 False,
-                notes=f"faces too small to judge (largest {largest:.0f} px; needs {min_side})",
+                notes=(
+                    f"no face clear enough to judge (largest {largest:.0f} px; needs "
+                    f"{min_side} px and detector confidence {min_confidence:g})"
+                ),
                 faces=0,
+                faces_found=len(found),
             )
         scores = self.score_faces(rgb, faces)
         top = int(np.argmax(scores))
@@ -135,6 +152,8 @@ class FaceBlend(Mtcnn):
             scores[top],
             notes=f"highest of {len(faces)} face(s)" if len(faces) > 1 else "one face",
             faces=len(faces),
+            faces_found=len(found),
+            image_size=size,
             face_box=[round(v, 1) for v in faces[top].box],
             face_scores=[
                 {"box": [round(v, 1) for v in f.box], "score": round(s, 4)}
@@ -150,6 +169,7 @@ class FaceBlend(Mtcnn):
         k = pixels.native_size[0] / pixels.oriented.shape[1]
         details = dict(result.details)
         details["face_box"] = [round(v * k, 1) for v in details["face_box"]]
+        details["image_size"] = list(pixels.native_size)
         details["face_scores"] = [
             {**f, "box": [round(v * k, 1) for v in f["box"]]} for f in details["face_scores"]
         ]

@@ -63,15 +63,17 @@ def _load_builtin_implementations() -> None:
     from detectors import classifiers, clip_probe, face_blend, faces  # noqa: F401
 
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 _DIGESTS_LOCK = threading.Lock()
 
 
 def sha256_of(path: Path) -> str:
-    """The file's sha256, computed once per process for a given size and modification time
-    (the CLIP encoder is 90 MB: hashing it for every detector set would cost 0.4 s each)."""
+    """The file's sha256, computed once per process for a given file version (the CLIP encoder is
+    90 MB: hashing it for every detector set would cost 0.4 s each). The version is the inode,
+    size, modification time and status-change time: a file replaced in place, even by a copy
+    that keeps the modification time, gets a new ctime and is hashed again."""
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     with _DIGESTS_LOCK:
         known = _DIGESTS.get(key)
     if known is not None:

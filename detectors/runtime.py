@@ -28,7 +28,7 @@ class RuntimeConfig:
 #: Sessions of this process, shared by every Runtime with the same settings: a model is loaded
 #: once per process (the CLIP encoder takes over a second and 200 MB), however many
 #: configurations, apps or detector sets are built.
-_SESSIONS: dict[tuple[str, int, RuntimeConfig, int, int], Any] = {}
+_SESSIONS: dict[tuple[str, int, RuntimeConfig, int, int, int, int], Any] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
@@ -37,11 +37,19 @@ class Runtime:
     config: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def session(self, path: Path) -> Any:
-        """The process's session for ``path`` (created on first use; a changed file, by size
-        or modification time, gets a new one)."""
+        """The process's session for ``path`` (created on first use; a changed file, by inode,
+        size, modification or status-change time, gets a new one)."""
         resolved = path.resolve()
         st = resolved.stat()
-        key = (str(resolved), os.getpid(), self.config, st.st_size, st.st_mtime_ns)
+        key = (
+            str(resolved),
+            os.getpid(),
+            self.config,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
         with _SESSIONS_LOCK:
             sess = _SESSIONS.get(key)
             if sess is None:

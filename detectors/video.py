@@ -18,7 +18,7 @@ def aggregate(
     moves it little; the share of frames above the threshold and the 90th percentile are kept
     for people reading the timeline. With the frames' ``times``, the highest-scoring frame's time
     is kept too, and for a face-manipulation detector the box of the face that scored highest
-    there (``max_time_s``, ``max_face_box``).
+    there (``max_time_s``, ``max_face_box`` in the pixels of ``max_face_frame_size``).
     """
     if not frames:
         return None
@@ -60,7 +60,9 @@ def aggregate(
         )
         peak["max_time_s"] = round(float(times[best]), 3)
         if "face_box" in frames[best].details:
+            # In the pixels of the frame as analysed (frames are reduced for analysis).
             peak["max_face_box"] = frames[best].details["face_box"]
+            peak["max_face_frame_size"] = frames[best].details.get("image_size")
     median = float(np.median(scored))
     above = first.threshold is not None and median >= first.threshold
     share = sum(1 for s in scored if first.threshold is not None and s >= first.threshold) / len(

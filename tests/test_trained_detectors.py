@@ -198,3 +198,48 @@ def test_cut_face_pads_at_the_edges() -> None:
     crop, marks = cut_face(rgb, (-10, -10, 40, 40), [(5.0, 5.0)] * 5)
     assert crop.shape == (70, 70, 3)
     assert marks[0].tolist() == pytest.approx([5 - (15 - 35), 5 - (15 - 35)])
+
+
+def test_global_view_of_a_strip_stays_small() -> None:
+    """A 20000 x 2 strip once became a 2,240,000 x 224 upscale (over a gigabyte) before the
+    centre crop; the view is now cut to at most 4:1 first."""
+    from detectors.clip_probe import global_view
+
+    view = global_view(np.zeros((2, 20000, 3), np.uint8))
+    assert view.shape == (224, 224, 3)
+    assert global_view(np.zeros((20000, 3, 3), np.uint8)).shape == (224, 224, 3)
+
+
+def test_clip_abstains_when_the_reduced_copy_is_a_sliver(clip: ClipProbe) -> None:
+    class Sliver:
+        oriented = np.zeros((1, 4096, 3), np.uint8)
+        native_size = (200000, 64)
+        reduced = True
+
+        def native_crop(self, box: tuple[int, int, int, int]) -> np.ndarray:
+            x0, y0, x1, y1 = box
+            return np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+
+    result = clip.analyze_pixels(Sliver())
+    assert not result.applicable
+    assert result.score is None
+
+
+def test_face_sbi_judges_only_faces_found_as_surely_as_its_training_faces(
+    sbi: FaceBlend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detectors.faces import Face
+
+    marks = ((80.0, 90.0), (140.0, 90.0), (110.0, 120.0), (85.0, 150.0), (135.0, 150.0))
+    unsure = Face(box=(50.0, 50.0, 170.0, 190.0), score=0.8, landmarks=marks)
+    monkeypatch.setattr(sbi, "detect", lambda rgb: [unsure])
+    rgb = np.full((240, 240, 3), 128, np.uint8)
+    result = sbi.analyze_image(rgb)
+    assert not result.applicable
+    assert result.details["faces_found"] == 1
+    assert float(sbi.card.params["min_face_confidence"]) == 0.95
+    sure = Face(box=unsure.box, score=0.99, landmarks=marks)
+    monkeypatch.setattr(sbi, "detect", lambda rgb: [sure])
+    judged = sbi.analyze_image(rgb)
+    assert judged.applicable
+    assert judged.details["image_size"] == [240, 240]

@@ -329,6 +329,7 @@ def card(r: dict[str, Any]) -> str:
         "factor = 0.709",
         "max_side = 1920",
         "min_face_score = 48",
+        "min_face_confidence = 0.95  # as crops.py kept the training faces",
         "max_faces = 8",
         "",
         "[calibration]",
