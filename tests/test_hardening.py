@@ -585,13 +585,27 @@ def serving(app: Flask, threads: int = 4) -> Iterator[int]:
     from service.web.server import make_server
 
     server = make_server(app, host="127.0.0.1", port=0, threads=threads)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopped = threading.Event()
+
+    def loop() -> None:
+        # server.run() in steps, so that it can be stopped before its sockets are closed:
+        # closing them under a running loop made select() fail with EBADF in its thread.
+        while not stopped.is_set() and server._map:
+            server.asyncore.loop(
+                timeout=0.05,
+                map=server._map,
+                count=1,
+            )
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
         yield int(server.effective_port)
     finally:
-        server.close()
+        stopped.set()
         thread.join(timeout=5)
+        server.task_dispatcher.shutdown(timeout=5)
+        server.close()
 
 
 def raw(port: int, head: str, body: bytes = b"", *, read_timeout: float = 5.0) -> bytes:
