@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -119,17 +120,36 @@ def features(kind: str, global_embed: np.ndarray, native_embeds: np.ndarray) -> 
     return np.concatenate(parts)
 
 
+@dataclass(frozen=True)
+class LinearHead:
+    """A probe as the training scripts write it (``head.json``): standardise, then a dot product.
+    ``logits`` gives the raw logit of each row of features."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+
+    @classmethod
+    def load(cls, path: Path) -> LinearHead:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            np.asarray(data["mean"], np.float64),
+            np.asarray(data["scale"], np.float64),
+            np.asarray(data["weights"], np.float64),
+            float(data["bias"]),
+        )
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        return out
+
+
 @register("clip_probe")
 class ClipProbe(Detector):
     @cached_property
-    def head(self) -> dict[str, Any]:
-        data = json.loads(self.card.file("head").path.read_text(encoding="utf-8"))
-        return {
-            "mean": np.asarray(data["mean"], np.float64),
-            "scale": np.asarray(data["scale"], np.float64),
-            "weights": np.asarray(data["weights"], np.float64),
-            "bias": float(data["bias"]),
-        }
+    def head(self) -> LinearHead:
+        return LinearHead.load(self.card.file("head").path)
 
     def _embed(self, views: np.ndarray) -> np.ndarray:
         session = self.runtime.session(self.card.file("encoder").path)
@@ -150,9 +170,7 @@ class ClipProbe(Detector):
 
     def logit(self, global_rgb: np.ndarray, crops: list[np.ndarray]) -> float:
         embeds = self._embed(np.stack([global_view(global_rgb)] + [fit_crop(c) for c in crops]))
-        x = features(self.kind, embeds[0], embeds[1:])
-        h = self.head
-        return float(((x - h["mean"]) / h["scale"]) @ h["weights"] + h["bias"])
+        return float(self.head.logits(features(self.kind, embeds[0], embeds[1:])))
 
     def _min_side(self) -> int:
         return int(self.card.params.get("min_side", 64))

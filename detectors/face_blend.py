@@ -24,7 +24,6 @@ judged faces' boxes in the pixels of ``image_size``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
@@ -34,7 +33,7 @@ import cv2
 import numpy as np
 
 from detectors.base import DetectorResult, Pixels
-from detectors.clip_probe import global_view, to_input, unit
+from detectors.clip_probe import LinearHead, global_view, to_input, unit
 from detectors.faces import Face, Mtcnn
 from detectors.registry import register
 
@@ -96,14 +95,8 @@ def face_features(session: Any, crops: Sequence[np.ndarray]) -> np.ndarray:
 @register("face_blend")
 class FaceBlend(Mtcnn):
     @cached_property
-    def head(self) -> dict[str, Any]:
-        data = json.loads(self.card.file("head").path.read_text(encoding="utf-8"))
-        return {
-            "mean": np.asarray(data["mean"], np.float64),
-            "scale": np.asarray(data["scale"], np.float64),
-            "weights": np.asarray(data["weights"], np.float64),
-            "bias": float(data["bias"]),
-        }
+    def head(self) -> LinearHead:
+        return LinearHead.load(self.card.file("head").path)
 
     def _face_params(self) -> tuple[int, int, float]:
         p = self.card.params
@@ -121,9 +114,7 @@ class FaceBlend(Mtcnn):
         # As the training crops were cut (models/face_sbi/crops.py): at most 512 px a side.
         crops = [cut_face(rgb, f.box, f.landmarks, max_side=CROP_MAX_SIDE)[0] for f in faces]
         x = face_features(session, crops)
-        h = self.head
-        logits = ((x - h["mean"]) / h["scale"]) @ h["weights"] + h["bias"]
-        return [self.card.calibration.apply(float(z)) for z in logits]
+        return [self.card.calibration.apply(float(z)) for z in self.head.logits(x)]
 
     def analyze_image(self, rgb: np.ndarray) -> DetectorResult:
         min_side, max_faces, min_confidence = self._face_params()

@@ -28,6 +28,21 @@ def pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
+def copies_table(t: dict[str, Any]) -> list[str]:
+    """AUC, recall and false positives at the threshold for each test copy measured."""
+    out = [
+        "| copy | AUC | recall at the threshold | false positives (95% interval) |",
+        "|---|---:|---:|---:|",
+    ]
+    for c in ("clean", "jpeg75", "half", "screenshot"):
+        if f"auc_{c}" in t:
+            out.append(
+                f"| {c} | {t[f'auc_{c}']} | {pct(t[f'recall_{c}'])} | {pct(t[f'fpr_{c}'])} "
+                f"{t[f'fpr_{c}_95ci']} |"
+            )
+    return out
+
+
 def corpus_table() -> list[str]:
     with (ROOT / "models/corpus/MANIFEST.tsv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
@@ -76,14 +91,8 @@ def ai_section(ev: dict[str, Any]) -> list[str]:
         f"### Test split ({t['test_ai']} AI images of unseen families, {t['test_real']} real "
         "images of unseen sources)",
         "",
-        "| copy | AUC | recall at the threshold | false positives (95% interval) |",
-        "|---|---:|---:|---:|",
     ]
-    for c in ("clean", "jpeg75", "half", "screenshot"):
-        out.append(
-            f"| {c} | {t[f'auc_{c}']} | {pct(t[f'recall_{c}'])} | {pct(t[f'fpr_{c}'])} "
-            f"{t[f'fpr_{c}_95ci']} |"
-        )
+    out += copies_table(t)
     out += ["", "Recall by unseen generator family (clean / JPEG 75 / half / screenshot):", ""]
     out += ["| family | n | clean | jpeg75 | half | screenshot |", "|---|---:|---:|---:|---:|---:|"]
     fps = []
@@ -135,15 +144,8 @@ def face_section(ev: dict[str, Any]) -> list[str]:
         f"Test: {t['test_real_faces']} real faces of unseen sources against "
         f"{t['test_fake_faces']} faces from swaps and reenactments.",
         "",
-        "| copy | AUC | recall at the threshold | false positives (95% interval) |",
-        "|---|---:|---:|---:|",
     ]
-    for c in ("clean", "jpeg75", "half", "screenshot"):
-        if f"auc_{c}" in t:
-            out.append(
-                f"| {c} | {t[f'auc_{c}']} | {pct(t[f'recall_{c}'])} | {pct(t[f'fpr_{c}'])} "
-                f"{t[f'fpr_{c}_95ci']} |"
-            )
+    out += copies_table(t)
     out += ["", "| tool | faces | AUC against all test reals | recall |", "|---|---:|---:|---:|"]
     for fam, v in sorted(t["per_source"].items()):
         if v["kind"] == "swap":

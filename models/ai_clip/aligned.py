@@ -9,9 +9,10 @@ The autoencoder is madebyollin/taesd's tiny FLUX.2 autoencoder (MIT; ``taef2_enc
 ``taef2_decoder.pth`` at commit 5cccb12dc72074a4be35680c3b108548a7c69978, sha256 10a4e102… and
 0a44a31e…, recorded in ``models/corpus/MODELS-USED.tsv``). The network below is written
 here to load those weights. Photos are reduced to ``--side`` px (256) on the shorter side
-first: the autoencoder costs about 150 GFLOP for a 512 x 768 image, seconds on two cores. Output: ``<corpus>/train/ai/taef2-aligned/*.png``, added to
+first: at 512 px the autoencoder took several seconds an image on two cores (the first run,
+at that size, was stopped). Output: ``<corpus>/train/ai/taef2-aligned/*.png``, added to
 ``index.tsv`` with family ``taef2-aligned`` (train split only: the aligned copies of training
-photos never leave training). ``train.py --aligned`` decides, on validation data, whether they
+photos never leave training). ``train.py`` decides on validation data, with a margin, whether they
 help.
 """
 
@@ -28,6 +29,10 @@ from PIL import Image, ImageOps
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from models.corpus.build import read_index  # noqa: E402
+
 WEIGHTS = {
     "taef2_encoder.pth": "10a4e1021e89d7551eaf161352da8dbd0b1aa83872ae28b150c1df1ce2f147b6",
     "taef2_decoder.pth": "0a44a31e1ae59eb9dbf9359d24942fd3ef5928162c1800d97a28c61d51be0ab5",
@@ -106,8 +111,7 @@ def main() -> None:
     dec.eval()
     index = args.corpus / "index.tsv"
     lines = index.read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    items = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+    items = read_index(args.corpus)
     reals = [i for i in items if i["split"] == "train" and i["label"] == "real"]
     reals.sort(key=lambda i: hashlib.sha256(i["file"].encode()).hexdigest())
     reals = reals[: args.limit]

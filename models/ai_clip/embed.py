@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from detectors.clip_probe import fit_crop, global_view, native_boxes, to_input  # noqa: E402
+from models.corpus.build import read_index  # noqa: E402
 
 EVAL_CONDITIONS = ("clean", "jpeg75", "half", "screenshot")
 register_heif_opener()  # iPhone camera samples
@@ -127,9 +128,7 @@ def main() -> None:
     name = session.get_inputs()[0].name
     out_name = session.get_outputs()[0].name
 
-    lines = (args.corpus / "index.tsv").read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    items = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+    items = read_index(args.corpus)
     wanted = set(args.labels.split(","))
     items = [i for i in items if i["label"] in wanted]
     if args.families:

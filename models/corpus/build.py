@@ -212,6 +212,13 @@ class Sources:
         raise FileNotFoundError(f"unknown source kind {row.source!r}")
 
 
+def read_index(corpus: Path) -> list[dict[str, str]]:
+    """The built corpus's ``index.tsv``: one dict per item (tile), keyed by its header."""
+    lines = (corpus / "index.tsv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+
+
 def first_frame(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     if getattr(image, "is_animated", False):

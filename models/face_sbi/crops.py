@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from detectors.face_blend import cut_face  # noqa: E402
 from detectors.faces import Mtcnn  # noqa: E402
 from detectors.registry import Registry  # noqa: E402
+from models.corpus.build import read_index  # noqa: E402
 
 VIDEO = {".mp4", ".mov", ".webm", ".mkv", ".avi"}
 register_heif_opener()
@@ -61,9 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     mtcnn = Registry().create("faces-mtcnn")
     assert isinstance(mtcnn, Mtcnn)
-    lines = (args.corpus / "index.tsv").read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    items = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+    items = read_index(args.corpus)
     wanted = set(args.labels.split(","))
     splits = set(args.splits.split(","))
     crops: list[dict[str, Any]] = []

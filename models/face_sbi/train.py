@@ -32,7 +32,6 @@ Writes ``head.json``, ``evaluation.json`` and ``card.toml`` beside this script.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pickle
 import random
@@ -51,6 +50,12 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from detectors.face_blend import face_features  # noqa: E402
 from models.ai_clip.train import ENCODER_IN_PACKAGE, encoder_path  # noqa: E402
+from models.common.cards import (  # noqa: E402
+    evaluation_lines,
+    sha256,
+    stated_name,
+    threshold_lines,
+)
 from models.common.stats import clopper_pearson, threshold_for_fpr  # noqa: E402
 from models.face_sbi.sbi import generated_swap, jpeg, sample, self_blend  # noqa: E402
 
@@ -251,19 +256,6 @@ def main() -> None:
     print(json.dumps({k: v for k, v in test.items() if k != "per_source"}, indent=1))
 
 
-def stated_fpr(test: dict[str, Any], target: float = 0.01) -> float:
-    """The false-positive rate a card states: the target, or the test's if that was higher."""
-    return round(max(target, float(test["fpr_clean"])), 4)
-
-
-def stated_name(test: dict[str, Any]) -> str:
-    return "fpr_1" if stated_fpr(test) <= 0.01 else "calib_fpr_1"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def card(r: dict[str, Any]) -> str:
     """The model card, from this run's numbers."""
     t, th, ch, tr = r["test"], r["threshold"], r["chosen"], r["train"]
@@ -339,14 +331,7 @@ def card(r: dict[str, Any]) -> str:
         f"temperature = {ch['temperature']:.6f}",
         f"bias = {ch['bias']:.6f}",
         "",
-        "# The threshold was chosen on the calibration split for at most 1% false positives;",
-        "# false_positive_rate records 1%, or the held-out test's rate when that is higher",
-        "# (then rule 7 shows the score as a lead and never lets it decide).",
-        "[[thresholds]]",
-        f'name = "{stated_name(t)}"',
-        f"value = {th['value']:.6f}",
-        f"false_positive_rate = {stated_fpr(t)}",
-        f"recall = {t['recall_clean']}",
+        *threshold_lines(th["value"], t),
         "",
         "[training]",
         f'data = "{tr["real_faces"]} real faces from {tr["real_sources"]} sources and '
@@ -370,12 +355,7 @@ def card(r: dict[str, Any]) -> str:
         f"test_real_faces = {t['test_real_faces']}",
         f"test_fake_faces = {t['test_fake_faces']}",
     ]
-    for c in ("clean", "jpeg75", "half", "screenshot"):
-        lines += [
-            f"{c}_auc = {t[f'auc_{c}']}",
-            f"{c}_recall_at_fpr_1 = {t[f'recall_{c}']}",
-            f"{c}_fpr_at_fpr_1 = {t[f'fpr_{c}']}",
-        ]
+    lines += evaluation_lines(t, ("clean", "jpeg75", "half", "screenshot"))
     lines.append('details = "evaluation.json beside this card (per source and tool)"')
     return "\n".join(lines) + "\n"
 
