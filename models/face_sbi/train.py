@@ -343,7 +343,10 @@ def card(r: dict[str, Any]) -> str:
         'split = "by source and generator family (models/corpus/splits.toml); val chooses and '
         'fits calibration; calib sets the threshold; test is measured once"',
         'tried = "a CNN trained from scratch on self-blends (cnn_experiment.py): learned nothing '
-        'in 7 epochs (validation AUC 0.50); not shipped"',
+        "in 7 epochs (validation AUC 0.50); not shipped. The same probe on every encoder "
+        "block's tokens (layers.py, layers-experiment.json): validation chose all blocks' token "
+        "mean and spread (validation AUC 0.80 against 0.72 for the shipped features) but it "
+        'fell to 0.67 on the test swaps; not shipped"',
         'command = ".venv-models/bin/python models/face_sbi/train.py (after crops.py, see its '
         'docstring)"',
         "",

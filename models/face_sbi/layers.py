@@ -1,0 +1,199 @@
+"""Experiment: does a probe on the CLIP encoder's intermediate layers find face swaps better?
+
+    .venv-models/bin/python models/face_sbi/layers.py embed     # features of every layer, cached
+    .venv-models/bin/python models/face_sbi/layers.py select    # probe per feature set, val AUC
+
+Linear probes on the last layer of a frozen foundation model see what the image shows; the traces
+of a paste (a seam, a change of noise or sharpness) live in the earlier layers (Koutlis and
+Papadopoulos, ECCV 2024, "RINE", found the intermediate blocks of CLIP decisive for synthetic
+images). The same faces, fakes and splits as ``train.py`` (same seeds) are run once through the
+encoder with every block's residual stream exposed; for each block the class token and the
+patch tokens' mean and spread are kept. ``select`` fits the probe of ``train.py`` on each
+candidate feature set and ranks them by validation AUC (the same weighted validation set);
+the test split is scored only for the set validation picks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from detectors.clip_probe import global_view, to_input  # noqa: E402
+from models.ai_clip.train import encoder_path  # noqa: E402
+from models.face_sbi.sbi import generated_swap, jpeg, sample, self_blend  # noqa: E402
+from models.face_sbi.train import half, load, screenshot  # noqa: E402
+
+LAYERS = 12
+CACHE = HERE / "out" / "layers.npz"
+
+
+def layer_session() -> Any:
+    """The encoder with each block's output (``N x 197 x 768``) as an extra graph output."""
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(encoder_path()))
+    names = [f"/vision_model/encoder/layers.{i}/Add_1_output_0" for i in range(LAYERS - 1)]
+    for name in names:
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+        )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    opts.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def layer_features(session: Any, crops: list[np.ndarray]) -> np.ndarray:
+    """``N x 12 x 3 x 768`` (float16): per block, class token, patch mean, patch spread."""
+    name = session.get_inputs()[0].name
+    out = []
+    for i in range(0, len(crops), 16):
+        views = np.stack([global_view(c) for c in crops[i : i + 16]])
+        res = session.run(None, {name: to_input(views)})
+        blocks = [*res[2:], res[1]]  # blocks 0-10, then block 11 (the model's own output)
+        per = []
+        for b in blocks:
+            b = b.astype(np.float32)
+            per.append(np.stack([b[:, 0], b[:, 1:].mean(axis=1), b[:, 1:].std(axis=1)], axis=1))
+        out.append(np.stack(per, axis=1).astype(np.float16))
+    return np.concatenate(out)
+
+
+def embed() -> None:
+    session = layer_session()
+    faces = load(["crops.pkl", "crops_photos.pkl", "crops_photos_calib.pkl", "crops_ai.pkl"])
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in faces:
+        kind = {"face_fake": "swap", "ai": "gen"}.get(f["label"], "real")
+        groups[f"{f['split']}/{kind}" if kind != "swap" else "test/swap"].append(f)
+    rng = random.Random(0)  # the same draws, in the same order, as train.py
+    train_real = groups["train/real"]
+    gen_train = groups["train/gen"]
+
+    def swap(real: dict[str, Any], pool: list[dict[str, Any]]) -> np.ndarray:
+        g = rng.choice(pool)
+        return generated_swap(real["crop"], real["landmarks"], g["crop"], g["landmarks"], rng)
+
+    sets: dict[str, list[np.ndarray]] = {}
+    sets["x_real"] = [sample(f["crop"], f["landmarks"], False, rng, 224) for f in train_real]
+    sets["x_sbi"] = [sample(f["crop"], f["landmarks"], True, rng, 224) for f in train_real]
+    sets["x_gen"] = [sample(f["crop"], f["landmarks"], False, rng, 224) for f in gen_train]
+    sets["x_swap"] = [
+        sample(swap(f, gen_train), f["landmarks"], False, rng, 224) for f in train_real
+    ]
+    val_real = groups["val/real"]
+    sets["xv_real"] = [f["crop"] for f in val_real]
+    sets["xv_sbi"] = [self_blend(f["crop"], f["landmarks"], rng) for f in val_real]
+    sets["xv_gen"] = [f["crop"] for f in groups["val/gen"]]
+    sets["xv_swap"] = [swap(f, groups["val/gen"]) for f in val_real]
+    sets["calib"] = [f["crop"] for f in groups["calib/real"]]
+    real, fake = groups["test/real"], groups["test/swap"]
+    for cond, fn in (("clean", None), ("jpeg75", 75), ("half", half), ("screenshot", screenshot)):
+        for tag, fs in (("real", real), ("swap", fake)):
+            if fn is None:
+                crops = [f["crop"] for f in fs]
+            elif fn == 75:
+                crops = [jpeg(f["crop"], 75) for f in fs]
+            else:
+                crops = [fn(f["crop"]) for f in fs]  # type: ignore[operator]
+            sets[f"test_{cond}_{tag}"] = crops
+    arrays: dict[str, np.ndarray] = {}
+    for key, crops in sets.items():
+        arrays[key] = layer_features(session, crops)
+        print(f"{key:22s} {len(crops):5d}", flush=True)
+    arrays["test_real_family"] = np.array([f["family"] for f in real])
+    arrays["test_swap_family"] = np.array([f["family"] for f in fake])
+    np.savez(CACHE, **arrays)
+
+
+def pick(a: np.ndarray, layers: list[int], parts: list[int]) -> np.ndarray:
+    return a[:, layers][:, :, parts].reshape(len(a), -1).astype(np.float64)
+
+
+def select() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    d = dict(np.load(CACHE))
+    candidates: dict[str, tuple[list[int], list[int]]] = {}
+    for i in range(LAYERS):
+        candidates[f"block{i}:cls+mean+std"] = ([i], [0, 1, 2])
+    candidates["all:cls"] = (list(range(LAYERS)), [0])
+    candidates["all:mean+std"] = (list(range(LAYERS)), [1, 2])
+    candidates["all:cls+mean+std"] = (list(range(LAYERS)), [0, 1, 2])
+    candidates["0-5:cls+mean+std"] = (list(range(6)), [0, 1, 2])
+    candidates["3-8:cls+mean+std"] = (list(range(3, 9)), [0, 1, 2])
+    candidates["even:cls+mean+std"] = (list(range(1, LAYERS, 2)), [0, 1, 2])
+    results = []
+    best: tuple[float, str, float] | None = None
+    n_real = len(d["xv_real"])
+    for name, (layers, parts) in candidates.items():
+        x_real, x_sbi, x_gen, x_swap = (
+            pick(d[k], layers, parts) for k in ("x_real", "x_sbi", "x_gen", "x_swap")
+        )
+        xv_parts = [pick(d[k], layers, parts) for k in ("xv_real", "xv_sbi", "xv_gen", "xv_swap")]
+        xv = np.concatenate(xv_parts)
+        yv = np.array([0] * n_real + [1] * sum(len(p) for p in xv_parts[1:]))
+        wv = np.concatenate(
+            [np.full(n_real, 1.0 / n_real)]
+            + [np.full(len(p), 1 / 3 / max(1, len(p))) for p in xv_parts[1:]]
+        )
+        pos = [x_sbi, x_gen, x_swap]
+        x = np.concatenate([x_real, *pos])
+        y = np.array([0] * len(x_real) + [1] * sum(len(p) for p in pos))
+        w = np.concatenate(
+            [np.full(len(x_real), 1.0 / len(x_real))]
+            + [np.full(len(p), 1.0 / (3 * len(p))) for p in pos]
+        )
+        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+        for c in (0.00003, 0.0001, 0.0003, 0.001, 0.003):
+            model = LogisticRegression(C=c, max_iter=3000)
+            model.fit((x - mean) / scale, y, sample_weight=w * len(w))
+            auc = float(
+                roc_auc_score(yv, model.decision_function((xv - mean) / scale), sample_weight=wv)
+            )
+            results.append({"features": name, "C": c, "val_auc": round(auc, 4)})
+            print(f"{name:22s} C={c:<7} val AUC {auc:.4f}", flush=True)
+            if best is None or auc > best[0]:
+                best = (auc, name, c)
+    assert best is not None
+    _, name, c = best
+    layers, parts = candidates[name]
+    x = np.concatenate([pick(d[k], layers, parts) for k in ("x_real", "x_sbi", "x_gen", "x_swap")])
+    n = [len(d[k]) for k in ("x_real", "x_sbi", "x_gen", "x_swap")]
+    y = np.array([0] * n[0] + [1] * sum(n[1:]))
+    w = np.concatenate([np.full(n[0], 1.0 / n[0])] + [np.full(k, 1.0 / (3 * k)) for k in n[1:]])
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    model = LogisticRegression(C=c, max_iter=3000).fit(
+        (x - mean) / scale, y, sample_weight=w * len(w)
+    )
+    test = {}
+    for cond in ("clean", "jpeg75", "half", "screenshot"):
+        sr = model.decision_function((pick(d[f"test_{cond}_real"], layers, parts) - mean) / scale)
+        sf = model.decision_function((pick(d[f"test_{cond}_swap"], layers, parts) - mean) / scale)
+        yy = np.array([0] * len(sr) + [1] * len(sf))
+        test[cond] = round(float(roc_auc_score(yy, np.concatenate([sr, sf]))), 4)
+    print(json.dumps({"chosen": {"features": name, "C": c}, "test_auc": test}, indent=1))
+    (HERE / "layers-experiment.json").write_text(
+        json.dumps(
+            {"selection": results, "chosen": {"features": name, "C": c}, "test_auc": test}, indent=1
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", choices=("embed", "select"))
+    step = parser.parse_args().step
+    embed() if step == "embed" else select()
