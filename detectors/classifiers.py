@@ -16,7 +16,7 @@ import numpy as np
 
 from detectors.base import Detector, DetectorResult, Pixels
 from detectors.card import InputSpec
-from detectors.registry import register
+from detectors.plugins import register
 
 
 def normalise(batch: np.ndarray, spec: InputSpec) -> np.ndarray:

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from detectors.base import Detector, DetectorResult, Pixels
-from detectors.registry import register
+from detectors.plugins import register
 
 SIDE = 224
 CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)

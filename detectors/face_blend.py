@@ -35,7 +35,7 @@ import numpy as np
 from detectors.base import DetectorResult, Pixels
 from detectors.clip_probe import LinearHead, global_view, to_input, unit
 from detectors.faces import Face, Mtcnn
-from detectors.registry import register
+from detectors.plugins import register
 
 #: The crop around a face: this multiple of the face box's longer side, centred on the box.
 MARGIN = 1.4

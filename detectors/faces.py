@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from detectors.base import Detector, DetectorResult, Pixels
-from detectors.registry import register
+from detectors.plugins import register
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from detectors.base import Detector
 from detectors.card import CardError, ModelCard, load_card
+from detectors.plugins import _IMPLEMENTATIONS, RegistryError
+
+__all__ = ["BUILTIN_MODELS", "DetectorSet", "DetectorUnavailable", "Registry", "RegistryError"]
 from detectors.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,29 +30,9 @@ log = logging.getLogger(__name__)
 #: The project's own models, shipped in the repository.
 BUILTIN_MODELS = Path(__file__).resolve().parent.parent / "models"
 
-_IMPLEMENTATIONS: dict[str, type[Detector]] = {}
-D = TypeVar("D", bound=type[Detector])
-
-
-class RegistryError(Exception):
-    """Duplicate names or unknown implementations: a configuration error found at start-up."""
-
 
 class DetectorUnavailable(Exception):
     """A model cannot be used (missing file, sha256 mismatch, unknown implementation)."""
-
-
-def register(name: str) -> Callable[[D], D]:
-    """Class decorator: make an implementation available to cards under ``name``."""
-
-    def wrap(cls: D) -> D:
-        if name in _IMPLEMENTATIONS and _IMPLEMENTATIONS[name] is not cls:
-            raise RegistryError(f"implementation '{name}' is registered twice")
-        cls.implementation = name
-        _IMPLEMENTATIONS[name] = cls
-        return cls
-
-    return wrap
 
 
 def implementations() -> dict[str, type[Detector]]:

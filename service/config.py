@@ -83,7 +83,6 @@ from service.banks import BankError, BankSet
 from service.pipeline import AnalyzeOptions
 
 if TYPE_CHECKING:
-    from service.jobs import WorkerContext
     from service.media_store import MediaStore
     from service.store import Store
 
@@ -207,27 +206,6 @@ class Config:
         if self.api_keys == "auto":
             return self.host not in LOOPBACK_HOSTS
         return self.api_keys == "required"
-
-    def worker_context(self, store: Store | None = None, **extra: Any) -> WorkerContext:
-        """A batch worker's context: the store, the media folder and the loaded pipeline.
-
-        Raises:
-            ConfigError: as :meth:`analyze_options`.
-        """
-        from service.banks import LiveBanks
-        from service.jobs import WorkerContext
-
-        store = store or self.open_store()
-        options = self.analyze_options(**extra)
-        options = replace(options, banks=LiveBanks(options.banks, store))
-        return WorkerContext(
-            store=store,
-            media=self.media_store(),
-            options=options,
-            webhook_attempts=self.webhook_attempts,
-            webhook_backoff_s=self.webhook_backoff_s,
-            webhook_allowed_hosts=self.webhook_allowed_hosts,
-        )
 
     def build_banks(self) -> BankSet:
         """Raises: ConfigError when a bank file is missing or malformed."""

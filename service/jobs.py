@@ -55,6 +55,27 @@ class WorkerContext:
     on_result: Callable[[dict[str, Any]], None] | None = None
 
 
+def context_from_config(config: Config, store: Store | None = None) -> WorkerContext:
+    """A batch worker's context: the store, the media folder and the loaded pipeline.
+
+    Raises:
+        ConfigError: as :meth:`Config.analyze_options`.
+    """
+    from service.banks import LiveBanks
+
+    store = store or config.open_store()
+    options = config.analyze_options()
+    options = replace(options, banks=LiveBanks(options.banks, store))
+    return WorkerContext(
+        store=store,
+        media=config.media_store(),
+        options=options,
+        webhook_attempts=config.webhook_attempts,
+        webhook_backoff_s=config.webhook_backoff_s,
+        webhook_allowed_hosts=config.webhook_allowed_hosts,
+    )
+
+
 def process_item(item_id: int, ctx: WorkerContext) -> str | None:
     """Run one batch item; returns the batch id if this call completed the batch, else None."""
     task = ctx.store.claim_item(item_id)
@@ -189,7 +210,7 @@ def worker_context(config: Config) -> WorkerContext:
     """The context of this worker process, built on first use (after any fork)."""
     global _WORKER_CTX
     if _WORKER_CTX is None:
-        _WORKER_CTX = config.worker_context()
+        _WORKER_CTX = context_from_config(config)
     return _WORKER_CTX
 
 

@@ -29,11 +29,8 @@ import ssl
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
-
-if TYPE_CHECKING:
-    from service.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +246,17 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def webhook_body(store: Store, batch_id: str) -> bytes:
+class WebhookStore(Protocol):
+    """What delivery needs of the store: the batch, its webhook, and a place for the outcome."""
+
+    def get_batch(self, batch_id: str) -> dict[str, Any] | None: ...
+
+    def webhook_target(self, batch_id: str) -> tuple[str, str] | None: ...
+
+    def set_webhook_state(self, batch_id: str, state: str, attempts: int) -> None: ...
+
+
+def webhook_body(store: WebhookStore, batch_id: str) -> bytes:
     batch = store.get_batch(batch_id) or {"id": batch_id}
     batch.pop("actor", None)
     batch.pop("webhook", None)
@@ -265,7 +272,7 @@ def webhook_body(store: Store, batch_id: str) -> bytes:
 
 
 def deliver_webhook(
-    store: Store,
+    store: WebhookStore,
     batch_id: str,
     *,
     attempts: int = 5,

@@ -826,7 +826,7 @@ def test_one_client_never_holds_every_thread(
 
 
 def test_limiter_queues_then_sheds() -> None:
-    from service.web.access import ConcurrencyLimiter
+    from service.web.counters import ConcurrencyLimiter
 
     limiter = ConcurrencyLimiter(running=1, waiting=1, per_client=5, wait_s=0.3)
     assert limiter.acquire("a") is None

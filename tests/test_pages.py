@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from service.store import Store
 from service.web import create_app
-from service.web.ui import UI_TEXT
+from service.web.rendering import UI_TEXT
 from tests.conftest import CA, sample
 
 

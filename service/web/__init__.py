@@ -5,29 +5,23 @@ Blueprints only parse input and render output; analysis happens in :mod:`service
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import secrets
-import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 
-from provenance.media import copy_limited
 from service.banks import LiveBanks
 from service.config import Config, load_config
 from service.jobs import CeleryRunner, InProcessRunner, WorkerContext, celery_app
-from service.media_store import MediaStore
-from service.pipeline import AnalyzeOptions
-from service.store import Store
-from service.web.access import (
+from service.web.context import AppState
+from service.web.counters import (
     ConcurrencyLimiter,
     MemoryRateLimiter,
-    Metrics,
     RateLimiter,
     RedisRateLimiter,
     count_verdict,
@@ -42,23 +36,6 @@ from service.web.gate import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AppState:
-    """Per-application objects, kept in ``app.extensions['shingan']``."""
-
-    config: Config
-    options: AnalyzeOptions
-    upload_dir: Path
-    store: Store
-    media: MediaStore
-    runner: InProcessRunner | CeleryRunner
-    limiter: RateLimiter
-    metrics: Metrics
-    keys_required: bool
-    gate: Gate
-    slots: ConcurrencyLimiter
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -183,29 +160,3 @@ def _secret_key(data_dir: Path) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(key)
     return key
-
-
-@contextlib.contextmanager
-def received_upload(source: IO[bytes], prefix: str) -> Iterator[tuple[Path, int]]:
-    """Stream an upload to a temporary file in the data dir, refusing it past the size limit,
-    and delete it afterwards whatever happens (media is never kept). Yields (path, size).
-
-    Raises:
-        provenance.media.MediaTooLarge: the upload crossed the limit.
-    """
-    st = state()
-    fd, name = tempfile.mkstemp(dir=st.upload_dir, prefix=prefix)
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            size = copy_limited(source, out, st.options.limits.max_bytes)
-        yield path, size
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def state() -> AppState:
-    """The running application's :class:`AppState`."""
-    st: AppState = current_app.extensions["shingan"]
-    return st

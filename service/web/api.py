@@ -9,8 +9,9 @@ from flask import Blueprint, Flask, Response, jsonify, request
 
 from service.messages import negotiate
 from service.pipeline import analyze
-from service.web import received_upload, state
-from service.web.access import actor, count_verdict, viewer
+from service.web.access import actor, viewer
+from service.web.context import received_upload, state
+from service.web.counters import count_verdict
 from service.web.errors import ApiError
 from service.web.openapi import openapi_document
 

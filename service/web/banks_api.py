@@ -24,8 +24,8 @@ from service.banks import (
     write_entries,
 )
 from service.store import StoreConflict
-from service.web import received_upload, state
 from service.web.access import actor, viewer
+from service.web.context import received_upload, state
 from service.web.errors import ApiError
 
 bp = Blueprint("banks", __name__, url_prefix="/v1/banks")

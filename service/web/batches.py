@@ -26,8 +26,8 @@ from service.batch import CSV_FIELDS, Failure, csv_row, error_row, row_of
 from service.media_store import new_holder
 from service.messages import negotiate
 from service.store import NewItem
-from service.web import state
 from service.web.access import actor
+from service.web.context import state
 from service.web.errors import ApiError
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")

@@ -15,6 +15,7 @@ from provenance.media import (
     TooManyPixels,
     UnsupportedMedia,
 )
+from service.web.rendering import html_error
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response | str, int]:
         if request.blueprint in HTML_BLUEPRINTS:
-            from service.web.ui import html_error
-
             return html_error(exc.status, exc.message)
         return error_response(exc.status, exc.code, exc.message)
 
@@ -75,8 +74,6 @@ def init_app(app: Flask) -> None:
         if status == 413:
             message = "the upload is larger than this server accepts"
         if request.blueprint in HTML_BLUEPRINTS:  # people get a page, programs get JSON
-            from service.web.ui import html_error
-
             return html_error(status, message)
         return error_response(status, _HTTP_CODES.get(status, "http_error"), message)
 

@@ -8,7 +8,7 @@ import tempfile
 from flask import Blueprint, Flask, Response, jsonify
 
 from provenance import c2pa as c2pa_mod
-from service.web import state
+from service.web.context import state
 
 bp = Blueprint("health", __name__)
 

@@ -22,13 +22,13 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from service.banks import LABELS
-from service.web import state
 from service.web.access import viewer
 from service.web.banks_api import add_files
 from service.web.banks_api import create as create_bank
 from service.web.batches import owned_batch, results_response, start_batch
+from service.web.context import state
 from service.web.errors import ApiError
-from service.web.ui import UI_TEXT, check_csrf, csrf_token, lang, other, render_report
+from service.web.rendering import UI_TEXT, check_csrf, csrf_token, lang, other, render_report
 
 bp = Blueprint("pages", __name__)
 

@@ -1,0 +1,65 @@
+"""What the blueprints share: the application's state and the upload intake."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from flask import current_app
+
+from provenance.media import copy_limited
+from service.config import Config
+from service.jobs import CeleryRunner, InProcessRunner
+from service.media_store import MediaStore
+from service.pipeline import AnalyzeOptions
+from service.store import Store
+from service.web.counters import ConcurrencyLimiter, Metrics, RateLimiter
+from service.web.gate import Gate
+
+
+@dataclass(frozen=True)
+class AppState:
+    """Per-application objects, kept in ``app.extensions['shingan']``."""
+
+    config: Config
+    options: AnalyzeOptions
+    upload_dir: Path
+    store: Store
+    media: MediaStore
+    runner: InProcessRunner | CeleryRunner
+    limiter: RateLimiter
+    metrics: Metrics
+    keys_required: bool
+    gate: Gate
+    slots: ConcurrencyLimiter
+
+
+@contextlib.contextmanager
+def received_upload(source: IO[bytes], prefix: str) -> Iterator[tuple[Path, int]]:
+    """Stream an upload to a temporary file in the data dir, refusing it past the size limit,
+    and delete it afterwards whatever happens (media is never kept). Yields (path, size).
+
+    Raises:
+        provenance.media.MediaTooLarge: the upload crossed the limit.
+    """
+    st = state()
+    fd, name = tempfile.mkstemp(dir=st.upload_dir, prefix=prefix)
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            size = copy_limited(source, out, st.options.limits.max_bytes)
+        yield path, size
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def state() -> AppState:
+    """The running application's :class:`AppState`."""
+    st: AppState = current_app.extensions["shingan"]
+    return st
