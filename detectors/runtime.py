@@ -64,6 +64,10 @@ class Runtime:
         opts.intra_op_num_threads = self.config.intra_op_threads
         opts.inter_op_num_threads = self.config.inter_op_threads
         opts.log_severity_level = 3
+        # Worker threads sleep between runs instead of spin-waiting: with several sessions on few
+        # cores, one session's spinning threads took the CPU from the next (face-sbi's CLIP pass
+        # after the MTCNN cascade: 85 ms instead of 35; benchmarks/bench_detectors.py --face).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = set(ort.get_available_providers())
         providers = [p for p in self.config.providers if p in available] or ["CPUExecutionProvider"]
         log.info("loading %s with %s", path.name, providers)

@@ -2,6 +2,7 @@
 
     .venv-models/bin/python models/face_sbi/layers.py embed     # features of every layer, cached
     .venv-models/bin/python models/face_sbi/layers.py select    # probe per feature set, val AUC
+    .venv-models/bin/python models/face_sbi/layers.py loto      # with other tools' swaps, per tool
 
 Linear probes on the last layer of a frozen foundation model see what the image shows; the traces
 of a paste (a seam, a change of noise or sharpness) live in the earlier layers (Koutlis and
@@ -11,6 +12,12 @@ encoder with every block's residual stream exposed; for each block the class tok
 patch tokens' mean and spread are kept. ``select`` fits the probe of ``train.py`` on each
 candidate feature set and ranks them by validation AUC (the same weighted validation set);
 the test split is scored only for the set validation picks.
+
+``loto`` asks a second question: would the test's swaps themselves help as training positives?
+For each swapping tool, the probe is trained with the other tools' swap faces added (a fourth
+kind of positive) and measured on that tool's faces against the test's real faces (leave one
+tool out: the tool measured is never seen in training). This spends the only real swaps there
+are, so it is an estimate of what more swap data would give, not a shipping recipe.
 """
 
 from __future__ import annotations
@@ -192,8 +199,54 @@ def select() -> None:
     )
 
 
+def loto() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    d = dict(np.load(CACHE))
+    family = d["test_swap_family"]
+    tools = sorted(set(family.tolist()))
+    out: dict[str, Any] = {}
+    for name, (layers, parts) in {
+        "block11:cls+mean+std": ([11], [0, 1, 2]),
+        "blocks8-9:cls+mean+std": ([8, 9], [0, 1, 2]),
+        "all:mean+std": (list(range(LAYERS)), [1, 2]),
+    }.items():
+        xr, xs, xg, xw = (pick(d[k], layers, parts) for k in ("x_real", "x_sbi", "x_gen", "x_swap"))
+        test_real = pick(d["test_clean_real"], layers, parts)
+        test_swap = pick(d["test_clean_swap"], layers, parts)
+        for c in (0.0003, 0.003):
+            for with_swaps in (False, True):
+                aucs, counts = [], []
+                for tool in tools:
+                    pos = [xs, xg, xw] + ([test_swap[family != tool]] if with_swaps else [])
+                    x = np.concatenate([xr, *pos])
+                    y = np.r_[np.zeros(len(xr)), np.ones(sum(len(p) for p in pos))]
+                    w = np.concatenate(
+                        [np.full(len(xr), 1 / len(xr))]
+                        + [np.full(len(p), 1 / (len(pos) * len(p))) for p in pos]
+                    )
+                    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+                    model = LogisticRegression(C=c, max_iter=3000)
+                    model.fit((x - mean) / scale, y, sample_weight=w * len(w))
+                    zr = model.decision_function((test_real - mean) / scale)
+                    zt = model.decision_function((test_swap[family == tool] - mean) / scale)
+                    yy = np.r_[np.zeros(len(zr)), np.ones(len(zt))]
+                    aucs.append(float(roc_auc_score(yy, np.r_[zr, zt])))
+                    counts.append(len(zt))
+                key = f"{name} C={c} {'with' if with_swaps else 'without'} other tools' swaps"
+                out[key] = {
+                    "auc_by_tool": dict(zip(tools, (round(a, 4) for a in aucs), strict=True)),
+                    "auc_face_weighted": round(float(np.average(aucs, weights=counts)), 4),
+                }
+                print(f"{key:70s} {out[key]['auc_face_weighted']:.4f}", flush=True)
+    path = HERE / "layers-experiment.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record["leave_one_tool_out"] = out
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("embed", "select"))
-    step = parser.parse_args().step
-    embed() if step == "embed" else select()
+    parser.add_argument("step", choices=("embed", "select", "loto"))
+    {"embed": embed, "select": select, "loto": loto}[parser.parse_args().step]()
