@@ -22,6 +22,8 @@ from typing import IO, Literal
 import numpy as np
 from PIL import Image
 
+from provenance.errors import ShinganError
+
 log = logging.getLogger(__name__)
 
 MediaKind = Literal["image", "video", "audio", "other"]
@@ -29,14 +31,10 @@ MediaKind = Literal["image", "video", "audio", "other"]
 _CHUNK = 1 << 20
 
 
-class MediaError(Exception):
+class MediaError(ShinganError):
     """Base of every intake error. ``code`` is stable; ``message`` is for people."""
 
     code = "media_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class UnsupportedMedia(MediaError):

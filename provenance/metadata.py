@@ -26,6 +26,8 @@ from typing import Any
 
 from PIL import ExifTags, Image, IptcImagePlugin
 
+from provenance.errors import ShinganError
+
 log = logging.getLogger(__name__)
 
 _MAX_VALUE = 300
@@ -321,8 +323,10 @@ _XMP_ATTR = re.compile(rb'\b([A-Za-z][\w.-]{0,40}):([A-Za-z][\w.-]{0,60})\s*=\s*
 _XMP_ELEM = re.compile(rb"<([A-Za-z][\w.-]{0,40}):([A-Za-z][\w.-]{0,60})>([^<]{1,2000})</\1:\2>")
 
 
-class _XmpTooComplex(Exception):
+class _XmpTooComplex(ShinganError):
     """The packet crossed a bound; what was parsed before it is still used."""
+
+    code = "xmp_too_complex"
 
 
 def _clean_xmp(data: bytes) -> bytes:

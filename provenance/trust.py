@@ -30,6 +30,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from provenance.errors import ShinganError
+
 log = logging.getLogger(__name__)
 
 #: EKUs the C2PA specification accepts for claim signers, plus the C2PA claim-signing OID.
@@ -44,8 +46,10 @@ C2PA_SIGNER_EKUS: tuple[str, ...] = (
 _CERT_SUFFIXES = {".pem", ".crt", ".cer", ".der"}
 
 
-class TrustConfigError(Exception):
+class TrustConfigError(ShinganError):
     """A trust file cannot be read or holds no usable certificate."""
+
+    code = "trust_config"
 
 
 @dataclass(frozen=True)

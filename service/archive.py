@@ -17,20 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+from provenance.errors import ShinganError
+
 #: Compressed members smaller than this are not ratio-checked one by one (tiny text files
 #: compress 1000x and are harmless); the archive as a whole always is.
 _RATIO_MIN_BYTES = 1024 * 1024
 
 
-class MemberUnreadable(OSError):
+class MemberUnreadable(ShinganError):
     """One member cannot be unpacked (corrupt data, encryption, an unknown method): an item
     error, not a reason to refuse the whole archive."""
 
+    code = "unreadable"
 
-class ArchiveError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+
+class ArchiveError(ShinganError):
+    """The archive is refused as a whole; ``code`` says why (``too_large``: it expands past the
+    budget; ``too_many_files``, ``bad_archive``, ``unsafe_archive``, ``zip_bomb``)."""
+
+    code = "bad_archive"
 
 
 @dataclass(frozen=True)
@@ -74,19 +79,25 @@ def members(
     """
     infos = zf.infolist()
     if len(infos) > max_members * 2 + 100:  # folders count too; refuse absurd directories early
-        raise ArchiveError(400, "too_many_files", f"the archive has over {max_members} members")
+        raise ArchiveError(
+            code="too_many_files", message=f"the archive has over {max_members} members"
+        )
     out: list[Member] = []
     total = 0
     for info in infos:
         if not info.filename:
-            raise ArchiveError(400, "bad_archive", "the archive has a member without a name")
+            raise ArchiveError(
+                code="bad_archive", message="the archive has a member without a name"
+            )
         if not _safe_name(info.filename):
             raise ArchiveError(
-                400, "unsafe_archive", f"the archive names a path outside itself: {info.filename!r}"
+                code="unsafe_archive",
+                message=f"the archive names a path outside itself: {info.filename!r}",
             )
         if stat.S_ISLNK(info.external_attr >> 16):
             raise ArchiveError(
-                400, "unsafe_archive", f"the archive holds a symbolic link: {info.filename!r}"
+                code="unsafe_archive",
+                message=f"the archive holds a symbolic link: {info.filename!r}",
             )
         if info.is_dir() or _skipped(info.filename):
             continue
@@ -94,19 +105,23 @@ def members(
             info.compress_size, 1
         ):
             raise ArchiveError(
-                400,
-                "zip_bomb",
-                f"{info.filename!r} expands over {max_ratio:g} times; the archive is refused",
+                code="zip_bomb",
+                message=f"{info.filename!r} expands over {max_ratio:g} times; "
+                "the archive is refused",
             )
         total += info.file_size
         out.append(Member(info.filename, info.file_size, info))
     if len(out) > max_members:
-        raise ArchiveError(400, "too_many_files", f"the archive has over {max_members} files")
+        raise ArchiveError(
+            code="too_many_files", message=f"the archive has over {max_members} files"
+        )
     if total > max_total_bytes:
-        raise ArchiveError(413, "too_large", f"the archive expands to over {max_total_bytes} bytes")
+        raise ArchiveError(
+            code="too_large", message=f"the archive expands to over {max_total_bytes} bytes"
+        )
     if total > _RATIO_MIN_BYTES and total > max_ratio * max(archive_bytes, 1):
         raise ArchiveError(
-            400, "zip_bomb", f"the archive expands over {max_ratio:g} times; it is refused"
+            code="zip_bomb", message=f"the archive expands over {max_ratio:g} times; it is refused"
         )
     return out
 
@@ -125,7 +140,7 @@ class _Bounded:
         self.left -= len(chunk)
         if self.left < 0:
             raise ArchiveError(
-                400, "zip_bomb", f"{self.name!r} is larger than its header says; refused"
+                code="zip_bomb", message=f"{self.name!r} is larger than its header says; refused"
             )
         return chunk
 
@@ -148,7 +163,9 @@ def iter_members(path: Path, **limits: int | float) -> Iterator[tuple[Member, zi
     try:
         zf = zipfile.ZipFile(path)
     except Exception as exc:  # BadZipFile, OSError, and struct or value errors on odd headers
-        raise ArchiveError(400, "bad_archive", f"the zip archive cannot be read: {exc}") from exc
+        raise ArchiveError(
+            code="bad_archive", message=f"the zip archive cannot be read: {exc}"
+        ) from exc
     with zf:
         checked = members(zf, archive_bytes=path.stat().st_size, **limits)  # type: ignore[arg-type]
         for m in checked:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
 from provenance import hashing
+from provenance.errors import ShinganError
 from provenance.hashing import NEAR_THRESHOLD, hex_to_int
 from provenance.media import Limits, decode_rgb, open_media
 from provenance.pdq_index import PdqIndex
@@ -33,8 +34,10 @@ LABELS = ("authentic", "ai_generated", "manipulated")
 FIELDS = ("bank", "entry", "label", "pdq", "note", "source")
 
 
-class BankError(Exception):
+class BankError(ShinganError):
     """A bank file is missing or malformed."""
+
+    code = "bad_bank"
 
 
 @dataclass(frozen=True)

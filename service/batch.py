@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from provenance.errors import ShinganError
 from provenance.media import MediaError, sha256_file
 
 CSV_FIELDS = (
@@ -48,8 +49,10 @@ CSV_FIELDS = (
 )
 
 
-class BatchError(Exception):
+class BatchError(ShinganError):
     """A usage problem (output exists, unknown format): exit code 2."""
+
+    code = "batch_usage"
 
 
 class Failure(NamedTuple):

@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING, Any
 
 from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryError
 from detectors.runtime import Runtime, RuntimeConfig
+from provenance.errors import ShinganError
 from provenance.media import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_PIXELS, Limits
 from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
 from service.banks import BankError, BankSet
@@ -89,8 +90,10 @@ if TYPE_CHECKING:
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-class ConfigError(Exception):
+class ConfigError(ShinganError):
     """A setting is missing, malformed or points at something unusable."""
+
+    code = "config"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from detectors.registry import DetectorSet
 from detectors.video import aggregate
 from provenance import c2pa as c2pa_mod
 from provenance import hashing, watermarks
+from provenance.errors import ShinganError
 from provenance.hashing import FrameHash, PdqHash
 from provenance.media import (
     DecodedImage,
@@ -172,8 +173,10 @@ def _stability(
     return Stability(tuple(trials))
 
 
-class StageTimeout(Exception):
+class StageTimeout(ShinganError):
     """A stage outlived its deadline; its thread was left to finish on its own."""
+
+    code = "timed_out"
 
 
 _abandoned_lock = threading.Lock()

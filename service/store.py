@@ -51,6 +51,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from provenance.errors import ShinganError
 from service.webhooks import display_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -193,12 +194,16 @@ class MetaRow(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
-class StoreConflict(Exception):
+class StoreConflict(ShinganError):
     """The thing being created exists already."""
 
+    code = "conflict"
 
-class StoreNotFound(Exception):
+
+class StoreNotFound(ShinganError):
     """The thing named does not exist."""
+
+    code = "not_found"
 
 
 @dataclass(frozen=True)

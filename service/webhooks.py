@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from provenance.errors import ShinganError
+
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "Shingan-Signature"
@@ -41,8 +43,10 @@ TIMEOUT_S = 10.0
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class WebhookRefused(ValueError):
+class WebhookRefused(ShinganError):
     """The URL or its address may not be called; the message says why."""
+
+    code = "webhook_refused"
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,45 @@ def test_no_import_cycles(graph: dict[str, set[str]]) -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def _exception_classes() -> list[type[BaseException]]:
+    import importlib
+    import inspect
+
+    found = []
+    for module_name in sorted(_modules()):
+        module = importlib.import_module(module_name)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if issubclass(obj, BaseException) and obj.__module__ == module_name:
+                found.append(obj)
+    return found
+
+
+def test_every_error_class_derives_from_the_one_root() -> None:
+    from provenance.errors import ShinganError
+
+    classes = _exception_classes()
+    assert len(classes) >= 15  # the test sees the project's errors
+    stray = [f"{c.__module__}.{c.__qualname__}" for c in classes if not issubclass(c, ShinganError)]
+    assert not stray
+
+
+def _knows_status(cls: type[BaseException]) -> bool:
+    """A ``status`` class attribute, or one its own ``__init__`` sets."""
+    init = vars(cls).get("__init__")
+    code = getattr(init, "__code__", None)
+    names = code.co_names if code is not None else ()
+    return "status" in vars(cls) or "status" in names
+
+
+def test_only_the_web_layer_knows_http_statuses() -> None:
+    with_status = [
+        f"{c.__module__}.{c.__qualname__}"
+        for c in _exception_classes()
+        if not any(_in(c.__module__, o) for o in OUTER) and _knows_status(c)
+    ]
+    assert not with_status
+    from service.web.errors import ApiError
+
+    assert _knows_status(ApiError)  # the check sees a status where there is one

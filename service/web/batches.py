@@ -115,7 +115,8 @@ def collect_items(files: list[tuple[str, Any]], holder: str) -> list[NewItem]:
                     except MemberUnreadable as exc:
                         items.append(NewItem(label, "", 0, ("unreadable", f"cannot unpack: {exc}")))
             except ArchiveError as exc:
-                raise ApiError(exc.status, exc.code, f"{name}: {exc.message}") from exc
+                status = 413 if exc.code == "too_large" else 400
+                raise ApiError(status, exc.code, f"{name}: {exc.message}") from exc
     return items
 
 

@@ -7,6 +7,7 @@ import logging
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from provenance.errors import ShinganError
 from provenance.media import (
     CorruptMedia,
     EmptyMedia,
@@ -43,12 +44,12 @@ _HTTP_CODES = {
 HTML_BLUEPRINTS = frozenset({"ui", "pages"})
 
 
-class ApiError(Exception):
-    """An error the API answers with a given status and stable code."""
+class ApiError(ShinganError):
+    """An error the API answers with a given status and stable code (the web layer's own)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        super().__init__(message, code=code)
+        self.status = status
 
 
 def error_response(status: int, code: str, message: str) -> tuple[Response, int]:
