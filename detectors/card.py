@@ -55,11 +55,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from provenance.errors import ShinganError
+
 TASKS = ("synthetic_image", "face_detection", "face_manipulation", "image_manipulation")
 
 
-class CardError(Exception):
+class CardError(ShinganError):
     """A card is missing, malformed or inconsistent."""
+
+    code = "bad_card"
 
 
 @dataclass(frozen=True)

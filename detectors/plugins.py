@@ -11,13 +11,16 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from detectors.base import Detector
+from provenance.errors import ShinganError
 
 _IMPLEMENTATIONS: dict[str, type[Detector]] = {}
 D = TypeVar("D", bound=type[Detector])
 
 
-class RegistryError(Exception):
+class RegistryError(ShinganError):
     """Duplicate names or unknown implementations: a configuration error found at start-up."""
+
+    code = "registry"
 
 
 def register(name: str) -> Callable[[D], D]:

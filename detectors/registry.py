@@ -21,6 +21,7 @@ from pathlib import Path
 from detectors.base import Detector
 from detectors.card import CardError, ModelCard, load_card
 from detectors.plugins import _IMPLEMENTATIONS, RegistryError
+from provenance.errors import ShinganError
 
 __all__ = ["BUILTIN_MODELS", "DetectorSet", "DetectorUnavailable", "Registry", "RegistryError"]
 from detectors.runtime import Runtime
@@ -31,8 +32,10 @@ log = logging.getLogger(__name__)
 BUILTIN_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
-class DetectorUnavailable(Exception):
+class DetectorUnavailable(ShinganError):
     """A model cannot be used (missing file, sha256 mismatch, unknown implementation)."""
+
+    code = "detector_unavailable"
 
 
 def implementations() -> dict[str, type[Detector]]:
