@@ -179,8 +179,5 @@ class DetectorSet:
                 disabled.append((name, str(exc)))
         return cls(tuple(loaded), tuple(disabled))
 
-    def for_task(self, *tasks: str) -> tuple[Detector, ...]:
-        return tuple(d for d in self.detectors if d.card.task in tasks)
-
     def model_versions(self) -> dict[str, str]:
         return {d.card.name: d.card.sha256 for d in self.detectors}

@@ -72,9 +72,3 @@ class Runtime:
         providers = [p for p in self.config.providers if p in available] or ["CPUExecutionProvider"]
         log.info("loading %s with %s", path.name, providers)
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-
-    @staticmethod
-    def available_providers() -> list[str]:
-        import onnxruntime as ort
-
-        return list(ort.get_available_providers())

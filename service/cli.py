@@ -20,6 +20,7 @@ from detectors.registry import Registry
 from provenance.media import MediaError
 from service.banks import LABELS
 from service.config import Config, ConfigError, load_config
+from service.messages import LANGUAGES
 from service.pipeline import analyze, shingan_version
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def main(ctx: click.Context, config_file: Path | None, verbose: int) -> None:
 @click.option("--forensics", is_flag=True, help="Include error-level and noise maps (JSON).")
 @click.option(
     "--lang",
-    type=click.Choice(["en", "ja"]),
+    type=click.Choice(LANGUAGES),
     default="en",
     show_default=True,
     help="Language of the summary and reasons.",
@@ -220,7 +221,7 @@ def render_text(report: dict[str, Any], name: str) -> str:
     "--resume", is_flag=True, help="Continue an existing output; skip files already done."
 )
 @click.option("--trust-anchors", multiple=True, type=click.Path(path_type=Path))
-@click.option("--lang", type=click.Choice(["en", "ja"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
 @click.pass_context
 def batch(
     ctx: click.Context,

@@ -174,10 +174,6 @@ class InProcessRunner:
             daemon=True,
         ).start()
 
-    def idle(self) -> bool:
-        with self._lock:
-            return not self._queued
-
     def stop(self) -> None:
         for _ in self._threads:
             self._queue.put(None)

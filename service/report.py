@@ -1,6 +1,6 @@
 """The ``shingan.report/1`` report: dataclasses and their JSON form.
 
-Outside checks read the fields named in DESIGN.md, so :meth:`Report.to_dict` spells them out
+Outside checks read the fields named in docs/design.md, so :meth:`Report.to_dict` spells them out
 explicitly instead of relying on ``dataclasses.asdict``: renaming an attribute must never
 rename a report field by accident. Fields may be added; none may be removed or renamed.
 """

@@ -1,6 +1,6 @@
 """Fuse signal findings into one explained verdict. Pure: no I/O, no clock, no globals.
 
-The precedence rules of DESIGN.md are a table (:data:`RULES`), strongest first. Each signal is
+The precedence rules of docs/design.md are a table (:data:`RULES`), strongest first. Each signal is
 turned into *claims*: what it says, which label it argues for (or none), how strongly, and
 whether it may decide on its own. The decisive claim of the lowest-numbered rule sets the label;
 every claim is kept as a reason with its effect relative to that label, so conflicts are shown
@@ -35,7 +35,7 @@ class Rule:
     description: str
 
 
-#: DESIGN.md's precedence, strongest first. Claims cite these numbers.
+#: docs/design.md's precedence, strongest first. Claims cite these numbers.
 RULES: tuple[Rule, ...] = (
     Rule(1, "c2pa_integrity", "C2PA integrity failure: the file changed after it was signed"),
     Rule(2, "c2pa_ai_declared", "AI generation declared in a valid C2PA manifest"),
@@ -106,7 +106,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Match:
-    """A known-media bank entry close to the file (rule 4). Banks arrive with issue 6."""
+    """A known-media bank entry close to the file (rule 4)."""
 
     bank: str
     entry: str

@@ -6,6 +6,7 @@ import copy
 import functools
 from typing import Any
 
+from service.messages import LANGUAGES
 from service.pipeline import shingan_version
 from service.report import SCHEMA
 
@@ -208,7 +209,7 @@ _REPORT = _obj(
     {
         "schema": {"const": SCHEMA},
         "id": STR,
-        "language": {"enum": ["en", "ja"], "description": "language of summary and reasons"},
+        "language": {"enum": list(LANGUAGES), "description": "language of summary and reasons"},
         "created_at": {"type": "string", "format": "date-time"},
         "media": _obj(
             {
@@ -501,7 +502,7 @@ def _batch_paths() -> dict[str, Any]:
                         "name": "lang",
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "string", "enum": ["en", "ja"]},
+                        "schema": {"type": "string", "enum": list(LANGUAGES)},
                     },
                 ],
                 "requestBody": {"required": True, "content": _FILES_BODY},
@@ -727,7 +728,7 @@ def _document() -> dict[str, Any]:
                                 "language of summary and reasons (en, ja); "
                                 "otherwise Accept-Language, then en"
                             ),
-                            "schema": {"type": "string", "enum": ["en", "ja"]},
+                            "schema": {"type": "string", "enum": list(LANGUAGES)},
                         },
                         {
                             "name": "forensics",
