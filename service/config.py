@@ -1,69 +1,12 @@
 """Configuration: defaults, then a TOML file, then ``SHINGAN_*`` variables, then explicit values.
 
-Read by the CLI and by ``create_app`` at start-up, never at import time. Every problem is a
+Read by the CLI and by ``create_app`` at start-up, never at import time. Every setting is declared
+once, as a field of :class:`Config` with its type, bounds, default and description; the file keys,
+the variables (``SHINGAN_`` + the key in capitals), the validation and the README's settings table
+(:func:`settings_table`, checked by a test) all come from that declaration. A setting that holds
+several paths takes them ``os.pathsep``-separated in a variable (``:`` on Linux), a list of names
+takes them comma-separated; relative paths in a file are relative to the file. Every problem is a
 :class:`ConfigError` with a message that names the setting and what is wrong with it.
-
-File keys (TOML, top level or under ``[shingan]``) and their variables:
-
-==========================  ==============================  ===================================
-key                         variable                        meaning
-==========================  ==============================  ===================================
-data_dir                    SHINGAN_DATA_DIR                where the service keeps its state
-host / port                 SHINGAN_HOST / SHINGAN_PORT     where ``shingan serve`` listens
-max_upload_mb               SHINGAN_MAX_UPLOAD_MB           largest accepted file, MiB
-max_pixels                  SHINGAN_MAX_PIXELS              largest accepted image, pixels (120 M)
-max_frame_pixels            SHINGAN_MAX_FRAME_PIXELS        largest accepted video frame (8192x4320)
-trust_anchors               SHINGAN_TRUST_ANCHORS           PEM/DER files or directories
-user_anchors                SHINGAN_USER_ANCHORS            more anchors (your organisation's)
-tsa_anchors                 SHINGAN_TSA_ANCHORS             time-stamp authority roots
-allowed_list                SHINGAN_ALLOWED_LIST            end-entity certificates to accept
-allowed_ekus                SHINGAN_ALLOWED_EKUS            OIDs, a store.cfg path, or ``sdk``
-remote_manifest_fetch       SHINGAN_REMOTE_MANIFEST_FETCH   fetch remote manifests (off)
-ocsp_fetch                  SHINGAN_OCSP_FETCH              fetch OCSP responses (off)
-threads                     SHINGAN_THREADS                 request threads of ``serve`` (32)
-models_dirs                 SHINGAN_MODELS_DIRS             extra folders of detector models
-detectors                   SHINGAN_DETECTORS               names to run (default: all)
-onnx_providers              SHINGAN_ONNX_PROVIDERS          e.g. CUDAExecutionProvider,CPU...
-onnx_threads                SHINGAN_ONNX_THREADS            intra-op threads (0: one per core)
-video_every_s               SHINGAN_VIDEO_EVERY_S           seconds between analysed frames (1)
-video_max_frames            SHINGAN_VIDEO_MAX_FRAMES        frames analysed at most (64)
-video_max_duration_s        SHINGAN_VIDEO_MAX_DURATION_S    seconds of video covered (600)
-stage_timeout_s             SHINGAN_STAGE_TIMEOUT_S         deadline of each analysis stage, s
-                                                            (120; 0: none); past it the stage's
-                                                            signal is dropped (``timed_out``)
-banks                       SHINGAN_BANKS                   known-media bank CSV files
-database_url                SHINGAN_DATABASE_URL            reports, batches, banks, keys, audit log
-                                                            (SQLite file in the data dir by default)
-broker_url                  SHINGAN_BROKER_URL              redis://... to run batches on Celery
-                                                            workers (``shingan worker``)
-broker_visibility_timeout_s SHINGAN_BROKER_VISIBILITY_TIMEOUT_S  seconds before a task of a dead
-                                                            worker is handed to another (3600)
-batch_workers               SHINGAN_BATCH_WORKERS           in-process batch threads (1)
-max_batch_files             SHINGAN_MAX_BATCH_FILES         files in one batch at most (10000)
-max_batch_mb                SHINGAN_MAX_BATCH_MB            one batch upload at most, MiB (4096)
-max_zip_ratio               SHINGAN_MAX_ZIP_RATIO           zip expansion ratio at most (100)
-media_retention_days        SHINGAN_MEDIA_RETENTION_DAYS    keep analysed media this long (0: no)
-webhook_attempts            SHINGAN_WEBHOOK_ATTEMPTS        webhook tries before giving up (5)
-webhook_backoff_s           SHINGAN_WEBHOOK_BACKOFF_S       first retry delay, doubled each time (2)
-webhook_allowed_hosts       SHINGAN_WEBHOOK_ALLOWED_HOSTS   hosts, addresses or networks that
-                                                            webhooks may reach though not public
-api_keys                    SHINGAN_API_KEYS                ``auto`` (required beyond loopback),
-                                                            ``required`` or ``off``
-rate_limit_per_minute       SHINGAN_RATE_LIMIT_PER_MINUTE   API requests per key (or address) (600)
-allowed_hosts               SHINGAN_ALLOWED_HOSTS           Host names the service answers to
-                                                            (localhost and this machine's names;
-                                                            IP addresses always; ``*``: any)
-analysis_slots              SHINGAN_ANALYSIS_SLOTS          analyses running at once (0: one
-                                                            per CPU core, at least 2)
-queue_timeout_s             SHINGAN_QUEUE_TIMEOUT_S         how long a request waits for a
-                                                            slot before 503 busy (60)
-max_concurrent_per_client   SHINGAN_MAX_CONCURRENT_PER_CLIENT  analyses one client may have
-                                                            running or waiting (0: half)
-trusted_proxy               SHINGAN_TRUSTED_PROXY           address of a reverse proxy whose
-                                                            X-Forwarded-For/-Proto are believed
-==========================  ==============================  ===================================
-
-Path lists in variables are separated by ``os.pathsep`` (``:`` on Linux).
 """
 
 from __future__ import annotations
@@ -71,9 +14,10 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryError
 from detectors.runtime import Runtime, RuntimeConfig
@@ -96,49 +40,198 @@ class ConfigError(ShinganError):
     code = "config"
 
 
-@dataclass(frozen=True)
-class Config:
-    data_dir: Path = field(default_factory=lambda: _default_data_dir())
-    host: str = "127.0.0.1"
-    port: int = 8080
-    threads: int = 32
-    max_upload_mb: float = 200.0
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
-    trust_anchors: tuple[str, ...] = ()
-    user_anchors: tuple[str, ...] = ()
-    tsa_anchors: tuple[str, ...] = ()
-    allowed_list: tuple[str, ...] = ()
-    allowed_ekus: str | tuple[str, ...] | None = C2PA_SIGNER_EKUS
-    remote_manifest_fetch: bool = False
-    ocsp_fetch: bool = False
-    models_dirs: tuple[str, ...] = ()
-    detectors: tuple[str, ...] | None = None
-    onnx_providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    onnx_threads: int = 0
-    video_every_s: float = 1.0
-    video_max_frames: int = 64
-    video_max_duration_s: float = 600.0
-    stage_timeout_s: float = 120.0
-    banks: tuple[str, ...] = ()
-    database_url: str | None = None
-    broker_url: str | None = None
-    broker_visibility_timeout_s: float = 3600.0
-    batch_workers: int = 1
-    max_batch_files: int = 10_000
-    max_batch_mb: float = 4096.0
-    max_zip_ratio: float = 100.0
-    media_retention_days: float = 0.0
-    webhook_attempts: int = 5
-    webhook_backoff_s: float = 2.0
-    webhook_allowed_hosts: tuple[str, ...] = ()
-    api_keys: str = "auto"
-    rate_limit_per_minute: int = 600
-    allowed_hosts: tuple[str, ...] = ()
-    max_concurrent_per_client: int = 0
-    analysis_slots: int = 0
-    queue_timeout_s: float = 60.0
-    trusted_proxy: str | None = None
+PATHS: dict[str, Any] = {"list": "paths"}  # several paths: os.pathsep-separated in a variable
+NAMES: dict[str, Any] = {"list": "names"}  # several names: comma-separated in a variable
+
+
+class Config(BaseModel):
+    """Every setting of the service and the CLI (see the module's docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=lambda: _default_data_dir(),
+        description="where the service keeps its state (default `~/.local/share/shingan`; "
+        "`./dev serve` uses `./var`)",
+    )
+    host: str = Field("127.0.0.1", description="the address `shingan serve` listens on")
+    port: int = Field(8080, gt=0, le=65535, description="the port `shingan serve` listens on")
+    threads: int = Field(
+        32, gt=0, description="request threads of `serve` (two always stay free of analyses)"
+    )
+    max_upload_mb: float = Field(200.0, gt=0, description="largest accepted file, MiB")
+    max_pixels: int = Field(
+        DEFAULT_MAX_PIXELS, gt=0, description="largest accepted image, in pixels"
+    )
+    max_frame_pixels: int = Field(
+        DEFAULT_MAX_FRAME_PIXELS, gt=0, description="largest accepted video frame, in pixels"
+    )
+    trust_anchors: tuple[str, ...] = Field(
+        (), description="C2PA trust anchors: PEM/DER files or directories", json_schema_extra=PATHS
+    )
+    user_anchors: tuple[str, ...] = Field(
+        (), description="more anchors (your organisation's)", json_schema_extra=PATHS
+    )
+    tsa_anchors: tuple[str, ...] = Field(
+        (), description="time-stamp authority roots", json_schema_extra=PATHS
+    )
+    allowed_list: tuple[str, ...] = Field(
+        (), description="end-entity certificates accepted as trusted", json_schema_extra=PATHS
+    )
+    allowed_ekus: str | tuple[str, ...] | None = Field(
+        C2PA_SIGNER_EKUS,
+        description="signer EKUs accepted: comma-separated OIDs, a store.cfg file, or `sdk` "
+        "(the SDK's own list)",
+    )
+    remote_manifest_fetch: bool = Field(
+        False, description="fetch remote C2PA manifests (a network request per file)"
+    )
+    ocsp_fetch: bool = Field(False, description="fetch OCSP responses for signers")
+    models_dirs: tuple[str, ...] = Field(
+        (), description="extra folders of detector models (card.toml)", json_schema_extra=PATHS
+    )
+    detectors: tuple[str, ...] | None = Field(
+        None,
+        description="detector names to run (default: every default one)",
+        json_schema_extra=NAMES,
+    )
+    onnx_providers: tuple[str, ...] = Field(
+        ("CPUExecutionProvider",),
+        description="onnxruntime execution providers, in order of preference",
+        json_schema_extra=NAMES,
+    )
+    onnx_threads: int = Field(0, ge=0, description="intra-op threads per model (0: one per core)")
+    video_every_s: float = Field(1.0, gt=0, description="seconds between analysed video frames")
+    video_max_frames: int = Field(64, gt=0, description="video frames analysed at most")
+    video_max_duration_s: float = Field(600.0, gt=0, description="seconds of video covered")
+    stage_timeout_s: float = Field(
+        120.0,
+        ge=0,
+        description="deadline of each analysis stage, s (0: none); an overrun costs the stage's "
+        "signal (`timed_out` abstention)",
+    )
+    banks: tuple[str, ...] = Field(
+        (),
+        description="known-media bank CSV files (read-only; banks in the database need no setting)",
+        json_schema_extra=PATHS,
+    )
+    database_url: str | None = Field(
+        None,
+        description="reports, batches, banks, keys and the audit log (default: SQLite "
+        "`shingan.db` in the data dir; `postgresql://...` for several machines)",
+    )
+    broker_url: str | None = Field(
+        None,
+        description="`redis://...`: run batches on `shingan worker` processes; also shares "
+        "rate limits",
+    )
+    broker_visibility_timeout_s: float = Field(
+        3600.0, gt=0, description="seconds before a dead worker's task goes to another"
+    )
+    batch_workers: int = Field(1, gt=0, description="in-process batch threads (no broker)")
+    max_batch_files: int = Field(10_000, gt=0, description="files in one batch at most")
+    max_batch_mb: float = Field(4096.0, gt=0, description="one batch's files at most, MiB")
+    max_zip_ratio: float = Field(100.0, gt=0, description="zip expansion ratio at most")
+    media_retention_days: float = Field(
+        0.0, ge=0, description="keep analysed media this many days (0: delete after analysis)"
+    )
+    webhook_attempts: int = Field(5, gt=0, description="webhook tries before giving up")
+    webhook_backoff_s: float = Field(
+        2.0, ge=0, description="first webhook retry delay, s, doubled each time"
+    )
+    webhook_allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="hosts, addresses or networks webhooks may reach although not public",
+        json_schema_extra=NAMES,
+    )
+    api_keys: Literal["auto", "required", "off"] = Field(
+        "auto", description="`auto` (required beyond loopback), `required` or `off`"
+    )
+    rate_limit_per_minute: int = Field(
+        600, gt=0, description="API requests a minute per key (or address)"
+    )
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="`Host` names the service answers to (default: `localhost` and this "
+        "machine's names; IP addresses always; `*`: any)",
+        json_schema_extra=NAMES,
+    )
+    max_concurrent_per_client: int = Field(
+        0, ge=0, description="analyses one client may have running or waiting (0: half)"
+    )
+    analysis_slots: int = Field(
+        0, ge=0, description="analyses running at once (0: one per CPU core, at least 2)"
+    )
+    queue_timeout_s: float = Field(
+        60.0, ge=0, description="how long a request waits for an analysis slot before 503 busy"
+    )
+    trusted_proxy: str | None = Field(
+        None, description="a reverse proxy's address whose X-Forwarded-For/-Proto are believed"
+    )
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: Any) -> Path:
+        return _expand(str(value), "data_dir")
+
+    @field_validator(
+        "trust_anchors",
+        "user_anchors",
+        "tsa_anchors",
+        "allowed_list",
+        "models_dirs",
+        "banks",
+        mode="before",
+    )
+    @classmethod
+    def _paths(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str | os.PathLike) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("expected a path or a list of paths")
+        return tuple(str(_expand(str(v), str(info.field_name))) for v in items)
+
+    @field_validator(
+        "detectors", "onnx_providers", "webhook_allowed_hosts", "allowed_hosts", mode="before"
+    )
+    @classmethod
+    def _names(cls, value: Any) -> tuple[str, ...]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("expected a name or a list of names")
+        return tuple(str(v).strip() for v in items if str(v).strip())
+
+    @field_validator("remote_manifest_fetch", "ocsp_fetch", mode="before")
+    @classmethod
+    def _bools(cls, value: Any) -> bool:
+        return _bool(value)
+
+    @field_validator("host", "database_url", "trusted_proxy", mode="before")
+    @classmethod
+    def _strings(cls, value: Any) -> str:
+        return str(value)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> str:
+        return str(value).strip().lower()
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("only redis:// and rediss:// brokers are supported")
+        return value
+
+    @field_validator("allowed_ekus", mode="before")
+    @classmethod
+    def _ekus(cls, value: Any) -> str | tuple[str, ...] | None:
+        if value is None or (isinstance(value, str) and value.strip().lower() == "sdk"):
+            return None
+        if isinstance(value, str):
+            return str(_expand(value, "allowed_ekus")) if value.startswith("~") else value
+        if not isinstance(value, list | tuple):
+            raise ValueError("expected OIDs, a store.cfg path or sdk")
+        return tuple(str(v) for v in value)
 
     def analyze_options(self, **extra: Any) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
@@ -293,50 +386,9 @@ def _default_data_dir() -> Path:
     return Path(base) / "shingan"
 
 
-_PATH_LISTS = (
-    "trust_anchors",
-    "user_anchors",
-    "tsa_anchors",
-    "allowed_list",
-    "models_dirs",
-    "banks",
-)
-_NAME_LISTS = ("detectors", "onnx_providers", "webhook_allowed_hosts", "allowed_hosts")
-_BOOLS = ("remote_manifest_fetch", "ocsp_fetch")
-_KEYS = {
-    "data_dir",
-    "host",
-    "port",
-    "threads",
-    "max_upload_mb",
-    "max_pixels",
-    "max_frame_pixels",
-    "allowed_ekus",
-    "onnx_threads",
-    "video_every_s",
-    "video_max_frames",
-    "video_max_duration_s",
-    "stage_timeout_s",
-    "database_url",
-    "broker_url",
-    "broker_visibility_timeout_s",
-    "batch_workers",
-    "max_batch_files",
-    "max_batch_mb",
-    "max_zip_ratio",
-    "media_retention_days",
-    "webhook_attempts",
-    "webhook_backoff_s",
-    "api_keys",
-    "rate_limit_per_minute",
-    "max_concurrent_per_client",
-    "analysis_slots",
-    "queue_timeout_s",
-    "trusted_proxy",
-    *_PATH_LISTS,
-    *_NAME_LISTS,
-    *_BOOLS,
-}
+def _list_kind(key: str) -> str | None:
+    extra = Config.model_fields[key].json_schema_extra
+    return extra.get("list") if isinstance(extra, dict) else None  # type: ignore[return-value]
 
 
 def load_config(
@@ -355,17 +407,24 @@ def load_config(
     file = file or env.get("SHINGAN_CONFIG") or None
     if file:
         values.update(_read_file(Path(file)))
-    for key in _KEYS:
-        var = f"SHINGAN_{key.upper()}"
-        if var in env and env[var] != "":
-            values[key] = _from_env(key, env[var])
+    for key in Config.model_fields:
+        raw = env.get(f"SHINGAN_{key.upper()}")
+        if raw:
+            values[key] = _from_env(key, raw)
     for key, value in (overrides or {}).items():
         if value is not None:
             values[key] = value
-    unknown = set(values) - _KEYS
+    unknown = set(values) - set(Config.model_fields)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-    return replace(Config(), **{k: _coerce(k, v) for k, v in values.items()})
+    try:
+        return Config.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = first["loc"][0] if first["loc"] else "?"
+        raise ConfigError(
+            f"setting {where}: invalid value {first.get('input')!r} ({first['msg']})"
+        ) from None
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -383,112 +442,39 @@ def _read_file(path: Path) -> dict[str, Any]:
     base = path.parent
     out = dict(section)
     # Relative paths in a config file are relative to the file, not to the working directory.
-    for key in (*_PATH_LISTS, "data_dir"):
-        if key in out:
-            value = out[key]
-            if isinstance(value, str):
-                value = [value] if key != "data_dir" else value
-            if key == "data_dir" and isinstance(value, str):
-                out[key] = str(base / _expand(value, key))
-            elif isinstance(value, list):
-                out[key] = [str(base / _expand(str(v), key)) for v in value]
+    for key, value in section.items():
+        if key == "data_dir" and isinstance(value, str):
+            out[key] = str(base / _expand(value, key))
+        elif key in Config.model_fields and _list_kind(key) == "paths":
+            items = [value] if isinstance(value, str) else value
+            if isinstance(items, list):
+                out[key] = [str(base / _expand(str(v), key)) for v in items]
     return out
 
 
 def _from_env(key: str, raw: str) -> Any:
-    if key in _PATH_LISTS:
+    kind = _list_kind(key)
+    if kind == "paths":
         return [p for p in raw.split(os.pathsep) if p]
-    if key in _NAME_LISTS:
+    if kind == "names":
         return [p.strip() for p in raw.split(",") if p.strip()]
-    if key in _BOOLS:
-        return raw
     return raw
 
 
-def _coerce(key: str, value: Any) -> Any:
-    try:
-        if key == "data_dir":
-            return _expand(str(value), key)
-        if key == "onnx_threads":
-            number = int(value)
-            if number < 0:
-                raise ValueError("must be 0 or more")
-            return number
-        if key in _NAME_LISTS:
-            items = [value] if isinstance(value, str) else list(value)
-            return tuple(str(v).strip() for v in items if str(v).strip())
-        if key in ("video_every_s", "video_max_duration_s"):
-            seconds = float(value)
-            if seconds <= 0:
-                raise ValueError("must be positive")
-            return seconds
-        if key in ("broker_visibility_timeout_s", "max_batch_mb", "max_zip_ratio"):
-            number_f = float(value)
-            if number_f <= 0:
-                raise ValueError("must be positive")
-            return number_f
-        if key in ("max_concurrent_per_client", "analysis_slots"):
-            number = int(value)
-            if number < 0:
-                raise ValueError("must be 0 (automatic) or more")
-            return number
-        if key in (
-            "media_retention_days",
-            "webhook_backoff_s",
-            "stage_timeout_s",
-            "queue_timeout_s",
-        ):
-            number_f = float(value)
-            if number_f < 0:
-                raise ValueError("must be 0 or more")
-            return number_f
-        if key == "api_keys":
-            mode = str(value).strip().lower()
-            if mode not in ("auto", "required", "off"):
-                raise ValueError("must be auto, required or off")
-            return mode
-        if key == "broker_url":
-            url = str(value)
-            if not url.startswith(("redis://", "rediss://")):
-                raise ValueError("only redis:// and rediss:// brokers are supported")
-            return url
-        if key in (
-            "port",
-            "threads",
-            "max_pixels",
-            "max_frame_pixels",
-            "video_max_frames",
-            "batch_workers",
-            "max_batch_files",
-            "webhook_attempts",
-            "rate_limit_per_minute",
-        ):
-            number = int(value)
-            if number <= 0 or (key == "port" and number > 65535):
-                raise ValueError("out of range")
-            return number
-        if key == "max_upload_mb":
-            size = float(value)
-            if size <= 0:
-                raise ValueError("must be positive")
-            return size
-        if key in ("host", "database_url", "trusted_proxy"):
-            return str(value)
-        if key in _BOOLS:
-            return _bool(value)
-        if key in _PATH_LISTS:
-            if isinstance(value, str | os.PathLike):
-                return (str(_expand(str(value), key)),)
-            return tuple(str(_expand(str(v), key)) for v in value)
-        if key == "allowed_ekus":
-            if value is None or (isinstance(value, str) and value.strip().lower() == "sdk"):
-                return None
-            if isinstance(value, str):
-                return str(_expand(value, key)) if value.startswith("~") else value
-            return tuple(str(v) for v in value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting {key}: invalid value {value!r} ({exc})") from exc
-    raise ConfigError(f"unknown setting {key}")
+def settings_table() -> str:
+    """The README's table of settings, from the declarations (a test keeps the README equal)."""
+    rows = ["| variable | file key | default | meaning |", "|---|---|---|---|"]
+    for key, info in Config.model_fields.items():
+        default = "" if info.default_factory is not None else info.default
+        if isinstance(default, tuple):
+            default = ", ".join(default)
+        shown = f"`{default}`" if default not in ("", None, ()) else ""
+        note = {"paths": " (several: `:`-separated)", "names": " (several: comma-separated)"}
+        rows.append(
+            f"| `SHINGAN_{key.upper()}` | `{key}` | {shown} | "
+            f"{info.description}{note.get(_list_kind(key) or '', '')} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 def _bool(value: Any) -> bool:
@@ -500,3 +486,7 @@ def _bool(value: Any) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ValueError("expected true or false")
+
+
+if __name__ == "__main__":  # python -m service.config: the README's settings table
+    print(settings_table(), end="")
