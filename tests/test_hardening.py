@@ -783,16 +783,16 @@ def test_one_client_never_holds_every_thread(
     import urllib.error
     import urllib.request
 
-    import service.web.api as api
+    import service.app.verify as verify
 
     release = threading.Event()
-    real = api.analyze  # type: ignore[attr-defined]
+    real = verify.analyze  # type: ignore[attr-defined]
 
     def slow(*args: Any, **kw: Any) -> Any:
         release.wait(20)
         return real(*args, **kw)
 
-    monkeypatch.setattr(api, "analyze", slow)
+    monkeypatch.setattr(verify, "analyze", slow)
     # 1 analysis runs, 3 more requests may wait, 2 of them (running or waiting) per client
     app = make_app(tmp_path, threads=6, analysis_slots=1, max_concurrent_per_client=2)
     data = sample("unsigned.jpg").read_bytes()

@@ -118,3 +118,21 @@ def test_static_stylesheet_is_served(client: FlaskClient) -> None:
     with client.get("/static/shingan.css") as resp:
         assert resp.status_code == 200
         assert "@media print" in resp.get_data(as_text=True)
+
+
+def test_page_uploads_follow_media_retention_as_the_api_does(tmp_path: Path) -> None:
+    """The page and the API share one verify flow (service/app/verify.py); the page's own copy
+    of it used to ignore media_retention_days."""
+    import hashlib
+
+    from service.web import create_app
+
+    app = create_app({"data_dir": str(tmp_path / "data"), "media_retention_days": 1})
+    client = app.test_client()
+    data = sample("unsigned.jpg").read_bytes()
+    resp = upload(client, data, "unsigned.jpg")
+    assert resp.status_code == 200
+    st = app.extensions["shingan"]
+    kept = st.media.path(hashlib.sha256(data).hexdigest())
+    assert kept.read_bytes() == data
+    app.extensions["shingan"].runner.stop()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import IO
 
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from service.messages import negotiate
-from service.pipeline import analyze
 from service.web.access import actor, viewer
 from service.web.context import received_upload, state
 from service.web.counters import count_verdict
@@ -45,21 +43,18 @@ def verify() -> Response:
         filename = request.args.get("filename") or None
         source = request.stream
 
-    options = replace(
-        st.options,
-        banks=st.options.banks.for_actor(actor()),
-        include_thumbnails=request.args.get("thumbnails", "").lower() in _TRUE,
-        include_forensics=request.args.get("forensics", "").lower() in _TRUE,
-        language=negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
-    )
-
     with received_upload(source, "upload-") as (tmp, received):
         if received == 0:
             raise ApiError(400, "missing_file", "the uploaded file is empty")
-        report = analyze(tmp, options, filename=filename)
-        st.media.keep_copy(tmp, report.media.sha256)
-    data = report.to_dict()
-    st.store.save_report(data, actor=actor())
+        done = st.verifier().verify(
+            tmp,
+            caller=actor(),
+            filename=filename,
+            language=negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
+            thumbnails=request.args.get("thumbnails", "").lower() in _TRUE,
+            forensics=request.args.get("forensics", "").lower() in _TRUE,
+        )
+    report, data = done.report, done.data
     count_verdict(st.metrics, data)
     response = jsonify(data)
     response.headers["X-Shingan-Report-Id"] = report.id

@@ -13,6 +13,7 @@ from typing import IO
 from flask import current_app
 
 from provenance.media import copy_limited
+from service.app.verify import Verifier
 from service.config import Config
 from service.jobs import CeleryRunner, InProcessRunner
 from service.media_store import MediaStore
@@ -37,6 +38,10 @@ class AppState:
     keys_required: bool
     gate: Gate
     slots: ConcurrencyLimiter
+
+    def verifier(self) -> Verifier:
+        """The verify flow with this application's pipeline, store and media folder."""
+        return Verifier(self.options, self.store, self.media)
 
 
 @contextlib.contextmanager

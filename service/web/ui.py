@@ -6,13 +6,11 @@ the same report JSON the API returns, with C2PA thumbnails and forensic maps inc
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, render_template, request, url_for
 
 from provenance.media import MediaError
-from service.pipeline import analyze
 from service.web.access import actor
 from service.web.context import received_upload, state
 from service.web.counters import count_verdict
@@ -45,21 +43,21 @@ def report() -> str | tuple[str, int]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return error_page(code, 400, UI_TEXT[code]["choose_first"])
-    options = replace(
-        st.options,
-        banks=st.options.banks.for_actor(actor()),
-        include_thumbnails=True,
-        include_forensics=True,
-        language=code,
-    )
     try:
         with received_upload(upload.stream, "ui-") as (tmp, _):
-            result = analyze(tmp, options, filename=upload.filename)
+            done = st.verifier().verify(
+                tmp,
+                caller=actor(),
+                audit_as=f"web:{actor()}",
+                filename=upload.filename,
+                language=code,
+                thumbnails=True,
+                forensics=True,
+            )
     except MediaError as exc:
         status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
         return error_page(code, status.get(exc.code, 422), exc.message)
-    data = result.to_dict()
-    st.store.save_report(data, actor=f"web:{actor()}", owner=actor())
+    data = done.data
     count_verdict(st.metrics, data)
     return render_report(data, code)
 
