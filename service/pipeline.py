@@ -53,6 +53,7 @@ from service.verdict import (
     MAX_DECIDING_FPR,
     Findings,
     Match,
+    Rule,
     Stability,
     StabilityTrial,
     fuse,
@@ -492,7 +493,7 @@ def analyze(
     )
     with timer.stage("verdict"):
         verdict = fuse(findings, options.language)
-    if verdict.rule == 7 and decoded is not None:
+    if verdict.rule == Rule.DETECTORS and decoded is not None:
         # A detector decided alone: check that the decision survives ordinary re-encoding.
         stability = run.stage(
             "stability",

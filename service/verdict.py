@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Literal
 
 from detectors.base import DetectorResult
@@ -28,24 +29,40 @@ Effect = Literal["supports", "contradicts", "neutral"]
 Signal = Literal["c2pa", "watermark", "metadata", "known_media", "detector"]
 
 
-@dataclass(frozen=True)
-class Rule:
-    number: int
-    name: str
-    description: str
+class Rule(IntEnum):
+    """docs/design.md's precedence, strongest first; the report gives the number."""
+
+    C2PA_INTEGRITY = 1
+    C2PA_AI_DECLARED = 2
+    WATERMARK = 3
+    KNOWN_MEDIA = 4
+    GENERATOR_METADATA = 5
+    C2PA_TRUSTED_CAPTURE = 6
+    DETECTORS = 7
+    DEFAULT = 8
+
+    @property
+    def number(self) -> int:
+        return int(self)
+
+    @property
+    def description(self) -> str:
+        return _RULE_DESCRIPTIONS[self]
 
 
-#: docs/design.md's precedence, strongest first. Claims cite these numbers.
-RULES: tuple[Rule, ...] = (
-    Rule(1, "c2pa_integrity", "C2PA integrity failure: the file changed after it was signed"),
-    Rule(2, "c2pa_ai_declared", "AI generation declared in a valid C2PA manifest"),
-    Rule(3, "watermark", "a generator watermark decoded above its false-positive threshold"),
-    Rule(4, "known_media", "a close match in a known-media bank"),
-    Rule(5, "generator_metadata", "generator metadata in the file"),
-    Rule(6, "c2pa_trusted_capture", "trusted C2PA provenance with none of the above"),
-    Rule(7, "detectors", "statistical detectors above a calibrated threshold"),
-    Rule(8, "default", "nothing conclusive"),
-)
+_RULE_DESCRIPTIONS: dict[Rule, str] = {
+    Rule.C2PA_INTEGRITY: "C2PA integrity failure: the file changed after it was signed",
+    Rule.C2PA_AI_DECLARED: "AI generation declared in a valid C2PA manifest",
+    Rule.WATERMARK: "a generator watermark decoded above its false-positive threshold",
+    Rule.KNOWN_MEDIA: "a close match in a known-media bank",
+    Rule.GENERATOR_METADATA: "generator metadata in the file",
+    Rule.C2PA_TRUSTED_CAPTURE: "trusted C2PA provenance with none of the above",
+    Rule.DETECTORS: "statistical detectors above a calibrated threshold",
+    Rule.DEFAULT: "nothing conclusive",
+}
+
+#: Every rule, strongest first. Claims cite them.
+RULES: tuple[Rule, ...] = tuple(Rule)
 
 
 @dataclass(frozen=True)
@@ -54,7 +71,7 @@ class Claim:
 
     signal: Signal
     finding: str
-    rule: int
+    rule: Rule
     label: Label | None
     confidence: Confidence
     decisive: bool
@@ -68,7 +85,7 @@ class Reason:
     finding: str
     effect: Effect
     detail: str
-    rule: int
+    rule: Rule
 
 
 @dataclass(frozen=True)
@@ -99,7 +116,7 @@ class Verdict:
     score: float | None
     summary: str
     reasons: tuple[Reason, ...]
-    rule: int
+    rule: Rule
     stability: Stability | None = None
     language: str = DEFAULT_LANGUAGE
 
@@ -151,7 +168,7 @@ def detector_score(results: tuple[DetectorResult, ...] | None) -> float | None:
 def _claim(
     signal: Signal,
     finding: str,
-    rule: int,
+    rule: Rule,
     label: Label | None,
     confidence: Confidence,
     decisive: bool,
@@ -170,7 +187,7 @@ def fuse(findings: Findings, lang: str = DEFAULT_LANGUAGE) -> Verdict:
         basis = tuple(dict.fromkeys(c.signal for c in decisive if c.label == label))
     else:
         top = None
-        label, confidence, rule, basis = "inconclusive", "low", 8, ()
+        label, confidence, rule, basis = "inconclusive", "low", Rule.DEFAULT, ()
     stability = findings.stability
     summary: Msg | None = None
     if top is not None and top.signal == "detector" and stability and not stability.stable:
@@ -179,14 +196,14 @@ def fuse(findings: Findings, lang: str = DEFAULT_LANGUAGE) -> Verdict:
             _claim(
                 "detector",
                 "detector.unstable",
-                7,
+                Rule.DETECTORS,
                 None,
                 "low",
                 False,
                 M("detector.unstable", failed=failed),
             )
         )
-        label, confidence, rule, basis, top = "inconclusive", "low", 8, (), None
+        label, confidence, rule, basis, top = "inconclusive", "low", Rule.DEFAULT, (), None
         summary = M("summary.inconclusive", why=M("why.unstable"))
     reasons = tuple(_reason(c, label, lang) for c in sorted(claims, key=lambda c: c.rule))
     return Verdict(
@@ -237,7 +254,7 @@ def _codes(codes: Iterable[str]) -> str:
 def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
     """Turn a C2PA finding into claims for rules 1, 2 and 6 (and context for the rest)."""
     if f.state == "absent":
-        yield _claim("c2pa", "c2pa.absent", 8, None, "low", False, M("c2pa.absent"))
+        yield _claim("c2pa", "c2pa.absent", Rule.DEFAULT, None, "low", False, M("c2pa.absent"))
         return
     if f.state == "error":
         if f.error and f.remote_url:
@@ -246,7 +263,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
             msg = M("c2pa.error", error=f.error)
         else:
             msg = M("c2pa.error.plain")
-        yield _claim("c2pa", "c2pa.error", 8, None, "low", False, msg)
+        yield _claim("c2pa", "c2pa.error", Rule.DEFAULT, None, "low", False, msg)
         return
 
     tampered = bool(f.integrity_failures)
@@ -254,7 +271,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
         yield _claim(
             "c2pa",
             "c2pa.integrity_failure",
-            1,
+            Rule.C2PA_INTEGRITY,
             "manipulated",
             "high",
             True,
@@ -265,7 +282,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
         yield _claim(
             "c2pa",
             "c2pa.credential_problem",
-            6,
+            Rule.C2PA_TRUSTED_CAPTURE,
             None,
             "low",
             False,
@@ -275,7 +292,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
         yield _claim(
             "c2pa",
             "c2pa.other_failure",
-            6,
+            Rule.C2PA_TRUSTED_CAPTURE,
             None,
             "low",
             False,
@@ -285,7 +302,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
         yield _claim(
             "c2pa",
             "c2pa.ingredient_failure",
-            6,
+            Rule.C2PA_TRUSTED_CAPTURE,
             None,
             "low",
             False,
@@ -302,7 +319,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
             yield _claim(
                 "c2pa",
                 "c2pa.ai_declared",
-                2,
+                Rule.C2PA_AI_DECLARED,
                 "ai_generated",
                 "high" if trusted else "medium",
                 True,
@@ -317,7 +334,7 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
             yield _claim(
                 "c2pa",
                 "c2pa.ai_declared_unverified",
-                2,
+                Rule.C2PA_AI_DECLARED,
                 None,
                 "low",
                 False,
@@ -326,12 +343,20 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
 
     if f.state == "trusted" and not tampered and not f.ai_declared:
         key = "c2pa.trusted.capture" if f.capture_declared else "c2pa.trusted.history"
-        yield _claim("c2pa", "c2pa.trusted", 6, "authentic", "high", True, M(key, who=_who(f)))
+        yield _claim(
+            "c2pa",
+            "c2pa.trusted",
+            Rule.C2PA_TRUSTED_CAPTURE,
+            "authentic",
+            "high",
+            True,
+            M(key, who=_who(f)),
+        )
     elif f.state == "valid" and not f.ai_declared:
         yield _claim(
             "c2pa",
             "c2pa.valid_untrusted",
-            6,
+            Rule.C2PA_TRUSTED_CAPTURE,
             None,
             "low",
             False,
@@ -339,7 +364,13 @@ def c2pa_claims(f: C2paFinding) -> Iterable[Claim]:
         )
     elif f.state == "invalid" and not tampered and not f.ai_declared:
         yield _claim(
-            "c2pa", "c2pa.invalid_credentials", 6, None, "low", False, M("c2pa.invalid_credentials")
+            "c2pa",
+            "c2pa.invalid_credentials",
+            Rule.C2PA_TRUSTED_CAPTURE,
+            None,
+            "low",
+            False,
+            M("c2pa.invalid_credentials"),
         )
 
 
@@ -387,7 +418,7 @@ def watermark_claims(findings: tuple[WatermarkFinding, ...]) -> Iterable[Claim]:
         yield _claim(
             "watermark",
             f"watermark.{w.scheme}",
-            3,
+            Rule.WATERMARK,
             "ai_generated",
             "high",
             True,
@@ -401,7 +432,9 @@ def watermark_claims(findings: tuple[WatermarkFinding, ...]) -> Iterable[Claim]:
             ),
         )
     if not detected and any(w.applicable for w in findings):
-        yield _claim("watermark", "watermark.none", 3, None, "low", False, M("watermark.none"))
+        yield _claim(
+            "watermark", "watermark.none", Rule.WATERMARK, None, "low", False, M("watermark.none")
+        )
 
 
 # --- known media ------------------------------------------------------------------------------
@@ -421,7 +454,7 @@ def match_claims(matches: tuple[Match, ...]) -> Iterable[Claim]:
             yield _claim(
                 "known_media",
                 "known_media.match",
-                4,
+                Rule.KNOWN_MEDIA,
                 m.label,
                 confidence,
                 True,
@@ -429,7 +462,13 @@ def match_claims(matches: tuple[Match, ...]) -> Iterable[Claim]:
             )
         elif m.distance <= MATCH_NEAR:
             yield _claim(
-                "known_media", "known_media.near", 4, None, "low", False, M("match.near", **values)
+                "known_media",
+                "known_media.near",
+                Rule.KNOWN_MEDIA,
+                None,
+                "low",
+                False,
+                M("match.near", **values),
             )
 
 
@@ -461,7 +500,7 @@ def metadata_claims(m: MetadataFinding) -> Iterable[Claim]:
         yield _claim(
             "metadata",
             "metadata.generator",
-            5,
+            Rule.GENERATOR_METADATA,
             "ai_generated",
             "medium",
             True,
@@ -471,7 +510,7 @@ def metadata_claims(m: MetadataFinding) -> Iterable[Claim]:
         yield _claim(
             "metadata",
             "metadata.camera",
-            5,
+            Rule.GENERATOR_METADATA,
             None,
             "low",
             False,
@@ -480,7 +519,13 @@ def metadata_claims(m: MetadataFinding) -> Iterable[Claim]:
     for note in m.inconsistencies:
         # Written by provenance.metadata in English; shown as it is in every language.
         yield _claim(
-            "metadata", "metadata.inconsistency", 5, None, "low", False, M("raw", text=note)
+            "metadata",
+            "metadata.inconsistency",
+            Rule.GENERATOR_METADATA,
+            None,
+            "low",
+            False,
+            M("raw", text=note),
         )
 
 
@@ -510,7 +555,7 @@ def detector_claims(results: tuple[DetectorResult, ...]) -> Iterable[Claim]:
         finding = f"detector.{r.name}"
         if not r.applicable:
             msg = M("detector.not_applicable", name=r.name, notes=r.notes or "not applicable")
-            yield _claim("detector", finding, 7, None, "low", False, msg)
+            yield _claim("detector", finding, Rule.DETECTORS, None, "low", False, msg)
             continue
         if r.score is None or r.threshold is None:
             continue
@@ -521,7 +566,7 @@ def detector_claims(results: tuple[DetectorResult, ...]) -> Iterable[Claim]:
             yield _claim(
                 "detector",
                 finding,
-                7,
+                Rule.DETECTORS,
                 label,
                 "medium",
                 True,
@@ -529,7 +574,21 @@ def detector_claims(results: tuple[DetectorResult, ...]) -> Iterable[Claim]:
             )
         elif r.above_threshold:
             yield _claim(
-                "detector", finding, 7, None, "low", False, M("detector.lead", fpr=fpr, **values)
+                "detector",
+                finding,
+                Rule.DETECTORS,
+                None,
+                "low",
+                False,
+                M("detector.lead", fpr=fpr, **values),
             )
         else:
-            yield _claim("detector", finding, 7, None, "low", False, M("detector.below", **values))
+            yield _claim(
+                "detector",
+                finding,
+                Rule.DETECTORS,
+                None,
+                "low",
+                False,
+                M("detector.below", **values),
+            )

@@ -9,6 +9,7 @@ from typing import Any
 from service.messages import LANGUAGES
 from service.pipeline import shingan_version
 from service.report import SCHEMA
+from service.verdict import Rule
 
 STR = {"type": "string"}
 NSTR = {"type": ["string", "null"]}
@@ -201,7 +202,7 @@ _REASON = _obj(
         "finding": STR,
         "effect": {"enum": ["supports", "contradicts", "neutral"]},
         "detail": STR,
-        "rule": {"type": "integer", "minimum": 1, "maximum": 8},
+        "rule": {"type": "integer", "enum": [int(r) for r in Rule]},
     }
 )
 
@@ -250,7 +251,7 @@ _REPORT = _obj(
                 },
                 "score": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
                 "summary": STR,
-                "rule": {"type": "integer", "minimum": 1, "maximum": 8},
+                "rule": {"type": "integer", "enum": [int(r) for r in Rule]},
                 "stability": {
                     "description": "detector-only decisions: re-scoring after re-encodings",
                     "oneOf": [
