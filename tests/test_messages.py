@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import string
+import tomllib
 
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from service.cli import main
-from service.messages import EN, JA, M, negotiate, render
+from service.messages import CATALOG, LANGUAGES, LOCALES, PAGE_TEXT, M, negotiate, render
 from service.verdict import Findings, fuse
 from tests.conftest import CA, sample
 from tests.test_verdict import CASES, MULTI
@@ -21,12 +22,23 @@ def fields(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
-def test_every_english_message_has_a_japanese_one_with_the_same_fields() -> None:
-    missing = set(EN) - set(JA) - UNTRANSLATED
+@pytest.mark.parametrize("lang", [lang for lang in LANGUAGES if lang != "en"])
+def test_every_language_has_every_message_with_the_same_fields(lang: str) -> None:
+    en, other = CATALOG["en"], CATALOG[lang]
+    missing = set(en) - set(other) - UNTRANSLATED
     assert not missing, sorted(missing)
-    for key, template in JA.items():
-        assert key in EN, key
-        assert fields(template) == fields(EN[key]), key
+    for key, template in other.items():
+        assert key in en, key
+        assert fields(template) == fields(en[key]), key
+    raw = tomllib.loads((LOCALES / f"{lang}.toml").read_text(encoding="utf-8"))
+    assert set(raw["page"]) == set(PAGE_TEXT["en"]), "every page text is translated"
+    for key, template in raw["page"].items():
+        assert fields(template) == fields(PAGE_TEXT["en"][key]), key
+
+
+def test_languages_are_the_catalogue_files() -> None:
+    assert LANGUAGES[0] == "en"
+    assert set(LANGUAGES) == {p.stem for p in LOCALES.glob("*.toml")} == {"en", "ja"}
 
 
 @pytest.mark.parametrize(
