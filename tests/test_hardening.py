@@ -568,12 +568,13 @@ def test_bank_csv_import_is_all_or_nothing(app: Flask, client: FlaskClient, tmp_
 def test_bank_csv_over_its_limit(
     app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import service.web.banks_api as banks_api
+    import service.app.banks as banks
 
-    monkeypatch.setattr(banks_api, "_MAX_CSV_BYTES", 1000)
+    monkeypatch.setattr(banks, "MAX_CSV_BYTES", 1000)
     client.post("/v1/banks", json={"name": "b", "label": "manipulated"})
     res = client.post("/v1/banks/b/entries", data=b"a" * 5000, content_type="text/csv")
     assert res.status_code == 413
+    assert res.get_json()["error"]["code"] == "too_large"
 
 
 # --- 3, 4, 12. Requests refused from their head; hosts, origins; JSON errors -------------------

@@ -13,6 +13,7 @@ from typing import IO
 from flask import current_app
 
 from provenance.media import copy_limited
+from service.app.banks import Banks
 from service.app.verify import Verifier
 from service.config import Config
 from service.jobs import CeleryRunner, InProcessRunner
@@ -42,6 +43,10 @@ class AppState:
     def verifier(self) -> Verifier:
         """The verify flow with this application's pipeline, store and media folder."""
         return Verifier(self.options, self.store, self.media)
+
+    def banks(self) -> Banks:
+        """The banks of this application's store."""
+        return Banks(self.store, self.options.limits, self.upload_dir)
 
 
 @contextlib.contextmanager

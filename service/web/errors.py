@@ -16,6 +16,7 @@ from provenance.media import (
     TooManyPixels,
     UnsupportedMedia,
 )
+from service.app.errors import Refused
 from service.web.rendering import html_error
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,16 @@ _HTTP_CODES = {
 }
 
 
+# The application layer's refusals, by code (service/app/errors.py).
+_REFUSED_STATUS = {
+    "bad_request": 400,
+    "bad_csv": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+}
+
 # Blueprints whose answers are pages for people (errors too); the rest answer JSON.
 HTML_BLUEPRINTS = frozenset({"ui", "pages"})
 
@@ -62,6 +73,13 @@ def init_app(app: Flask) -> None:
         if request.blueprint in HTML_BLUEPRINTS:
             return html_error(exc.status, exc.message)
         return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(Refused)
+    def _refused(exc: Refused) -> tuple[Response | str, int]:
+        status = _REFUSED_STATUS.get(exc.code, 400)
+        if request.blueprint in HTML_BLUEPRINTS:
+            return html_error(status, exc.message)
+        return error_response(status, exc.code, exc.message)
 
     @app.errorhandler(MediaError)
     def _media_error(exc: MediaError) -> tuple[Response, int]:

@@ -17,14 +17,14 @@ from flask import (
     render_template,
     request,
     session,
+    stream_with_context,
     url_for,
 )
 from werkzeug.wrappers import Response as BaseResponse
 
 from service.banks import LABELS
-from service.web.access import viewer
+from service.web.access import actor, viewer
 from service.web.banks_api import add_files
-from service.web.banks_api import create as create_bank
 from service.web.batches import owned_batch, results_response, start_batch
 from service.web.context import state
 from service.web.errors import ApiError
@@ -133,7 +133,7 @@ def _banks_page(
 @bp.post("/banks")
 def banks_create() -> tuple[str, int]:
     check_csrf()
-    name = create_bank(request.form)
+    name = state().banks().create(request.form, actor(), viewer())
     return _banks_page(UI_TEXT[lang()]["bank_created"].format(bank=name))
 
 
@@ -150,9 +150,11 @@ def banks_add() -> tuple[str, int]:
 
 @bp.get("/banks/<name>.csv")
 def bank_csv(name: str) -> Response:
-    from service.web.banks_api import export
-
-    return export(name)
+    banks = state().banks()
+    banks.visible(name, viewer())
+    response = Response(stream_with_context(banks.export_lines(name)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
 
 
 def init_app(app: Flask) -> None:
