@@ -5,6 +5,7 @@ import ``service``; nothing outside the web layer and the CLI imports them; no i
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ PACKAGES = ("provenance", "detectors", "service")
 OUTER = ("service.web", "service.cli")
 
 
+@functools.cache
 def _modules() -> dict[str, Path]:
     mods = {}
     for pkg in PACKAGES:
@@ -37,7 +39,11 @@ def _targets(module: str, path: Path, node: ast.Import | ast.ImportFrom) -> list
         prefix = ".".join(base + ([node.module] if node.module else []))
     else:
         prefix = node.module or ""
-    return [prefix] + [f"{prefix}.{a.name}" for a in node.names]
+    # ``from pkg import mod`` imports the module ``pkg.mod`` (as import-linter counts it);
+    # ``from pkg import name`` imports ``pkg``.
+    subs = [f"{prefix}.{a.name}" for a in node.names]
+    known = _modules()
+    return [s for s in subs if s in known] + ([prefix] if any(s not in known for s in subs) else [])
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -13,10 +13,11 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request, stream_with_context
+from flask import Blueprint, Flask, Response, jsonify, request
 
 from service.web.access import actor, viewer
 from service.web.context import received_upload, state
+from service.web.downloads import bank_csv
 from service.web.errors import ApiError
 
 bp = Blueprint("banks", __name__, url_prefix="/v1/banks")
@@ -93,11 +94,7 @@ def add_entries(name: str) -> Response:
 
 @bp.get("/<name>/entries.csv")
 def export(name: str) -> Response:
-    banks = state().banks()
-    banks.visible(name, viewer())
-    response = Response(stream_with_context(banks.export_lines(name)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    return response
+    return bank_csv(name)
 
 
 def init_app(app: Flask) -> None:

@@ -14,6 +14,7 @@ from flask import current_app
 
 from provenance.media import copy_limited
 from service.app.banks import Banks
+from service.app.batches import Batches
 from service.app.verify import Verifier
 from service.config import Config
 from service.jobs import CeleryRunner, InProcessRunner
@@ -47,6 +48,22 @@ class AppState:
     def banks(self) -> Banks:
         """The banks of this application's store."""
         return Banks(self.store, self.options.limits, self.upload_dir)
+
+    def batches(self) -> Batches:
+        """Batches on this application's store, media folder and runner."""
+        cfg = self.config
+        return Batches(
+            store=self.store,
+            media=self.media,
+            runner=self.runner,
+            upload_dir=self.upload_dir,
+            max_file_bytes=self.options.limits.max_bytes,
+            max_files=cfg.max_batch_files,
+            max_batch_bytes=cfg.max_batch_bytes,
+            max_zip_ratio=cfg.max_zip_ratio,
+            webhook_allowed_hosts=cfg.webhook_allowed_hosts,
+            owners_only=self.keys_required,
+        )
 
 
 @contextlib.contextmanager

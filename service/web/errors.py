@@ -49,6 +49,9 @@ _REFUSED_STATUS = {
     "not_found": 404,
     "conflict": 409,
     "too_large": 413,
+    "too_many_files": 400,
+    "missing_file": 400,
+    "bad_webhook": 400,
 }
 
 # Blueprints whose answers are pages for people (errors too); the rest answer JSON.

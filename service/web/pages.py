@@ -17,15 +17,15 @@ from flask import (
     render_template,
     request,
     session,
-    stream_with_context,
     url_for,
 )
 from werkzeug.wrappers import Response as BaseResponse
 
 from service.banks import LABELS
+from service.web import downloads
 from service.web.access import actor, viewer
 from service.web.banks_api import add_files
-from service.web.batches import owned_batch, results_response, start_batch
+from service.web.batches import owned_batch, start_batch
 from service.web.context import state
 from service.web.errors import ApiError
 from service.web.rendering import UI_TEXT, check_csrf, csrf_token, lang, other, render_report
@@ -107,7 +107,7 @@ def batch_show(batch_id: str) -> tuple[str, int]:
 def batch_results(batch_id: str, kind: str) -> Response:
     if kind not in ("csv", "jsonl"):
         abort(404)
-    return results_response(batch_id, kind)
+    return downloads.batch_results(batch_id, kind)
 
 
 @bp.get("/reports/<report_id>")
@@ -150,11 +150,7 @@ def banks_add() -> tuple[str, int]:
 
 @bp.get("/banks/<name>.csv")
 def bank_csv(name: str) -> Response:
-    banks = state().banks()
-    banks.visible(name, viewer())
-    response = Response(stream_with_context(banks.export_lines(name)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}.csv"'
-    return response
+    return downloads.bank_csv(name)
 
 
 def init_app(app: Flask) -> None:
