@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -105,3 +106,38 @@ def running_server(data_dir: Path, **env: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+#: Reports made during the test session, each validated against docs/report.schema.json.
+REPORTS_CHECKED: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_report_matches_the_schema() -> Iterator[None]:
+    """Every report any test makes in this process (``Report.to_dict``) is validated against
+    the committed schema; a report that does not match fails the test that made it."""
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from service.report import Report
+
+    schema = json.loads((ROOT / "docs" / "report.schema.json").read_text(encoding="utf-8"))
+    validator = Draft202012Validator(schema)
+    original = Report.to_dict
+
+    def checked(self: Report) -> dict[str, Any]:
+        data = original(self)
+        errors = sorted(validator.iter_errors(data), key=lambda e: str(list(e.absolute_path)))
+        if errors:
+            where = "/".join(str(p) for p in errors[0].absolute_path)
+            message = f"report does not match the schema at {where}: {errors[0].message}"
+            raise AssertionError(message)
+        REPORTS_CHECKED.append(data["id"])
+        return data
+
+    Report.to_dict = checked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Report.to_dict = original  # type: ignore[method-assign]
