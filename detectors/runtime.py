@@ -65,8 +65,8 @@ class Runtime:
         opts.inter_op_num_threads = self.config.inter_op_threads
         opts.log_severity_level = 3
         # Worker threads sleep between runs instead of spin-waiting: with several sessions on few
-        # cores, one session's spinning threads took the CPU from the next (face-sbi's CLIP pass
-        # after the MTCNN cascade: 85 ms instead of 35; benchmarks/bench_detectors.py --face).
+        # cores, one session's spinning threads took the CPU from the next. At 2 MP with a face,
+        # benchmarks/bench_detectors.py --face gave face-sbi 149 ms spinning, 89 ms without.
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = set(ort.get_available_providers())
         providers = [p for p in self.config.providers if p in available] or ["CPUExecutionProvider"]

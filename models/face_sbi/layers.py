@@ -27,6 +27,7 @@ import json
 import random
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,40 @@ def pick(a: np.ndarray, layers: list[int], parts: list[int]) -> np.ndarray:
     return a[:, layers][:, :, parts].reshape(len(a), -1).astype(np.float64)
 
 
-def select() -> None:
+def weighted(
+    real: np.ndarray, positives: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and weights: the reals weigh as much as all positives, and each kind of
+    positive the same (as train.py weighs them)."""
+    x = np.concatenate([real, *positives])
+    y = np.array([0] * len(real) + [1] * sum(len(p) for p in positives))
+    w = np.concatenate(
+        [np.full(len(real), 1.0 / len(real))]
+        + [np.full(len(p), 1.0 / (len(positives) * max(1, len(p)))) for p in positives]
+    )
+    return x, y, w
+
+
+def fit(real: np.ndarray, positives: list[np.ndarray], c: float) -> Callable[[Any], Any]:
+    """The probe of train.py (standardised features, weighted logistic regression): a scorer."""
     from sklearn.linear_model import LogisticRegression
+
+    x, y, w = weighted(real, positives)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    model = LogisticRegression(C=c, max_iter=3000)
+    model.fit((x - mean) / scale, y, sample_weight=w * len(w))
+    return lambda z: model.decision_function((z - mean) / scale)
+
+
+def _record(updates: dict[str, Any]) -> None:
+    """Keep ``updates`` in layers-experiment.json beside what the other step wrote."""
+    path = HERE / "layers-experiment.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record.update(updates)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def select() -> None:
     from sklearn.metrics import roc_auc_score
 
     d = dict(np.load(CACHE))
@@ -142,34 +175,16 @@ def select() -> None:
     candidates["0-5:cls+mean+std"] = (list(range(6)), [0, 1, 2])
     candidates["3-8:cls+mean+std"] = (list(range(3, 9)), [0, 1, 2])
     candidates["even:cls+mean+std"] = (list(range(1, LAYERS, 2)), [0, 1, 2])
+    train_keys = ("x_real", "x_sbi", "x_gen", "x_swap")
+    val_keys = ("xv_real", "xv_sbi", "xv_gen", "xv_swap")
     results = []
     best: tuple[float, str, float] | None = None
-    n_real = len(d["xv_real"])
     for name, (layers, parts) in candidates.items():
-        x_real, x_sbi, x_gen, x_swap = (
-            pick(d[k], layers, parts) for k in ("x_real", "x_sbi", "x_gen", "x_swap")
-        )
-        xv_parts = [pick(d[k], layers, parts) for k in ("xv_real", "xv_sbi", "xv_gen", "xv_swap")]
-        xv = np.concatenate(xv_parts)
-        yv = np.array([0] * n_real + [1] * sum(len(p) for p in xv_parts[1:]))
-        wv = np.concatenate(
-            [np.full(n_real, 1.0 / n_real)]
-            + [np.full(len(p), 1 / 3 / max(1, len(p))) for p in xv_parts[1:]]
-        )
-        pos = [x_sbi, x_gen, x_swap]
-        x = np.concatenate([x_real, *pos])
-        y = np.array([0] * len(x_real) + [1] * sum(len(p) for p in pos))
-        w = np.concatenate(
-            [np.full(len(x_real), 1.0 / len(x_real))]
-            + [np.full(len(p), 1.0 / (3 * len(p))) for p in pos]
-        )
-        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+        real, *pos = (pick(d[k], layers, parts) for k in train_keys)
+        val_real, *val_pos = (pick(d[k], layers, parts) for k in val_keys)
+        xv, yv, wv = weighted(val_real, val_pos)
         for c in (0.00003, 0.0001, 0.0003, 0.001, 0.003):
-            model = LogisticRegression(C=c, max_iter=3000)
-            model.fit((x - mean) / scale, y, sample_weight=w * len(w))
-            auc = float(
-                roc_auc_score(yv, model.decision_function((xv - mean) / scale), sample_weight=wv)
-            )
+            auc = float(roc_auc_score(yv, fit(real, pos, c)(xv), sample_weight=wv))
             results.append({"features": name, "C": c, "val_auc": round(auc, 4)})
             print(f"{name:22s} C={c:<7} val AUC {auc:.4f}", flush=True)
             if best is None or auc > best[0]:
@@ -177,30 +192,20 @@ def select() -> None:
     assert best is not None
     _, name, c = best
     layers, parts = candidates[name]
-    x = np.concatenate([pick(d[k], layers, parts) for k in ("x_real", "x_sbi", "x_gen", "x_swap")])
-    n = [len(d[k]) for k in ("x_real", "x_sbi", "x_gen", "x_swap")]
-    y = np.array([0] * n[0] + [1] * sum(n[1:]))
-    w = np.concatenate([np.full(n[0], 1.0 / n[0])] + [np.full(k, 1.0 / (3 * k)) for k in n[1:]])
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    model = LogisticRegression(C=c, max_iter=3000).fit(
-        (x - mean) / scale, y, sample_weight=w * len(w)
-    )
+    real, *pos = (pick(d[k], layers, parts) for k in train_keys)
+    score = fit(real, pos, c)
     test = {}
     for cond in ("clean", "jpeg75", "half", "screenshot"):
-        sr = model.decision_function((pick(d[f"test_{cond}_real"], layers, parts) - mean) / scale)
-        sf = model.decision_function((pick(d[f"test_{cond}_swap"], layers, parts) - mean) / scale)
+        sr = score(pick(d[f"test_{cond}_real"], layers, parts))
+        sf = score(pick(d[f"test_{cond}_swap"], layers, parts))
         yy = np.array([0] * len(sr) + [1] * len(sf))
         test[cond] = round(float(roc_auc_score(yy, np.concatenate([sr, sf]))), 4)
-    print(json.dumps({"chosen": {"features": name, "C": c}, "test_auc": test}, indent=1))
-    (HERE / "layers-experiment.json").write_text(
-        json.dumps(
-            {"selection": results, "chosen": {"features": name, "C": c}, "test_auc": test}, indent=1
-        )
-    )
+    chosen = {"selection": results, "chosen": {"features": name, "C": c}, "test_auc": test}
+    print(json.dumps(chosen["chosen"] | {"test_auc": test}, indent=1))
+    _record(chosen)
 
 
 def loto() -> None:
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
 
     d = dict(np.load(CACHE))
@@ -212,25 +217,16 @@ def loto() -> None:
         "blocks8-9:cls+mean+std": ([8, 9], [0, 1, 2]),
         "all:mean+std": (list(range(LAYERS)), [1, 2]),
     }.items():
-        xr, xs, xg, xw = (pick(d[k], layers, parts) for k in ("x_real", "x_sbi", "x_gen", "x_swap"))
+        real, *made = (pick(d[k], layers, parts) for k in ("x_real", "x_sbi", "x_gen", "x_swap"))
         test_real = pick(d["test_clean_real"], layers, parts)
         test_swap = pick(d["test_clean_swap"], layers, parts)
         for c in (0.0003, 0.003):
             for with_swaps in (False, True):
                 aucs, counts = [], []
                 for tool in tools:
-                    pos = [xs, xg, xw] + ([test_swap[family != tool]] if with_swaps else [])
-                    x = np.concatenate([xr, *pos])
-                    y = np.r_[np.zeros(len(xr)), np.ones(sum(len(p) for p in pos))]
-                    w = np.concatenate(
-                        [np.full(len(xr), 1 / len(xr))]
-                        + [np.full(len(p), 1 / (len(pos) * len(p))) for p in pos]
-                    )
-                    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-                    model = LogisticRegression(C=c, max_iter=3000)
-                    model.fit((x - mean) / scale, y, sample_weight=w * len(w))
-                    zr = model.decision_function((test_real - mean) / scale)
-                    zt = model.decision_function((test_swap[family == tool] - mean) / scale)
+                    others = [test_swap[family != tool]] if with_swaps else []
+                    score = fit(real, [*made, *others], c)
+                    zr, zt = score(test_real), score(test_swap[family == tool])
                     yy = np.r_[np.zeros(len(zr)), np.ones(len(zt))]
                     aucs.append(float(roc_auc_score(yy, np.r_[zr, zt])))
                     counts.append(len(zt))
@@ -240,10 +236,7 @@ def loto() -> None:
                     "auc_face_weighted": round(float(np.average(aucs, weights=counts)), 4),
                 }
                 print(f"{key:70s} {out[key]['auc_face_weighted']:.4f}", flush=True)
-    path = HERE / "layers-experiment.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
-    record["leave_one_tool_out"] = out
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    _record({"leave_one_tool_out": out})
 
 
 if __name__ == "__main__":

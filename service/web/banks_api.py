@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -42,24 +41,22 @@ def delete_bank(name: str) -> tuple[str, int]:
     return "", 204
 
 
+@contextlib.contextmanager
+def _received(upload: Any) -> Iterator[Path]:
+    """An upload received to a temporary file, deleted afterwards."""
+    with received_upload(upload.stream, "bank-") as (tmp, _):
+        yield tmp
+
+
 def add_files(name: str, uploads: list[Any]) -> tuple[int, list[dict[str, str]]]:
     """Hash uploaded media into the bank (label, note and source from the form); returns
     (entries added, per-file errors). Shared with the /banks page."""
-
-    def received(upload: Any) -> AbstractContextManager[Path]:
-        @contextlib.contextmanager
-        def path() -> Iterator[Path]:
-            with received_upload(upload.stream, "bank-") as (tmp, _):
-                yield tmp
-
-        return path()
-
     return (
         state()
         .banks()
         .add_media(
             name,
-            (((u.filename or "file")[:200], received(u)) for u in uploads),
+            (((u.filename or "file")[:200], _received(u)) for u in uploads),
             label=request.form.get("label") or None,
             note=request.form.get("note") or "",
             source=request.form.get("source") or "",

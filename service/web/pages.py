@@ -14,7 +14,6 @@ from flask import (
     Response,
     abort,
     redirect,
-    render_template,
     request,
     session,
     url_for,
@@ -28,7 +27,7 @@ from service.web.banks_api import add_files
 from service.web.batches import owned_batch, start_batch
 from service.web.context import state
 from service.web.errors import ApiError
-from service.web.rendering import UI_TEXT, check_csrf, csrf_token, lang, other, render_report
+from service.web.rendering import UI_TEXT, check_csrf, csrf_token, lang, page, render_report
 
 bp = Blueprint("pages", __name__)
 
@@ -36,11 +35,7 @@ ITEMS_SHOWN = 500  # a page lists this many items; the downloads hold them all
 
 
 def _page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    code = lang()
-    html = render_template(
-        template, t=UI_TEXT[code], lang=code, other=other(code), csrf=csrf_token(), **context
-    )
-    return html, status
+    return page(template, lang(), csrf=csrf_token(), **context), status
 
 
 def _safe_next(target: str | None) -> str:

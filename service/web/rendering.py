@@ -39,15 +39,19 @@ def check_csrf() -> None:
         abort(400, description="the form expired or came from another site; reload the page")
 
 
+def page(template: str, code: str, **context: Any) -> str:
+    """A page in language ``code``: its text table, language and the other language's link are
+    filled in; ``context`` adds the rest (``csrf=csrf_token()`` for pages with a form)."""
+    return render_template(template, t=UI_TEXT[code], lang=code, other=other(code), **context)
+
+
 def render_report(data: dict[str, Any], code: str) -> str:
     """The report page for a report dict (fresh, or kept in the store)."""
     raw = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
     json_href = "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
-    return render_template(
+    return page(
         "report.html",
-        t=UI_TEXT[code],
-        lang=code,
-        other=other(code),
+        code,
         r=data,
         json_href=json_href,
         json_name=f"shingan-{data['media']['sha256'][:12]}.json",
@@ -112,7 +116,4 @@ def html_error(status: int, message: str) -> tuple[str, int]:
 
 
 def error_page(code: str, status: int, message: str) -> tuple[str, int]:
-    page = render_template(
-        "error.html", t=UI_TEXT[code], lang=code, other=other(code), message=message
-    )
-    return page, status
+    return page("error.html", code, message=message), status

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, request, url_for
 
 from provenance.media import MediaError
 from service.web.access import actor
@@ -20,7 +20,7 @@ from service.web.rendering import (
     csrf_token,
     error_page,
     lang,
-    other,
+    page,
     render_report,
 )
 
@@ -30,9 +30,7 @@ bp = Blueprint("ui", __name__)
 @bp.get("/")
 def index() -> str:
     code = lang()
-    return render_template(
-        "index.html", t=UI_TEXT[code], lang=code, other=other(code), csrf=csrf_token()
-    )
+    return page("index.html", code, csrf=csrf_token())
 
 
 @bp.post("/report")
@@ -69,11 +67,9 @@ def model_card(name: str) -> str:
     if detector is None:
         abort(404)
     card = detector.card
-    return render_template(
+    return page(
         "card.html",
-        t=UI_TEXT[code],
-        lang=code,
-        other=other(code),
+        code,
         card=card,
         files=[(f.role, f.path.name, f.sha256) for f in card.files],
     )
