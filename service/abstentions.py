@@ -6,6 +6,7 @@ messages in ``warnings``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -37,9 +38,22 @@ _SCREENS = {
 }  # fmt: skip
 
 
+#: Every reason an analysis may abstain; the report contract's enum is this list.
+AbstentionCode = Literal[
+    "too_small",
+    "heavily_recompressed",
+    "screenshot_like",
+    "illustration_like",
+    "no_faces",
+    "video_too_long",
+    "video_sparse",
+    "timed_out",
+]
+
+
 @dataclass(frozen=True)
 class Abstention:
-    code: str
+    code: AbstentionCode
     message: str
 
 

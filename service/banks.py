@@ -23,7 +23,7 @@ from provenance.errors import ShinganError
 from provenance.hashing import NEAR_THRESHOLD, hex_to_int
 from provenance.media import Limits, decode_rgb, open_media
 from provenance.pdq_index import PdqIndex
-from service.verdict import Match
+from service.rules import Label
 
 if TYPE_CHECKING:
     from service.store import BankEntryRecord, Store
@@ -32,6 +32,17 @@ log = logging.getLogger(__name__)
 
 LABELS = ("authentic", "ai_generated", "manipulated")
 FIELDS = ("bank", "entry", "label", "pdq", "note", "source")
+
+
+@dataclass(frozen=True)
+class Match:
+    """A known-media bank entry close to the file (rule 4)."""
+
+    bank: str
+    entry: str
+    label: Label  # what the bank says the entry is: authentic, ai_generated or manipulated
+    distance: int  # PDQ Hamming distance (0-256)
+    note: str = ""
 
 
 class BankError(ShinganError):

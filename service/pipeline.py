@@ -1,7 +1,10 @@
 """``analyze(path, options) -> Report``: the only analysis path.
 
-The API, the CLI, the UI and batch jobs all call :func:`analyze`, so a signal added here reaches
-every user at once. Stages are timed individually (``timings_ms``).
+The API, the CLI, the UI and batch jobs all call :func:`analyze`, so a signal registered in
+:mod:`service.signals` reaches every user at once. ``analyze`` opens the file, runs each signal
+in order with the file's :class:`Inputs` (which decode the image or sample the video on first
+use), fuses their claims into the verdict, and writes the report. Stages are timed individually
+(``timings_ms``).
 """
 
 from __future__ import annotations
@@ -12,12 +15,10 @@ import functools
 import io
 import logging
 import os
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,55 +29,45 @@ from PIL import Image
 
 from detectors import forensics
 from detectors.base import DetectorResult
-from detectors.registry import DetectorSet
 from detectors.video import aggregate
 from provenance import c2pa as c2pa_mod
-from provenance import hashing, watermarks
-from provenance.errors import ShinganError
+from provenance import hashing
+from provenance.c2pa import C2paFinding
 from provenance.hashing import FrameHash, PdqHash
 from provenance.media import (
     DecodedImage,
-    Limits,
+    Media,
     MediaError,
     VideoFrames,
     decode_image,
     open_media,
     sample_video_frames,
 )
-from provenance.metadata import MetadataFinding, read_metadata
-from provenance.trust import TrustConfig
+from provenance.metadata import MetadataFinding
 from provenance.watermarks import WatermarkFinding
 from service.abstentions import Abstention, image_abstentions
-from service.banks import BankLookup, BankSet
+from service.banks import Match
+from service.options import AnalyzeOptions
 from service.report import MediaInfo, Report, TimelineEntry
-from service.verdict import (
-    MAX_DECIDING_FPR,
-    Findings,
-    Match,
-    Rule,
-    Stability,
-    StabilityTrial,
-    fuse,
-)
+from service.rules import Rule, Stability, StabilityTrial
+from service.signals import Findings, signals
+from service.signals.detector import decides
+from service.stages import Run, StageTimeout, abandoned_stages, guard, run_with_deadline
+from service.verdict import fuse
+
+__all__ = [
+    "AnalyzeOptions",
+    "StageTimeout",
+    "abandoned_stages",
+    "analyze",
+    "run_with_deadline",
+    "shingan_version",
+    "versions",
+]
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class AnalyzeOptions:
-    """Per-call settings; built once from :class:`service.config.Config` and reused."""
-
-    trust: TrustConfig = field(default_factory=TrustConfig)
-    limits: Limits = field(default_factory=Limits)
-    include_thumbnails: bool = False
-    detectors: DetectorSet = field(default_factory=DetectorSet)
-    banks: BankLookup = field(default_factory=BankSet)
-    include_forensics: bool = False
-    language: str = "en"  # summary and reasons: "en" or "ja"
-    video_every_s: float = 1.0
-    video_max_frames: int = 64
-    video_max_duration_s: float = 600.0
-    stage_timeout_s: float = 120.0  # each stage's deadline; 0 for none
+T = TypeVar("T")
 
 
 def shingan_version() -> str:
@@ -106,34 +97,6 @@ def versions() -> dict[str, Any]:
     return copy.deepcopy(_static_versions())
 
 
-class _Timer:
-    def __init__(self) -> None:
-        self.ms: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.ms[name] = round((time.perf_counter() - start) * 1000, 3)
-
-
-T = TypeVar("T")
-
-
-def _nearest_matches(banks: BankLookup, hashes: list[str]) -> tuple[Match, ...]:
-    """Every bank entry near any of the hashes (an image's, or each video frame's), nearest
-    distance per entry."""
-    best: dict[tuple[str, str], Match] = {}
-    for h in hashes:
-        for m in banks.lookup(h):
-            key = (m.bank, m.entry)
-            if key not in best or m.distance < best[key].distance:
-                best[key] = m
-    return tuple(sorted(best.values(), key=lambda m: m.distance))
-
-
 #: Realistic re-encodings a detector-only decision must survive.
 STABILITY_VARIANTS = ("jpeg85", "jpeg70", "resize0.75")
 
@@ -151,14 +114,10 @@ def _variant(rgb: np.ndarray, name: str) -> np.ndarray:
 
 
 def _stability(
-    rgb: np.ndarray, options: AnalyzeOptions, results: list[DetectorResult]
+    rgb: np.ndarray, options: AnalyzeOptions, results: tuple[DetectorResult, ...]
 ) -> Stability:
     """Re-score the image with each deciding detector after each variant."""
-    deciding = {
-        r.name
-        for r in results
-        if r.above_threshold and r.threshold_fpr is not None and r.threshold_fpr <= MAX_DECIDING_FPR
-    }
+    deciding = {r.name for r in results if decides(r)}
     detectors = [d for d in options.detectors.detectors if d.card.name in deciding]
     trials = []
     for name in STABILITY_VARIANTS:
@@ -174,118 +133,8 @@ def _stability(
     return Stability(tuple(trials))
 
 
-class StageTimeout(ShinganError):
-    """A stage outlived its deadline; its thread was left to finish on its own."""
-
-    code = "timed_out"
-
-
-_abandoned_lock = threading.Lock()
-_abandoned = 0
-
-
-def abandoned_stages() -> int:
-    """Stages that timed out and are still running in their threads (in this process).
-
-    The service counts them as busy analysis slots until they end, so runaway work is never
-    more than the slots allow."""
-    with _abandoned_lock:
-        return _abandoned
-
-
-def run_with_deadline(name: str, timeout_s: float, run: Callable[[], T]) -> T:
-    """``run()`` in a helper thread, waiting at most ``timeout_s`` for it.
-
-    Python cannot stop a thread that is inside a decoder or a model, so a stage that overruns
-    is abandoned: the caller goes on without its result and the thread ends when the work does.
-
-    Raises:
-        StageTimeout: the deadline passed first.
-        Exception: whatever ``run`` raised.
-    """
-    global _abandoned
-    if timeout_s <= 0:
-        return run()
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        global _abandoned
-        try:
-            box["value"] = run()
-        except BaseException as exc:  # handed to the caller, or dropped if it left
-            box["error"] = exc
-        finally:
-            with _abandoned_lock:
-                done.set()
-                if box.get("abandoned"):
-                    _abandoned -= 1
-                    log.warning("stage %s finished after its deadline", name)
-
-    threading.Thread(target=target, name=f"shingan-stage-{name}", daemon=True).start()
-    if not done.wait(timeout_s):
-        with _abandoned_lock:
-            if not done.is_set():
-                box["abandoned"] = True
-                _abandoned += 1
-                raise StageTimeout(name)
-    if "error" in box:
-        raise box["error"]
-    value: T = box["value"]
-    return value
-
-
-class _Run:
-    """One analysis: its timings, warnings and abstentions, and how each stage is run.
-
-    Every stage runs under the configured deadline; an exception or an overrun in one costs
-    that signal (a warning, or a ``timed_out`` abstention), never the report.
-    """
-
-    def __init__(self, options: AnalyzeOptions) -> None:
-        self.options = options
-        self.timer = _Timer()
-        self.warnings: list[str] = []
-        self.abstentions: list[Abstention] = []
-        self.timed_out: set[str] = set()
-
-    def deadline(self) -> float:
-        """A monotonic time for stages that stop themselves (frame loops)."""
-        return time.monotonic() + self.options.stage_timeout_s
-
-    def overran(self, stage: str, what: str = "") -> None:
-        self.timed_out.add(stage)
-        self.abstentions.append(
-            Abstention(
-                "timed_out",
-                f"the {stage} stage took longer than {self.options.stage_timeout_s:g} s and was "
-                f"stopped{what}; its signal is missing",
-            )
-        )
-
-    def raw(self, stage: str, run: Callable[[], T], *, grace_s: float = 0.0) -> T:
-        """Timed and under the deadline; exceptions (StageTimeout among them) propagate."""
-        with self.timer.stage(stage):
-            return run_with_deadline(stage, self.options.stage_timeout_s + grace_s, run)
-
-    def stage(
-        self, stage: str, run: Callable[[], T], *, label: str | None = None, grace_s: float = 0.0
-    ) -> T | None:
-        """Timed, under the deadline, guarded: None when it failed or overran."""
-        try:
-            return self.raw(stage, run, grace_s=grace_s)
-        except StageTimeout:
-            self.overran(label or stage)
-        except Exception:
-            log.exception("stage %s failed", stage)
-            self.warnings.append(
-                f"the {label or stage} stage failed on this file; its result is missing"
-            )
-        return None
-
-
 def _analyse_frames(
-    sampled: VideoFrames, options: AnalyzeOptions, run: _Run
+    sampled: VideoFrames, options: AnalyzeOptions, run: Run
 ) -> tuple[tuple[FrameHash, ...], tuple[TimelineEntry, ...], list[DetectorResult]]:
     """PDQ and image detectors on each sampled frame; detectors aggregated over the clip.
 
@@ -301,13 +150,13 @@ def _analyse_frames(
         if time.monotonic() > deadline:
             run.overran("frame analysis", f" after {len(entries)} of {len(sampled.frames)} frames")
             break
-        frame_hash = _guard("video hashing", run.warnings, lambda f=rgb: hashing.pdq(f))  # type: ignore[misc]
+        frame_hash = guard("video hashing", run.warnings, lambda f=rgb: hashing.pdq(f))  # type: ignore[misc]
         if frame_hash is not None:
             hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
         scores: dict[str, float | None] = {}
         faces: int | None = None
         for detector in detectors:
-            result = _guard(
+            result = guard(
                 f"{detector.card.name} detector",
                 run.warnings,
                 lambda d=detector, f=rgb: d.analyze_image(f),  # type: ignore[misc]
@@ -326,21 +175,144 @@ def _analyse_frames(
     return tuple(hashes), tuple(entries), results
 
 
-def _guard(stage: str, warnings: list[str], run: Callable[[], T]) -> T | None:
-    """Run one step; a bug or an unforeseen input in it costs that signal, not the report."""
-    try:
-        return run()
-    except Exception:
-        log.exception("stage %s failed", stage)
-        warnings.append(f"the {stage} stage failed on this file; its result is missing")
-        return None
+class _Inputs:
+    """The file as signals see it (:class:`service.signals.Inputs`): pixels and hashes are made
+    on first use, each in its own timed, guarded stage."""
 
+    def __init__(self, media: Media, run: Run) -> None:
+        self.media = media
+        self.run = run
+        self.options = run.options
+        self._decoded = False
+        self._image: DecodedImage | None = None
+        self.image_problem: str | None = None
+        self.pdq: PdqHash | None = None
+        self.frame_hashes: tuple[FrameHash, ...] = ()
+        self.timeline: tuple[TimelineEntry, ...] = ()
+        self._frame_results: list[DetectorResult] | None = None
+        self._sampled = False
 
-def _verify_c2pa(media: Any, options: AnalyzeOptions) -> c2pa_mod.C2paFinding:
-    with media.path.open("rb") as stream:  # opened in the stage's own thread
-        return c2pa_mod.verify_c2pa(
-            stream, media.mime, options.trust, include_thumbnails=options.include_thumbnails
+    @property
+    def image(self) -> DecodedImage | None:
+        if not self._decoded and self.media.kind == "image" and self.media.width is not None:
+            self._decoded = True
+            try:
+                self._image = self.run.raw(
+                    "decode", lambda: decode_image(self.media, self.options.limits)
+                )
+            except StageTimeout:
+                self.run.overran("decode")
+                self.image_problem = "the image took too long to decode"
+            except MediaError as exc:
+                # The container was readable (C2PA ran); the pixels are not.
+                self.run.warnings.append(f"the image data could not be decoded: {exc.message}")
+                self.image_problem = (
+                    "the image data could not be decoded, so its metadata was not read"
+                )
+        return self._image
+
+    @property
+    def frame_results(self) -> list[DetectorResult] | None:
+        if self.media.kind == "video" and not self._sampled:
+            self._sampled = True
+            self._analyse_video()
+        return self._frame_results
+
+    @property
+    def hashes(self) -> list[str]:
+        if self.pdq is not None:
+            return [self.pdq.hex]
+        return [f.hash.hex for f in self.frame_hashes]
+
+    def stage(self, stage: str, run: Callable[[], T], *, label: str | None = None) -> T | None:
+        return self.run.stage(stage, run, label=label)
+
+    def raw(self, stage: str, run: Callable[[], T]) -> T:
+        return self.run.raw(stage, run)
+
+    def timed(self, stage: str, run: Callable[[], T]) -> T:
+        with self.run.timer.stage(stage):
+            return run()
+
+    def overran(self, stage: str, what: str = "") -> None:
+        self.run.overran(stage, what)
+
+    def guard(self, what: str, run: Callable[[], T]) -> T | None:
+        return guard(what, self.run.warnings, run)
+
+    def finish_pixels(self, found: dict[str, Any]) -> dict[str, str] | None:
+        """After the signals that read pixels: abstentions, the perceptual hash and (when asked)
+        the forensic maps; returns the maps. A video is sampled here if no signal asked."""
+        run, options = self.run, self.options
+        if self.media.kind == "video":
+            _ = self.frame_results
+            return None
+        image = self._image
+        if image is None:
+            return None
+        metadata: MetadataFinding | None = found.get("metadata")
+        try:
+            run.abstentions.extend(
+                run.stage("abstentions", lambda: image_abstentions(self.media, image, metadata))
+                or ()
+            )
+        finally:
+            # The native pixels (4 bytes a pixel in Pillow) are not needed past this point:
+            # freeing them before hashing keeps one request's peak memory bounded. A stage that
+            # overran may still be reading them; it keeps the image alive until it ends.
+            if not run.timed_out & {"metadata", "detectors", "abstentions"}:
+                image.image.close()
+        self.pdq = run.stage("hashing", lambda: hashing.pdq(image.oriented))
+        maps = None
+        if options.include_forensics:
+            maps = run.stage(
+                "forensics", lambda: forensics.maps(image.oriented), label="forensic maps"
+            )
+        if self.pdq is not None and not self.pdq.reliable:
+            run.warnings.append("the image is too flat or small for a reliable perceptual hash")
+        return maps
+
+    def _analyse_video(self) -> None:
+        run, options = self.run, self.options
+        deadline = run.deadline()
+        sampled = run.stage(
+            "frames",
+            lambda: sample_video_frames(
+                self.media.path,
+                every_s=options.video_every_s,
+                max_frames=options.video_max_frames,
+                max_duration_s=options.video_max_duration_s,
+                deadline=deadline,
+            ),
+            label="frame sampling",
+            grace_s=10.0,  # it stops itself at the deadline; the thread's limit catches hangs
         )
+        if sampled is not None and sampled.timed_out:
+            run.overran("frame sampling", f" after {len(sampled.frames)} frames")
+        if sampled is None or not sampled.frames:
+            run.warnings.append("no video frames could be decoded")
+            self._frame_results = []
+            return
+        with run.timer.stage("frame_analysis"):
+            self.frame_hashes, self.timeline, self._frame_results = _analyse_frames(
+                sampled, options, run
+            )
+        if sampled.truncated:
+            run.abstentions.append(
+                Abstention(
+                    "video_too_long",
+                    f"video too long to cover: only the first {sampled.covered_s:.0f} s of "
+                    f"{sampled.duration_s:.0f} s were analysed",
+                )
+            )
+        elif sampled.spacing_s and sampled.spacing_s > options.video_every_s * 1.5:
+            run.abstentions.append(
+                Abstention(
+                    "video_sparse",
+                    f"long video: {len(sampled.frames)} frames analysed, one every "
+                    f"{sampled.spacing_s:.1f} s",
+                )
+            )
 
 
 def analyze(
@@ -362,149 +334,45 @@ def analyze(
         OSError: the file cannot be read.
     """
     options = options or AnalyzeOptions()
-    run = _Run(options)
-    timer, warnings, abstentions = run.timer, run.warnings, run.abstentions
+    run = Run(options)
     total_start = time.perf_counter()
-    with timer.stage("intake"):
+    with run.timer.stage("intake"):
         media = open_media(Path(path), options.limits)
-    try:
-        c2pa_finding = run.raw("c2pa", lambda: _verify_c2pa(media, options))
-    except StageTimeout:
-        run.overran("C2PA")
-        c2pa_finding = c2pa_mod.C2paFinding(
-            state="error",
-            error=f"verification took longer than {options.stage_timeout_s:g} s and was stopped",
-        )
-    metadata: MetadataFinding | None = None
-    marks: tuple[WatermarkFinding, ...] = ()
-    pdq: PdqHash | None = None
-    frame_hashes: tuple[FrameHash, ...] = ()
-    decoded: DecodedImage | None = None
-    results: list[DetectorResult] = []
-    timeline: tuple[TimelineEntry, ...] = ()
-    forensic_maps: dict[str, str] | None = None
+    inputs = _Inputs(media, run)
     for name, reason in options.detectors.disabled:
-        warnings.append(f"detector {name} is disabled: {reason}")
-    if media.kind == "image" and media.width is not None:
-        try:
-            decoded = run.raw("decode", lambda: decode_image(media, options.limits))
-        except StageTimeout:
-            run.overran("decode")
-            metadata = MetadataFinding(error="the image took too long to decode")
-        except MediaError as exc:
-            # The container was readable (C2PA above); the pixels are not.
-            warnings.append(f"the image data could not be decoded: {exc.message}")
-            metadata = MetadataFinding(
-                error="the image data could not be decoded, so its metadata was not read"
-            )
-    if decoded is not None:
-        image = decoded
-        try:
-            metadata = run.stage("metadata", lambda: read_metadata(image.image))
-            marks = (
-                run.stage(
-                    "watermarks",
-                    lambda: watermarks.detect(image.stored, native_size=image.image.size),
-                )
-                or ()
-            )
+        run.warnings.append(f"detector {name} is disabled: {reason}")
+    found: dict[str, Any] = {}
+    try:
+        for sig in signals("file", "pixels"):
+            found[sig.name] = sig.find(inputs)
+    finally:
+        forensic_maps = inputs.finish_pixels(found)
+    for sig in signals("hashes"):
+        found[sig.name] = sig.find(inputs)
 
-            def detect_all() -> list[DetectorResult]:
-                found = []
-                for detector in options.detectors.detectors:
-                    result = _guard(
-                        f"{detector.card.name} detector",
-                        warnings,
-                        lambda d=detector: d.analyze_pixels(image),  # type: ignore[misc]
-                    )
-                    if result is not None:
-                        found.append(result)
-                return found
-
-            results = run.stage("detectors", detect_all) or []
-            abstentions.extend(
-                run.stage("abstentions", lambda: image_abstentions(media, image, metadata)) or ()
-            )
-        finally:
-            # The native pixels (4 bytes a pixel in Pillow) are not needed past this point:
-            # freeing them before hashing keeps one request's peak memory bounded. A stage that
-            # overran may still be reading them; it keeps the image alive until it ends.
-            if not run.timed_out & {"metadata", "detectors", "abstentions"}:
-                decoded.image.close()
-        pdq = run.stage("hashing", lambda: hashing.pdq(image.oriented))
-        if options.include_forensics:
-            forensic_maps = run.stage(
-                "forensics", lambda: forensics.maps(image.oriented), label="forensic maps"
-            )
-        if pdq is not None and not pdq.reliable:
-            warnings.append("the image is too flat or small for a reliable perceptual hash")
-    elif media.kind == "video":
-        deadline = run.deadline()
-        sampled = run.stage(
-            "frames",
-            lambda: sample_video_frames(
-                media.path,
-                every_s=options.video_every_s,
-                max_frames=options.video_max_frames,
-                max_duration_s=options.video_max_duration_s,
-                deadline=deadline,
-            ),
-            label="frame sampling",
-            grace_s=10.0,  # it stops itself at the deadline; the thread's limit catches hangs
-        )
-        if sampled is not None and sampled.timed_out:
-            run.overran("frame sampling", f" after {len(sampled.frames)} frames")
-        if sampled is None or not sampled.frames:
-            warnings.append("no video frames could be decoded")
-        else:
-            with timer.stage("frame_analysis"):
-                frame_hashes, timeline, results = _analyse_frames(sampled, options, run)
-            if sampled.truncated:
-                abstentions.append(
-                    Abstention(
-                        "video_too_long",
-                        f"video too long to cover: only the first {sampled.covered_s:.0f} s of "
-                        f"{sampled.duration_s:.0f} s were analysed",
-                    )
-                )
-            elif sampled.spacing_s and sampled.spacing_s > options.video_every_s * 1.5:
-                abstentions.append(
-                    Abstention(
-                        "video_sparse",
-                        f"long video: {len(sampled.frames)} frames analysed, one every "
-                        f"{sampled.spacing_s:.1f} s",
-                    )
-                )
+    results: tuple[DetectorResult, ...] = found.get("detector") or ()
     if any(r.kind == "face_detection" and r.notes == "no faces found" for r in results):
-        abstentions.append(Abstention("no_faces", "no faces found"))
-    warnings.extend(a.message for a in abstentions)
-    matches: tuple[Match, ...] = ()
-    banks_active = options.banks.active
-    if banks_active:
-        with timer.stage("banks"):
-            hashes = [pdq.hex] if pdq is not None else [f.hash.hex for f in frame_hashes]
-            matches = _nearest_matches(options.banks, hashes)
-    findings = Findings(
-        c2pa=c2pa_finding,
-        metadata=metadata,
-        watermarks=marks if decoded is not None else None,
-        detectors=tuple(results),
-        matches=matches if banks_active else None,
-    )
-    with timer.stage("verdict"):
+        run.abstentions.append(Abstention("no_faces", "no faces found"))
+    run.warnings.extend(a.message for a in run.abstentions)
+    findings = Findings(found)
+    with run.timer.stage("verdict"):
         verdict = fuse(findings, options.language)
-    if verdict.rule == Rule.DETECTORS and decoded is not None:
+    image = inputs.image if media.kind == "image" else None
+    if verdict.rule == Rule.DETECTORS and image is not None:
         # A detector decided alone: check that the decision survives ordinary re-encoding.
         stability = run.stage(
             "stability",
-            lambda: _stability(decoded.oriented, options, results),
+            lambda: _stability(image.oriented, options, results),
             label="stability check",
         )
         if stability is not None:
             verdict = fuse(replace(findings, stability=stability), options.language)
+    c2pa_finding: C2paFinding = found["c2pa"]
     if c2pa_finding.state == "error" and c2pa_finding.remote_url:
-        warnings.append("remote Content Credentials were not fetched")
-    timer.ms["total"] = round((time.perf_counter() - total_start) * 1000, 3)
+        run.warnings.append("remote Content Credentials were not fetched")
+    run.timer.ms["total"] = round((time.perf_counter() - total_start) * 1000, 3)
+    marks: tuple[WatermarkFinding, ...] = found.get("watermark") or ()
+    matches: tuple[Match, ...] = found.get("known_media") or ()
     return Report(
         id=uuid.uuid4().hex,
         created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -516,21 +384,21 @@ def analyze(
             width=media.width,
             height=media.height,
             duration_s=media.duration_s,
-            frames_analyzed=len(timeline) if media.kind == "video" else None,
+            frames_analyzed=len(inputs.timeline) if media.kind == "video" else None,
             filename=filename[:255] if filename else None,
-            pdq=pdq,
-            frame_hashes=frame_hashes,
+            pdq=inputs.pdq,
+            frame_hashes=inputs.frame_hashes,
         ),
         verdict=verdict,
         c2pa=c2pa_finding,
-        metadata=metadata,
+        metadata=found.get("metadata"),
         watermarks=marks,
-        detectors=tuple(results),
-        timeline=timeline,
+        detectors=results,
+        timeline=inputs.timeline,
         forensics=forensic_maps,
         matches=matches,
-        abstentions=tuple(abstentions),
-        warnings=tuple(warnings),
-        timings_ms=timer.ms,
+        abstentions=tuple(run.abstentions),
+        warnings=tuple(run.warnings),
+        timings_ms=run.timer.ms,
         versions={**versions(), "models": options.detectors.model_versions()},
     )

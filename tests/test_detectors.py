@@ -16,7 +16,9 @@ from examples.custom_detector.make_model import build
 from provenance.c2pa import C2paFinding
 from service.cli import main
 from service.pipeline import AnalyzeOptions, analyze
-from service.verdict import Findings, detector_claims, fuse
+from service.signals import Findings
+from service.signals.detector import Detectors
+from service.verdict import fuse
 from tests.conftest import sample
 
 
@@ -256,7 +258,7 @@ ABSENT = C2paFinding(state="absent")
     ],
 )
 def test_rule7_detectors_alone(det, label: str, confidence: str) -> None:
-    v = fuse(Findings(c2pa=ABSENT, detectors=(det,)))
+    v = fuse(Findings.of(c2pa=ABSENT, detector=(det,)))
     assert (v.label, v.confidence) == (label, confidence)
     assert v.confidence != "high"
     if label == "inconclusive":
@@ -269,7 +271,7 @@ def test_detector_never_outranks_provenance() -> None:
     trusted = C2paFinding(
         state="trusted", actions=(Action("c2pa.created", digital_source_type="digitalCapture"),)
     )
-    v = fuse(Findings(c2pa=trusted, detectors=(result(0.99, 0.9, 0.01),)))
+    v = fuse(Findings.of(c2pa=trusted, detector=(result(0.99, 0.9, 0.01),)))
     assert v.label == "authentic"
     effects = {r.finding: r.effect for r in v.reasons}
     assert effects["detector.synth"] == "contradicts"
@@ -277,13 +279,13 @@ def test_detector_never_outranks_provenance() -> None:
 
 
 def test_low_score_is_never_evidence_of_authenticity() -> None:
-    claims = list(detector_claims((result(0.01, 0.9, 0.01),)))
+    claims = list(Detectors().claims((result(0.01, 0.9, 0.01),)))
     assert claims[0].label is None
     assert "not evidence" in claims[0].detail
 
 
 def test_loose_threshold_is_a_lead_not_a_label() -> None:
-    claims = list(detector_claims((result(0.97, 0.8, 0.05),)))
+    claims = list(Detectors().claims((result(0.97, 0.8, 0.05),)))
     assert claims[0].label is None
     assert not claims[0].decisive
     assert "lead" in claims[0].detail
@@ -293,10 +295,10 @@ def test_loose_threshold_is_a_lead_not_a_label() -> None:
 
 
 def test_unstable_detector_decision_becomes_inconclusive() -> None:
-    from service.verdict import Stability, StabilityTrial
+    from service.rules import Stability, StabilityTrial
 
     det = result(0.97, 0.9, 0.01)
-    decided = fuse(Findings(c2pa=ABSENT, detectors=(det,)))
+    decided = fuse(Findings.of(c2pa=ABSENT, detector=(det,)))
     assert (decided.label, decided.confidence) == ("ai_generated", "medium")
     shaky = Stability(
         (
@@ -305,13 +307,13 @@ def test_unstable_detector_decision_becomes_inconclusive() -> None:
             StabilityTrial("resize0.75", {"synth": 0.93}, True),
         )
     )
-    v = fuse(Findings(c2pa=ABSENT, detectors=(det,), stability=shaky))
+    v = fuse(Findings.of(c2pa=ABSENT, detector=(det,), stability=shaky))
     assert (v.label, v.confidence, v.rule) == ("inconclusive", "low", 8)
     assert v.stability is shaky
     unstable = next(r for r in v.reasons if r.finding == "detector.unstable")
     assert "jpeg70" in unstable.detail
     steady = Stability((StabilityTrial("jpeg85", {"synth": 0.95}, True),))
-    assert fuse(Findings(c2pa=ABSENT, detectors=(det,), stability=steady)).label == "ai_generated"
+    assert fuse(Findings.of(c2pa=ABSENT, detector=(det,), stability=steady)).label == "ai_generated"
 
 
 def test_pipeline_runs_the_stability_check(models_dir: Path, tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 
 from service.cli import main
 from service.messages import CATALOG, LANGUAGES, LOCALES, PAGE_TEXT, M, negotiate, render
-from service.verdict import Findings, fuse
+from service.signals import Findings
+from service.verdict import fuse
 from tests.conftest import CA, sample
 from tests.test_verdict import CASES, MULTI
 
@@ -66,7 +67,7 @@ def test_nested_messages_render_per_language() -> None:
 
 @pytest.mark.parametrize("lang", ["en", "ja"])
 def test_every_rule_table_case_renders(lang: str) -> None:
-    findings = [Findings(c2pa=c.c2pa) for c in CASES] + [c.findings for c in MULTI]
+    findings = [Findings.of(c2pa=c.c2pa) for c in CASES] + [c.findings for c in MULTI]
     for f in findings:
         v = fuse(f, lang)
         assert v.language == lang

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from service.contract import rendered_schema as rendered
 from service.pipeline import AnalyzeOptions, analyze
-from service.web.report_schema import rendered
 from tests.conftest import REPORTS_CHECKED, sample
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "report.schema.json"
@@ -17,7 +17,7 @@ SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "report.schema.j
 
 def test_the_committed_schema_is_the_generated_one() -> None:
     assert SCHEMA_FILE.read_text(encoding="utf-8") == rendered(), (
-        "regenerate: python -m service.web.report_schema > docs/report.schema.json"
+        "regenerate: python -m service.contract > docs/report.schema.json"
     )
     Draft202012Validator.check_schema(json.loads(rendered()))
 

@@ -14,7 +14,9 @@ from detectors.registry import DetectorSet, Registry
 from provenance.c2pa import C2paFinding
 from samples.make_samples import draw_scene
 from service.pipeline import AnalyzeOptions, analyze
-from service.verdict import MAX_DECIDING_FPR, Findings, fuse
+from service.signals import Findings
+from service.signals.detector import MAX_DECIDING_FPR
+from service.verdict import fuse
 from tests.conftest import sample, shared_path
 
 
@@ -85,13 +87,13 @@ def test_threshold_decides_as_rule_7_says(registry: Registry, name: str) -> None
     assert above.above_threshold
     assert not below.above_threshold
     absent = C2paFinding(state="absent")
-    v = fuse(Findings(c2pa=absent, detectors=(above,)))
+    v = fuse(Findings.of(c2pa=absent, detector=(above,)))
     if decision.false_positive_rate <= MAX_DECIDING_FPR:
         assert (v.label, v.confidence, v.rule) == (label, "medium", 7)
     else:  # a lead: shown, never a label
         assert v.label == "inconclusive"
         assert v.score == above.score
-    v = fuse(Findings(c2pa=absent, detectors=(below,)))
+    v = fuse(Findings.of(c2pa=absent, detector=(below,)))
     assert v.label == "inconclusive"
 
 

@@ -9,7 +9,10 @@ import pytest
 from provenance.c2pa import Action, AiDeclaration, C2paFinding, Codes, Signer
 from provenance.metadata import Camera, GeneratorSignature, MetadataFinding
 from provenance.watermarks import WatermarkFinding
-from service.verdict import RULES, Findings, Match, fuse
+from service.banks import Match
+from service.rules import RULES
+from service.signals import Findings
+from service.verdict import fuse
 
 SIGNER = Signer(common_name="Cam 1", organization="Example News", issuer="Example CA")
 
@@ -207,7 +210,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_rule_table(case: Case) -> None:
-    v = fuse(Findings(c2pa=case.c2pa))
+    v = fuse(Findings.of(c2pa=case.c2pa))
     assert (v.label, v.confidence, v.basis, v.rule) == (
         case.label,
         case.confidence,
@@ -226,13 +229,13 @@ def test_rule_table(case: Case) -> None:
 def test_every_reason_names_a_known_rule() -> None:
     numbers = {r.number for r in RULES}
     for case in CASES:
-        for reason in fuse(Findings(c2pa=case.c2pa)).reasons:
+        for reason in fuse(Findings.of(c2pa=case.c2pa)).reasons:
             assert reason.rule in numbers
             assert reason.detail
 
 
 def test_ai_summary_wording_is_careful() -> None:
-    v = fuse(Findings(c2pa=finding("trusted", ai="trainedAlgorithmicMedia")))
+    v = fuse(Findings.of(c2pa=finding("trusted", ai="trainedAlgorithmicMedia")))
     assert "says it was made with an AI tool" in v.summary
     assert "trusted signer" in v.summary
     assert "fake" not in v.summary.lower()
@@ -240,7 +243,7 @@ def test_ai_summary_wording_is_careful() -> None:
 
 def test_absence_is_never_authentic() -> None:
     for state in ("absent", "error", "valid", "invalid"):
-        assert fuse(Findings(c2pa=finding(state))).label != "authentic"
+        assert fuse(Findings.of(c2pa=finding(state))).label != "authentic"
 
 
 # --- rules 3 and 5, and conflicts across signals -------------------------------------------------
@@ -283,7 +286,7 @@ class MultiCase:
 MULTI = [
     MultiCase(
         "watermark alone",
-        Findings(c2pa=finding("absent"), watermarks=(mark(True),)),
+        Findings.of(c2pa=finding("absent"), watermark=(mark(True),)),
         "ai_generated",
         "high",
         ("watermark",),
@@ -291,7 +294,7 @@ MULTI = [
     ),
     MultiCase(
         "no watermark is not evidence",
-        Findings(c2pa=finding("absent"), watermarks=(mark(False),)),
+        Findings.of(c2pa=finding("absent"), watermark=(mark(False),)),
         "inconclusive",
         "low",
         (),
@@ -299,7 +302,7 @@ MULTI = [
     ),
     MultiCase(
         "metadata alone",
-        Findings(c2pa=finding("absent"), metadata=A1111_META),
+        Findings.of(c2pa=finding("absent"), metadata=A1111_META),
         "ai_generated",
         "medium",
         ("metadata",),
@@ -307,7 +310,7 @@ MULTI = [
     ),
     MultiCase(
         "camera EXIF alone never makes authentic",
-        Findings(c2pa=finding("absent"), metadata=CAMERA_META),
+        Findings.of(c2pa=finding("absent"), metadata=CAMERA_META),
         "inconclusive",
         "low",
         (),
@@ -315,7 +318,7 @@ MULTI = [
     ),
     MultiCase(
         "watermark outranks metadata, both support",
-        Findings(c2pa=finding("absent"), metadata=A1111_META, watermarks=(mark(True),)),
+        Findings.of(c2pa=finding("absent"), metadata=A1111_META, watermark=(mark(True),)),
         "ai_generated",
         "high",
         ("watermark", "metadata"),
@@ -323,7 +326,7 @@ MULTI = [
     ),
     MultiCase(
         "trusted capture manifest contradicted by a watermark",
-        Findings(c2pa=finding("trusted", capture=True), watermarks=(mark(True),)),
+        Findings.of(c2pa=finding("trusted", capture=True), watermark=(mark(True),)),
         "ai_generated",
         "high",
         ("watermark",),
@@ -331,9 +334,9 @@ MULTI = [
     ),
     MultiCase(
         "tampering outranks a watermark",
-        Findings(
+        Findings.of(
             c2pa=finding("invalid", integrity=("assertion.dataHash.mismatch",)),
-            watermarks=(mark(True),),
+            watermark=(mark(True),),
         ),
         "manipulated",
         "high",
@@ -342,14 +345,16 @@ MULTI = [
     ),
     MultiCase(
         "AI declared in C2PA and metadata agree",
-        Findings(c2pa=finding("trusted", ai="trainedAlgorithmicMedia"), metadata=A1111_META),
+        Findings.of(c2pa=finding("trusted", ai="trainedAlgorithmicMedia"), metadata=A1111_META),
         "ai_generated",
         "high",
         ("c2pa", "metadata"),
     ),
     MultiCase(
         "known fake in a bank, near-identical",
-        Findings(c2pa=finding("absent"), matches=(Match("fact-checks", "F-12", "manipulated", 6),)),
+        Findings.of(
+            c2pa=finding("absent"), known_media=(Match("fact-checks", "F-12", "manipulated", 6),)
+        ),
         "manipulated",
         "high",
         ("known_media",),
@@ -357,10 +362,10 @@ MULTI = [
     ),
     MultiCase(
         "official original in a bank outranks generator metadata",
-        Findings(
+        Findings.of(
             c2pa=finding("absent"),
             metadata=A1111_META,
-            matches=(Match("election-office", "poster-3", "authentic", 24),),
+            known_media=(Match("election-office", "poster-3", "authentic", 24),),
         ),
         "authentic",
         "medium",
@@ -369,7 +374,9 @@ MULTI = [
     ),
     MultiCase(
         "a near match is shown, not decided",
-        Findings(c2pa=finding("absent"), matches=(Match("fact-checks", "F-9", "manipulated", 38),)),
+        Findings.of(
+            c2pa=finding("absent"), known_media=(Match("fact-checks", "F-9", "manipulated", 38),)
+        ),
         "inconclusive",
         "low",
         (),
@@ -377,10 +384,10 @@ MULTI = [
     ),
     MultiCase(
         "watermark outranks a bank match",
-        Findings(
+        Findings.of(
             c2pa=finding("absent"),
-            watermarks=(mark(True),),
-            matches=(Match("originals", "photo-1", "authentic", 10),),
+            watermark=(mark(True),),
+            known_media=(Match("originals", "photo-1", "authentic", 10),),
         ),
         "ai_generated",
         "high",
@@ -389,7 +396,7 @@ MULTI = [
     ),
     MultiCase(
         "trusted capture with camera EXIF stays authentic",
-        Findings(c2pa=finding("trusted", capture=True), metadata=CAMERA_META),
+        Findings.of(c2pa=finding("trusted", capture=True), metadata=CAMERA_META),
         "authentic",
         "high",
         ("c2pa",),

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from service.store import Viewer
 from service.web.counters import HEAVY_ENDPOINTS
 from service.web.errors import error_response
+from service.web.openapi import Answer, Operation, documented
 
 if TYPE_CHECKING:
     pass
@@ -157,6 +158,13 @@ def init_app(app: Flask) -> None:
         return response
 
     @app.get("/metrics")
+    @documented(
+        Operation(
+            "metrics",
+            "Prometheus metrics: requests, latencies, verdicts, queue depth",
+            answers={200: Answer("Prometheus text format", media_type="text/plain")},
+        )
+    )
     def metrics() -> Response:
         st = state()
         body = generate_latest(st.metrics.registry)

@@ -4,21 +4,74 @@ from __future__ import annotations
 
 from typing import IO
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from service import contract
 from service.messages import negotiate
 from service.web.access import actor, viewer
 from service.web.context import received_upload, state
 from service.web.counters import count_verdict
 from service.web.errors import ApiError
-from service.web.openapi import openapi_document
+from service.web.openapi import (
+    LANG,
+    Answer,
+    Operation,
+    Param,
+    binary_body,
+    documented,
+    openapi_document,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
 _TRUE = {"1", "true", "yes", "on"}
+_FLAG = {"type": "boolean", "default": False}
+_BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
 
 
 @bp.post("/verify")
+@documented(
+    Operation(
+        "verify",
+        "Analyse one file and return its report",
+        description=(
+            "Send the file as multipart field `file`, or as the raw body with any "
+            "Content-Type. The type is detected from the bytes. Nothing is kept "
+            "after the response."
+        ),
+        params=(
+            Param("thumbnails", _FLAG, "include C2PA thumbnails as data: URIs"),
+            LANG,
+            Param("forensics", _FLAG, "include error-level and noise maps as data: URIs"),
+            Param(
+                "filename",
+                {"type": "string", "maxLength": 255},
+                "name to record for a raw-body upload",
+            ),
+        ),
+        body={
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": _BINARY},
+                    "required": ["file"],
+                }
+            },
+            **binary_body("application/octet-stream", "*/*"),
+        },
+        answers={
+            200: Answer(
+                "the report",
+                contract.Report,
+                headers={"X-Shingan-Report-Id": "the report's id"},
+            ),
+            400: "no file, or an empty one",
+            413: "the file is over the size limit",
+            415: "not a supported image, video or audio format",
+            422: "corrupt, or over the pixel limit",
+        },
+    )
+)
 def verify() -> Response:
     """Analyse one file sent as multipart ``file`` or as the raw request body."""
     st = state()
@@ -64,6 +117,13 @@ def verify() -> Response:
 
 
 @bp.get("/reports/<report_id>")
+@documented(
+    Operation(
+        "getReport",
+        "A report made earlier (reports are kept; media is not)",
+        answers={200: Answer("the report", contract.Report), 404: "no report with that id"},
+    )
+)
 def get_report(report_id: str) -> Response:
     """A report made earlier (reports are kept; media is not)."""
     data = state().store.get_report(report_id, viewer()) if len(report_id) <= 64 else None
@@ -73,8 +133,15 @@ def get_report(report_id: str) -> Response:
 
 
 @bp.get("/openapi.json")
+@documented(
+    Operation(
+        "openapi",
+        "This document",
+        answers={200: Answer("OpenAPI 3.1 document", media_type="application/json")},
+    )
+)
 def openapi() -> Response:
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(current_app))
 
 
 def init_app(app: Flask) -> None:

@@ -18,16 +18,47 @@ from service.web.access import actor, viewer
 from service.web.context import received_upload, state
 from service.web.downloads import bank_csv
 from service.web.errors import ApiError
+from service.web.openapi import (
+    Answer,
+    Bank,
+    BankEntriesAdded,
+    BankList,
+    NewBank,
+    Operation,
+    documented,
+    json_body,
+)
 
 bp = Blueprint("banks", __name__, url_prefix="/v1/banks")
 
+_NO_BANK = "no bank of that name"
+
 
 @bp.get("")
+@documented(
+    Operation(
+        "listBanks",
+        "Known-media banks, with their entry counts",
+        answers={200: Answer("the banks", BankList)},
+    )
+)
 def list_banks() -> Response:
     return jsonify({"banks": state().store.list_banks(viewer())})
 
 
 @bp.post("")
+@documented(
+    Operation(
+        "createBank",
+        "Create a bank",
+        body=json_body(NewBank),
+        answers={
+            201: Answer("created", Bank),
+            400: "bad name or label",
+            409: "a bank of that name exists",
+        },
+    )
+)
 def create_bank() -> tuple[Response, int]:
     data = request.get_json(silent=True)
     fields = data if isinstance(data, dict) else request.form.to_dict()
@@ -36,6 +67,13 @@ def create_bank() -> tuple[Response, int]:
 
 
 @bp.delete("/<name>")
+@documented(
+    Operation(
+        "deleteBank",
+        "Delete a bank and its entries",
+        answers={204: Answer("deleted"), 404: _NO_BANK},
+    )
+)
 def delete_bank(name: str) -> tuple[str, int]:
     state().banks().delete(name, actor(), viewer())
     return "", 204
@@ -67,6 +105,30 @@ def add_files(name: str, uploads: list[Any]) -> tuple[int, list[dict[str, str]]]
 
 
 @bp.post("/<name>/entries")
+@documented(
+    Operation(
+        "addBankEntries",
+        "Add entries: media files (hashed here) or a bank CSV",
+        body={
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "array", "items": {"type": "string"}},
+                        **{k: {"type": "string"} for k in ("csv", "label", "note", "source")},
+                    },
+                }
+            },
+            "text/csv": {"schema": {"type": "string"}},
+        },
+        answers={
+            200: Answer("entries added; per-file errors listed", BankEntriesAdded),
+            400: "bad CSV or label",
+            404: _NO_BANK,
+            415: "neither multipart nor CSV",
+        },
+    )
+)
 def add_entries(name: str) -> Response:
     """Media files as multipart ``file`` fields, or a bank CSV (``text/csv`` body or a
     multipart ``csv`` field); rows keep their own labels."""
@@ -90,6 +152,13 @@ def add_entries(name: str) -> Response:
 
 
 @bp.get("/<name>/entries.csv")
+@documented(
+    Operation(
+        "exportBank",
+        "A bank as CSV (bank, entry, label, pdq, note, source)",
+        answers={200: Answer("the CSV", media_type="text/csv"), 404: _NO_BANK},
+    )
+)
 def export(name: str) -> Response:
     return bank_csv(name)
 

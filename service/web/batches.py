@@ -17,8 +17,12 @@ from service.web.access import actor
 from service.web.context import state
 from service.web.downloads import batch_results
 from service.web.errors import ApiError
+from service.web.openapi import LANG, Answer, Batch, Operation, Param, binary_body, documented
 
 bp = Blueprint("batches", __name__, url_prefix="/v1/batches")
+
+_NO_BATCH = "no batch with that id (or not yours)"
+_IN_ORDER = "one row or line per item, in upload order"
 
 
 def _webhook() -> tuple[str | None, str | None]:
@@ -38,6 +42,47 @@ def start_batch(files: list[tuple[str, Any]], language: str) -> dict[str, Any]:
 
 
 @bp.post("")
+@documented(
+    Operation(
+        "createBatch",
+        "Analyse many files (or zip archives of them) in the background",
+        description=(
+            "Send files as multipart `file` fields (zips among them are expanded), or one "
+            "zip as the raw body. Archives are refused for unsafe paths or links, too "
+            "many members, or an expansion ratio over the limit. Identical files are "
+            "analysed once. With `webhook_url`, the finished batch is POSTed there, "
+            "signed: header `Shingan-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "
+            "'<t>.' + body>` with `webhook_secret` (generated and returned once if not "
+            "given); failures are retried with exponential back-off."
+        ),
+        params=(Param("filename", {"type": "string"}, "name of a raw-body zip"), LANG),
+        body={
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "array",
+                            "items": {
+                                "type": "string",
+                                "contentMediaType": "application/octet-stream",
+                            },
+                        },
+                        "webhook_url": {"type": "string", "format": "uri"},
+                        "webhook_secret": {"type": "string"},
+                    },
+                    "required": ["file"],
+                }
+            },
+            **binary_body("application/zip"),
+        },
+        answers={
+            202: Answer("accepted; poll the Location", Batch, headers={"Location": ""}),
+            400: "no files; unsafe_archive, zip_bomb, too_many_files, bad_archive, bad_webhook",
+            413: "the batch is over its size limit",
+        },
+    )
+)
 def create() -> tuple[Response, int]:
     """Several files as multipart ``file`` fields, or one zip (multipart or raw body)."""
     files: list[tuple[str, Any]]
@@ -87,6 +132,21 @@ def _int_arg(name: str, default: int, high: int) -> int:
 
 
 @bp.get("/<batch_id>")
+@documented(
+    Operation(
+        "getBatch",
+        "Status, progress and items of a batch",
+        params=(
+            Param("offset", {"type": "integer", "minimum": 0, "default": 0}),
+            Param("limit", {"type": "integer", "minimum": 0, "maximum": 10000, "default": 1000}),
+        ),
+        answers={
+            200: Answer("the batch with a page of its items", Batch),
+            400: "bad offset or limit",
+            404: _NO_BATCH,
+        },
+    )
+)
 def show(batch_id: str) -> Response:
     batch = owned_batch(batch_id)
     offset = _int_arg("offset", 0, 10**9)
@@ -98,11 +158,25 @@ def show(batch_id: str) -> Response:
 
 
 @bp.get("/<batch_id>/results.csv")
+@documented(
+    Operation(
+        "getBatchResultsCsv",
+        "Results as CSV (the columns of `shingan batch`)",
+        answers={200: Answer(_IN_ORDER, media_type="text/csv"), 404: _NO_BATCH},
+    )
+)
 def results_csv(batch_id: str) -> Response:
     return batch_results(batch_id, "csv")
 
 
 @bp.get("/<batch_id>/results.jsonl")
+@documented(
+    Operation(
+        "getBatchResultsJsonl",
+        "Results as JSON Lines: one report (or error) per item",
+        answers={200: Answer(_IN_ORDER, media_type="application/jsonl"), 404: _NO_BATCH},
+    )
+)
 def results_jsonl(batch_id: str) -> Response:
     return batch_results(batch_id, "jsonl")
 

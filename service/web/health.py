@@ -9,17 +9,29 @@ from flask import Blueprint, Flask, Response, jsonify
 
 from provenance import c2pa as c2pa_mod
 from service.web.context import state
+from service.web.openapi import Answer, Health, Operation, Ready, documented
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@documented(Operation("healthz", "Liveness", answers={200: Answer("the process is up", Health)}))
 def healthz() -> Response:
     """The process is up."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@documented(
+    Operation(
+        "readyz",
+        "Readiness",
+        answers={
+            200: Answer("ready to analyse", Ready),
+            503: Answer("not ready; `checks` says why", Ready),
+        },
+    )
+)
 def readyz() -> tuple[Response, int]:
     """The service can analyse: the C2PA library answers and uploads can be stored."""
     st = state()
