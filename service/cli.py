@@ -19,7 +19,7 @@ import click
 from detectors.registry import Registry
 from provenance.media import MediaError
 from service.banks import LABELS
-from service.config import Config, ConfigError, load_config
+from service.config import Config, ConfigError, load_config, parse_setting
 from service.messages import LANGUAGES
 from service.pipeline import analyze, shingan_version
 
@@ -40,11 +40,25 @@ def _clean(text: Any) -> str:
     )
 
 
+def _overrides(ctx_obj: dict[str, Any], **explicit: Any) -> dict[str, Any]:
+    """``--set`` values, then a command's own options (which win when given)."""
+    return {**ctx_obj.get("settings", {}), **{k: v for k, v in explicit.items() if v is not None}}
+
+
 def _load(ctx_obj: dict[str, Any], **overrides: Any) -> Config:
     try:
-        return load_config(ctx_obj.get("config_file"), overrides=overrides)
+        return load_config(ctx_obj.get("config_file"), overrides=_overrides(ctx_obj, **overrides))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+
+
+def _parse_settings(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Any]:
+    try:
+        return dict(parse_setting(v) for v in values)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,10 +68,23 @@ def _load(ctx_obj: dict[str, Any], **overrides: Any) -> Config:
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML configuration file (default: $SHINGAN_CONFIG).",
 )
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_parse_settings,
+    help=(
+        "Override one setting (a file key of the README's settings table; lists as in the "
+        "SHINGAN_* variables). Repeatable; wins over the file and the environment."
+    ),
+)
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
 @click.version_option(shingan_version(), prog_name="shingan")
 @click.pass_context
-def main(ctx: click.Context, config_file: Path | None, verbose: int) -> None:
+def main(
+    ctx: click.Context, config_file: Path | None, settings: dict[str, Any], verbose: int
+) -> None:
     """Shingan (真贋): provenance triage of suspect media."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -66,6 +93,7 @@ def main(ctx: click.Context, config_file: Path | None, verbose: int) -> None:
     tune_malloc()  # before any large allocation: freed image memory goes back to the system
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
+    ctx.obj["settings"] = settings
 
 
 @main.command()
@@ -246,7 +274,7 @@ def batch(
             workers=workers,
             resume=resume,
             config_file=ctx.obj.get("config_file") and str(ctx.obj["config_file"]),
-            overrides=overrides,
+            overrides=_overrides(ctx.obj, **overrides),
             extra={"language": lang},
             progress=batch_mod.progress_printer(),
         )

@@ -452,6 +452,21 @@ def _read_file(path: Path) -> dict[str, Any]:
     return out
 
 
+def parse_setting(assignment: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` from the command line, read as its ``SHINGAN_KEY`` variable would be.
+
+    Raises:
+        ConfigError: no ``=``, or a key that is not a setting.
+    """
+    key, sep, raw = assignment.partition("=")
+    key = key.strip().lower()
+    if not sep or not key:
+        raise ConfigError(f"expected KEY=VALUE, got {assignment!r}")
+    if key not in Config.model_fields:
+        raise ConfigError(f"unknown setting: {key}")
+    return key, _from_env(key, raw)
+
+
 def _from_env(key: str, raw: str) -> Any:
     kind = _list_kind(key)
     if kind == "paths":

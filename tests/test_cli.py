@@ -172,3 +172,25 @@ def test_serve_answers_verify(tmp_path: Path) -> None:
             urllib.request.urlopen(bad, timeout=30)
         assert info.value.code == 415
         assert json.load(info.value)["error"]["code"] == "unsupported_media_type"
+
+
+def test_set_overrides_a_setting_on_the_command_line() -> None:
+    code, out, err = run(
+        "--set",
+        f"trust_anchors={ROOT_PEM}",
+        "verify",
+        "--json",
+        str(sample("camera_capture.jpg")),
+    )
+    assert code == 0, err
+    assert reports(out)[0]["verdict"]["label"] == "authentic"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [("trust_anchor=x.pem", "unknown setting: trust_anchor"), ("no-equals", "KEY=VALUE")],
+)
+def test_a_bad_set_is_a_usage_error(assignment: str, message: str) -> None:
+    code, _, err = run("--set", assignment, "verify", str(sample("unsigned.jpg")))
+    assert code == 2
+    assert message in err
