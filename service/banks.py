@@ -26,7 +26,7 @@ from provenance.pdq_index import PdqIndex
 from service.verdict import Match
 
 if TYPE_CHECKING:
-    from service.store.banks import BankEntryRecord, BankRepository
+    from service.store import BankEntryRecord, BankRepository
 
 log = logging.getLogger(__name__)
 

@@ -44,9 +44,7 @@ from service.store.db import (
     StoreConflict,
     StoreNotFound,
     default_url,
-    iso,
     normalise_url,
-    now,
 )
 from service.store.holds import HOLD_TTL_S, HoldRepository
 from service.store.keys import ADMIN, ROLES, USER, ApiKey, KeyRepository, Viewer, hash_key
@@ -80,9 +78,7 @@ __all__ = [
     "WebhookStatus",
     "default_url",
     "hash_key",
-    "iso",
     "normalise_url",
-    "now",
     "opened",
 ]
 

@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from service.pipeline import abandoned_stages
 
 if TYPE_CHECKING:
-    from service.store.batches import BatchRepository
+    from service.store import BatchRepository
 
 log = logging.getLogger(__name__)
 
