@@ -185,9 +185,8 @@ class Batches:
                 self.media.release(sha, self.store.holds)
             raise
         for sha in {it.sha256 for it in items if it.error and it.sha256}:
-            self.media.release(
-                sha, self.store.holds
-            )  # refused on arrival (empty): no item reads it
+            # refused on arrival (empty): no item reads it
+            self.media.release(sha, self.store.holds)
         self.store.reports.audit_event(caller, "batch_created", f"{batch_id}: {len(items)} files")
         self.runner.submit(queued)
         if not queued:
