@@ -82,14 +82,14 @@ def bench_store(hexes: list[str], queries: list[str]) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(default_url(Path(tmp)))
-        store.create_bank("bench", "manipulated")
+        store.banks.create_bank("bench", "manipulated")
         start = time.perf_counter()
-        store.add_bank_entries(
+        store.banks.add_bank_entries(
             "bench",
             (BankEntry("bench", f"e{i}", "manipulated", h) for i, h in enumerate(hexes)),
         )
         insert = time.perf_counter() - start
-        live = LiveBanks(BankSet(), store)
+        live = LiveBanks(BankSet(), store.banks)
         start = time.perf_counter()
         live.lookup(queries[0], 31)
         first = time.perf_counter() - start
@@ -98,7 +98,7 @@ def bench_store(hexes: list[str], queries: list[str]) -> None:
             t = time.perf_counter()
             live.lookup(q, 31)
             times.append((time.perf_counter() - t) * 1000)
-        store.add_bank_entries(
+        store.banks.add_bank_entries(
             "bench",
             (BankEntry("bench", f"n{i}", "manipulated", h) for i, h in enumerate(hexes[:1000])),
         )

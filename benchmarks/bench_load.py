@@ -231,7 +231,7 @@ def run(clients: int, seconds: float, hostile: float, kinds: list[str]) -> dict[
     with tempfile.TemporaryDirectory(prefix="shingan-load-") as tmp:
         data = Path(tmp) / "data"
         store = Store(default_url(data))
-        keys = [store.create_key(f"client-{i}") for i in range(clients)]
+        keys = [store.keys.create_key(f"client-{i}") for i in range(clients)]
         store.close()
         port = free_port()
         env = {

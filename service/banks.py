@@ -26,7 +26,7 @@ from provenance.pdq_index import PdqIndex
 from service.rules import Label
 
 if TYPE_CHECKING:
-    from service.store import BankEntryRecord, Store
+    from service.store import BankEntryRecord, BankRepository
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class LiveBanks:
     every process sharing the database.
     """
 
-    def __init__(self, files: BankLookup, store: Store) -> None:
+    def __init__(self, files: BankLookup, store: BankRepository) -> None:
         self.files = files
         self.store = store
         self._lock = threading.Lock()

@@ -330,10 +330,10 @@ def banks_create(
         raise click.UsageError("a bank name is 1-64 letters, digits, '.', '_' or '-'")
     store = _store(ctx)
     try:
-        store.create_bank(name, label, note, source, owner=None, shared=not private)
+        store.banks.create_bank(name, label, note, source, owner=None, shared=not private)
     except StoreConflict as exc:
         raise click.UsageError(str(exc)) from exc
-    store.audit_event("cli", "bank_created", name)
+    store.reports.audit_event("cli", "bank_created", name)
     click.echo(f"bank {name} created", err=True)
 
 
@@ -341,8 +341,8 @@ def banks_create(
 @click.pass_context
 def banks_list(ctx: click.Context) -> None:
     """Banks in the database with their entry counts."""
-    for b in _store(ctx).list_banks():
-        click.echo(f"{_clean(b['name'])}\t{b['label']}\t{b['entries']}\t{_clean(b['note'])}")
+    for b in _store(ctx).banks.list_banks():
+        click.echo(f"{_clean(b.name)}\t{b.label}\t{b.entries}\t{_clean(b.note)}")
 
 
 @banks.command("add")
@@ -370,10 +370,10 @@ def banks_add(
     store = None
     if out is None:
         store = _store(ctx)
-        bank = store.get_bank(bank_name)
+        bank = store.banks.get_bank(bank_name)
         if bank is None:
             raise click.UsageError(f"no bank named {bank_name!r}; create it with 'banks create'")
-        label = label or bank["label"]
+        label = label or bank.label
     elif label is None:
         raise click.UsageError("--label is required with --out")
     assert label is not None
@@ -394,10 +394,10 @@ def banks_add(
         click.echo(f"{len(added)} entries added to {out}", err=True)
     else:
         try:
-            n = store.add_bank_entries(bank_name, added)
+            n = store.banks.add_bank_entries(bank_name, added)
         except StoreNotFound as exc:
             raise click.UsageError(str(exc)) from exc
-        store.audit_event("cli", "bank_entries_added", f"{bank_name}: {n}")
+        store.reports.audit_event("cli", "bank_entries_added", f"{bank_name}: {n}")
         click.echo(f"{n} entries added to bank {bank_name}", err=True)
     if failed:
         ctx.exit(1)
@@ -427,14 +427,14 @@ def banks_import(
     for name, entries in groups.items():
         if not BANK_NAME.match(name):
             raise click.UsageError(f"{csv_file}: bank name {_clean(name)!r} is not usable")
-        if store.get_bank(name) is None:
+        if store.banks.get_bank(name) is None:
             labels = {e.label for e in entries}
             bank_label = label or (labels.pop() if len(labels) == 1 else None)
             if bank_label is None:
                 raise click.UsageError(f"bank {name} does not exist; give --label to create it")
-            store.create_bank(name, bank_label)
-        n = store.add_bank_entries(name, entries)
-        store.audit_event("cli", "bank_imported", f"{name}: {n}")
+            store.banks.create_bank(name, bank_label)
+        n = store.banks.add_bank_entries(name, entries)
+        store.reports.audit_event("cli", "bank_imported", f"{name}: {n}")
         click.echo(f"{n} entries imported into bank {name}", err=True)
 
 
@@ -447,9 +447,9 @@ def banks_export(ctx: click.Context, name: str, out: Path) -> None:
     from service.banks import BankEntry, write_bank_csv
 
     store = _store(ctx)
-    if store.get_bank(name) is None:
+    if store.banks.get_bank(name) is None:
         raise click.UsageError(f"no bank named {name!r}")
-    write_bank_csv(out, (BankEntry.of(e) for e in store.bank_entries(bank=name)))
+    write_bank_csv(out, (BankEntry.of(e) for e in store.banks.bank_entries(bank=name)))
     click.echo(f"bank {name} written to {out}", err=True)
 
 
@@ -469,16 +469,14 @@ def keys() -> None:
 @click.pass_context
 def keys_create(ctx: click.Context, name: str, rate_limit: int | None, admin: bool) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    from service.store import ADMIN, USER, StoreConflict
+    from service.app.errors import Refused
+    from service.app.keys import Keys, check_name
 
-    if not 1 <= len(name) <= 64:
-        raise click.UsageError("a key name is 1-64 characters")
-    store = _store(ctx)
     try:
-        key = store.create_key(name, rate_limit, ADMIN if admin else USER)
-    except StoreConflict as exc:
-        raise click.UsageError(str(exc)) from exc
-    store.audit_event("cli", "key_created", name)
+        check_name(name)  # before the database is opened
+        key = Keys(_store(ctx)).create(name, "cli", rate_per_minute=rate_limit, admin=admin)
+    except Refused as exc:
+        raise click.UsageError(exc.message) from exc
     click.echo(key)
     click.echo(f"key {name} created; it is shown only now", err=True)
 
@@ -487,7 +485,9 @@ def keys_create(ctx: click.Context, name: str, rate_limit: int | None, admin: bo
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
     """Keys by name, with their prefix and state (never the key)."""
-    for k in _store(ctx).list_keys():
+    from service.app.keys import Keys
+
+    for k in Keys(_store(ctx)).list():
         state = "revoked" if k.revoked_at else "active"
         rate = k.rate_per_minute or "default"
         click.echo(f"{_clean(k.name)}\t{k.prefix}…\t{state}\t{rate}/min\t{k.role}")
@@ -498,14 +498,14 @@ def keys_list(ctx: click.Context) -> None:
 @click.pass_context
 def keys_revoke(ctx: click.Context, name: str) -> None:
     """Revoke a key at once."""
-    from service.store import StoreNotFound
+    from service.app.errors import Refused
+    from service.app.keys import Keys
 
-    store = _store(ctx)
+    keys = Keys(_store(ctx))
     try:
-        store.revoke_key(name)
-    except StoreNotFound as exc:
-        raise click.UsageError(str(exc)) from exc
-    store.audit_event("cli", "key_revoked", name)
+        keys.revoke(name, "cli")
+    except Refused as exc:
+        raise click.UsageError(exc.message) from exc
     click.echo(f"key {name} revoked", err=True)
 
 
@@ -616,7 +616,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
         raise click.UsageError(f"data dir {config.data_dir}: {exc.strerror or exc}") from exc
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
     st = app.extensions["shingan"]
-    if st.keys_required and not st.store.has_keys():
+    if st.keys_required and not st.store.keys.has_keys():
         click.echo(
             f"shingan: listening on {config.host} needs API keys and there are none; "
             "create one with 'shingan keys create --name NAME'",

@@ -1,8 +1,8 @@
 """Batch jobs: one item at a time through the same ``analyze`` as everything else.
 
-Every item is a row in the store (:mod:`service.store`); a job names only the item's id. The
-worker that takes it claims the row, analyses the media kept for it in the media store, and
-records the result in one transaction that succeeds only if the item has no result yet. So a
+Every item is a row in the store (:mod:`service.store.batches`); a job names only the item's
+id. The worker that takes it claims the row, analyses the media kept for it in the media store,
+and records the result in one transaction that succeeds only if the item has no result yet. So a
 job may be run twice (a worker killed mid-item, a broker that redelivers) without losing or
 duplicating anything; identical files in one batch are analysed once ("idempotent by sha256").
 
@@ -65,7 +65,7 @@ def context_from_config(config: Config, store: Store | None = None) -> WorkerCon
 
     store = store or config.open_store()
     options = config.analyze_options()
-    options = replace(options, banks=LiveBanks(options.banks, store))
+    options = replace(options, banks=LiveBanks(options.banks, store.banks))
     return WorkerContext(
         store=store,
         media=config.media_store(),
@@ -78,12 +78,13 @@ def context_from_config(config: Config, store: Store | None = None) -> WorkerCon
 
 def process_item(item_id: int, ctx: WorkerContext) -> str | None:
     """Run one batch item; returns the batch id if this call completed the batch, else None."""
-    task = ctx.store.claim_item(item_id)
+    batches = ctx.store.batches
+    task = batches.claim_item(item_id)
     if task is None:
         return None  # already has its result
-    reuse = ctx.store.done_report_for(task.batch_id, task.sha256)
+    reuse = batches.done_report_for(task.batch_id, task.sha256)
     if reuse is not None:
-        ctx.store.finish_item(item_id, reuse=reuse)
+        batches.finish_item(item_id, reuse=reuse)
     else:
         path = ctx.media.path(task.sha256)
         try:
@@ -94,19 +95,19 @@ def process_item(item_id: int, ctx: WorkerContext) -> str | None:
             )
             report = analyze(path, options, filename=task.filename).to_dict()
         except MediaError as exc:
-            ctx.store.finish_item(item_id, error=(exc.code, exc.message))
+            batches.finish_item(item_id, error=(exc.code, exc.message))
         except FileNotFoundError:
-            ctx.store.finish_item(
+            batches.finish_item(
                 item_id, error=("media_missing", "the uploaded file is no longer stored")
             )
         except Exception as exc:  # a bug must not stop a thousand-file batch
             log.exception("item %s failed", item_id)
-            ctx.store.finish_item(item_id, error=("internal_error", f"{type(exc).__name__}: {exc}"))
+            batches.finish_item(item_id, error=("internal_error", f"{type(exc).__name__}: {exc}"))
         else:
-            if ctx.store.finish_item(item_id, report=report) and ctx.on_result:
+            if batches.finish_item(item_id, report=report) and ctx.on_result:
                 ctx.on_result(report)
-    ctx.media.release(task.sha256, ctx.store)
-    if ctx.store.complete_batch_if_done(task.batch_id):
+    ctx.media.release(task.sha256, ctx.store.holds)
+    if batches.complete_batch_if_done(task.batch_id):
         return task.batch_id
     return None
 
@@ -127,14 +128,15 @@ class InProcessRunner:
     def start(self) -> None:
         for t in self._threads:
             t.start()
-        resumed = self.ctx.store.unfinished_items()
+        batches = self.ctx.store.batches
+        resumed = batches.unfinished_items()
         if resumed:
             log.info("resuming %d unfinished batch items", len(resumed))
         self.submit(resumed)
-        for batch_id in self.ctx.store.unfinished_batches():  # e.g. all items done before a crash
-            if self.ctx.store.complete_batch_if_done(batch_id):
+        for batch_id in batches.unfinished_batches():  # e.g. all items done before a crash
+            if batches.complete_batch_if_done(batch_id):
                 self._completed(batch_id)
-        for batch_id in self.ctx.store.undelivered_webhooks():
+        for batch_id in batches.undelivered_webhooks():
             self._completed(batch_id)
 
     def submit(self, item_ids: Iterable[int]) -> None:
@@ -160,11 +162,11 @@ class InProcessRunner:
                     self._queued.discard(item_id)
 
     def _completed(self, batch_id: str) -> None:
-        if self.ctx.store.webhook_target(batch_id) is None:
+        if self.ctx.store.batches.webhook_target(batch_id) is None:
             return
         threading.Thread(
             target=deliver_webhook,
-            args=(self.ctx.store, batch_id),
+            args=(self.ctx.store.batches, batch_id),
             kwargs={
                 "attempts": self.ctx.webhook_attempts,
                 "backoff_s": self.ctx.webhook_backoff_s,
@@ -238,14 +240,14 @@ def celery_app(config: Config) -> Celery:
     def analyze_item(item_id: int) -> None:
         ctx = worker_context(config)
         done = process_item(item_id, ctx)
-        if done and ctx.store.webhook_target(done) is not None:
+        if done and ctx.store.batches.webhook_target(done) is not None:
             app.tasks["shingan.deliver_webhook"].apply_async(args=[done])
 
     @app.task(name="shingan.deliver_webhook")  # type: ignore[untyped-decorator]
     def webhook(batch_id: str) -> None:
         ctx = worker_context(config)
         deliver_webhook(
-            ctx.store,
+            ctx.store.batches,
             batch_id,
             attempts=ctx.webhook_attempts,
             backoff_s=ctx.webhook_backoff_s,

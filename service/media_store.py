@@ -7,10 +7,10 @@ is above zero, in which case they (and single verifications' files) are kept tha
 :mod:`service.store`).
 
 What needs a file is decided in the database, in the same transaction that deletes it
-(:meth:`service.store.Store.release_media`): unfinished batch items, and *holds* that an intake
-takes on each file before putting it in place (so two batches sharing a file never lose it to
-each other). A sweep at start and every hour deletes whatever nothing needs: files left by an
-intake that was refused or killed, holds of processes that are gone.
+(:meth:`service.store.holds.HoldRepository.release_media`): unfinished batch items, and *holds*
+that an intake takes on each file before putting it in place (so two batches sharing a file
+never lose it to each other). A sweep at start and every hour deletes whatever nothing needs:
+files left by an intake that was refused or killed, holds of processes that are gone.
 
 Workers on other machines (``shingan worker``) read the same folder, so in a multi-machine
 deployment the data dir's ``media`` folder must be shared storage.
@@ -40,7 +40,8 @@ _CHUNK = 1024 * 1024
 
 
 class MediaNeeds(Protocol):
-    """What the media store asks of :class:`service.store.Store`."""
+    """What the media store asks of the database (``store.holds``,
+    :class:`service.store.holds.HoldRepository`)."""
 
     def release_media(self, sha256: str, delete_file: Callable[[], None]) -> bool: ...
 

@@ -250,10 +250,17 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-class WebhookStore(Protocol):
-    """What delivery needs of the store: the batch, its webhook, and a place for the outcome."""
+class BatchStatus(Protocol):
+    """A batch's status as its JSON (``service.store.batches.BatchRecord`` has it)."""
 
-    def get_batch(self, batch_id: str) -> dict[str, Any] | None: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class WebhookStore(Protocol):
+    """What delivery needs of the store's batches (``service.store.batches.BatchRepository``):
+    the batch, its webhook, and a place for the outcome."""
+
+    def get_batch(self, batch_id: str) -> BatchStatus | None: ...
 
     def webhook_target(self, batch_id: str) -> tuple[str, str] | None: ...
 
@@ -261,7 +268,8 @@ class WebhookStore(Protocol):
 
 
 def webhook_body(store: WebhookStore, batch_id: str) -> bytes:
-    batch = store.get_batch(batch_id) or {"id": batch_id}
+    found = store.get_batch(batch_id)
+    batch = found.to_dict() if found is not None else {"id": batch_id}
     batch.pop("actor", None)
     batch.pop("webhook", None)
     payload = {

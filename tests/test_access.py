@@ -37,7 +37,7 @@ def test_keys_are_needed_beyond_loopback() -> None:
 def test_requests_without_a_good_key_are_refused(keyed: Flask) -> None:
     client = keyed.test_client()
     store: Store = keyed.extensions["shingan"].store
-    key = store.create_key("newsroom")
+    key = store.keys.create_key("newsroom")
     data = sample("unsigned.jpg").read_bytes()
 
     with client.post("/v1/verify", data=data) as res:
@@ -52,10 +52,10 @@ def test_requests_without_a_good_key_are_refused(keyed: Flask) -> None:
         assert res.status_code == 200
     with client.post("/v1/verify", data=data, headers={"X-API-Key": key}) as res:
         assert res.status_code == 200
-    assert store.audit()[-1]["actor"] == "key:newsroom"
-    assert key not in str(store.list_keys())  # only its hash is kept
+    assert store.reports.audit()[-1].actor == "key:newsroom"
+    assert key not in str(store.keys.list_keys())  # only its hash is kept
 
-    store.revoke_key("newsroom")
+    store.keys.revoke_key("newsroom")
     with client.post("/v1/verify", data=data, headers=bearer(key)) as res:
         assert_error(res, 401, "unauthorized")
 
@@ -63,7 +63,7 @@ def test_requests_without_a_good_key_are_refused(keyed: Flask) -> None:
 def test_a_batch_is_seen_only_by_its_key(keyed: Flask) -> None:
     client = keyed.test_client()
     store: Store = keyed.extensions["shingan"].store
-    mine, theirs = store.create_key("mine"), store.create_key("theirs")
+    mine, theirs = store.keys.create_key("mine"), store.keys.create_key("theirs")
     with client.post(
         "/v1/batches",
         data={"file": (io.BytesIO(sample("unsigned.jpg").read_bytes()), "a.jpg")},
@@ -109,7 +109,7 @@ def test_rate_limits_answer_429_with_retry_after(tmp_path: Path) -> None:
     try:
         client = app.test_client()
         store: Store = app.extensions["shingan"].store
-        slow = store.create_key("slow", rate_per_minute=1)
+        slow = store.keys.create_key("slow", rate_per_minute=1)
         assert [status_of(client, "GET", "/v1/banks") for _ in range(4)] == [200, 200, 200, 429]
         with client.get("/v1/banks") as res:
             assert_error(res, 429, "rate_limited")

@@ -41,7 +41,7 @@ def test_creation_rules(banks: Banks) -> None:
         banks.create({"name": "b", "label": "authentic"}, "key:alice", alice)
     with pytest.raises(NotFound):  # private to alice
         banks.visible("b", bob)
-    assert banks.visible("b", alice, write=True)["name"] == "b"
+    assert banks.visible("b", alice, write=True).name == "b"
 
 
 def test_media_in_csv_out_and_back(banks: Banks, tmp_path: Path) -> None:

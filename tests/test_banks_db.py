@@ -152,5 +152,5 @@ def test_api_banks_are_used_at_once_and_forgotten_when_deleted(
         assert_error(res, 404, "not_found")
     with client.post("/v1/banks/nope/entries", data=b"", content_type="text/csv") as res:
         assert_error(res, 404, "not_found")
-    actions = [e["action"] for e in app.extensions["shingan"].store.audit(limit=50)]
+    actions = [e.action for e in app.extensions["shingan"].store.reports.audit(limit=50)]
     assert {"bank_created", "bank_entries_added", "bank_imported", "bank_deleted"} <= set(actions)

@@ -175,7 +175,7 @@ def test_refused_archives(
     ) as res:
         assert_error(res, status, code)
     store: Store = app.extensions["shingan"].store
-    assert store.queue_depth() == 0
+    assert store.batches.queue_depth() == 0
     app.extensions["shingan"].runner.stop()
 
 
@@ -269,8 +269,8 @@ def test_a_restart_resumes_unfinished_items(tmp_path: Path) -> None:
         with sample(name).open("rb") as fh:
             sha, size = media.put_stream(fh, 10**9)
         items.append(NewItem(name, sha, size))
-    queued = store.create_batch("b" * 32, items, actor="test")
-    assert store.claim_item(queued[0]) is not None  # was running when the process died
+    queued = store.batches.create_batch("b" * 32, items, actor="test")
+    assert store.batches.claim_item(queued[0]) is not None  # was running when the process died
     store.close()
 
     app = make_app(tmp_path)
@@ -292,7 +292,7 @@ def test_media_retention_keeps_files_then_purges(tmp_path: Path) -> None:
     assert kept.read_bytes() == data
     old = time.time() - 2 * 86400
     os.utime(kept, (old, old))
-    assert media.sweep(app.extensions["shingan"].store) == 1
+    assert media.sweep(app.extensions["shingan"].store.holds) == 1
     assert not kept.exists()
     app.extensions["shingan"].runner.stop()
 
@@ -320,15 +320,16 @@ def test_a_redirecting_webhook_is_not_followed(tmp_path: Path) -> None:
     store = Store(default_url(tmp_path))
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        store.create_batch("c" * 32, [], actor="test", webhook_url=url, webhook_secret="s")
+        store.batches.create_batch("c" * 32, [], actor="test", webhook_url=url, webhook_secret="s")
         assert not deliver_webhook(
-            store, "c" * 32, attempts=2, sleep=lambda _: None, allowed_hosts=["127.0.0.1"]
+            store.batches, "c" * 32, attempts=2, sleep=lambda _: None, allowed_hosts=["127.0.0.1"]
         )
     finally:
         server.shutdown()
         server.server_close()
     assert Redirector.hits == ["/hook", "/hook"]  # never /elsewhere
-    batch = store.get_batch("c" * 32)
+    batch = store.batches.get_batch("c" * 32)
     assert batch is not None
-    assert batch["webhook"]["state"] == "failed"
+    assert batch.webhook is not None
+    assert batch.webhook.state == "failed"
     store.close()

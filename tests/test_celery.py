@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from service.store import ItemRow, ReportRow, Store
+from service.store import Store
+from service.store.db import ItemRow, ReportRow
 from service.web import create_app
 from tests.conftest import free_port
 
@@ -130,9 +131,9 @@ def test_two_workers_share_a_batch_and_a_killed_worker_loses_and_duplicates_noth
         store = Store(app.extensions["shingan"].store.url)
 
         def counts() -> dict[str, int]:
-            batch = store.get_batch(batch_id)
+            batch = store.batches.get_batch(batch_id)
             assert batch is not None
-            return dict(batch["counts"])
+            return dict(batch.counts)
 
         # Kill one worker while both are busy, after some results exist.
         deadline = time.monotonic() + 240
@@ -149,25 +150,25 @@ def test_two_workers_share_a_batch_and_a_killed_worker_loses_and_duplicates_noth
         killed_at = counts()
 
         deadline = time.monotonic() + 300
-        while (batch := store.get_batch(batch_id)) and batch["status"] != "done":
-            assert time.monotonic() < deadline, f"batch did not finish: {batch['counts']}"
+        while (batch := store.batches.get_batch(batch_id)) and batch.status != "done":
+            assert time.monotonic() < deadline, f"batch did not finish: {batch.counts}"
             assert workers["beta"].poll() is None
             time.sleep(0.2)
 
-        items = store.batch_items(batch_id)
+        items = store.batches.batch_items(batch_id)
         assert len(items) == len(files)
-        assert all(i["status"] == "done" and i["report_id"] for i in items), items
-        with store._read() as s:
+        assert all(i.status == "done" and i.report_id for i in items), items
+        with store.db.read() as s:
             per_item = s.execute(select(ItemRow.report_id)).scalars().all()
             reports = s.scalar(
                 select(func.count()).select_from(ReportRow).where(ReportRow.batch_id == batch_id)
             )
         # Exactly one result per item; the duplicate file reuses its twin's report.
         assert len(set(per_item)) == len(files) - 1 == reports
-        assert items[0]["report_id"] == items[-1]["report_id"]
+        assert items[0].report_id == items[-1].report_id
         # The killed worker's item was taken over (claimed a second time), not lost.
         assert killed_at["running"] >= 2
-        assert any(i["attempts"] >= 2 for i in items)
+        assert any(i.attempts >= 2 for i in items)
         # Both workers did work: beta alone could not have finished items before the kill
         # while alpha was also running one.
         log_alpha = (tmp_path / "alpha.log").read_text(errors="replace")

@@ -161,7 +161,7 @@ def test_readyz_shows_configuration_only_to_key_holders(tmp_path: Path) -> None:
 
     keyed = create_app({"data_dir": str(tmp_path / "data"), "api_keys": "required"})
     try:
-        key = keyed.extensions["shingan"].store.create_key("ops")
+        key = keyed.extensions["shingan"].store.keys.create_key("ops")
         client = keyed.test_client()
         anonymous = client.get("/readyz")
         assert anonymous.status_code == 200
@@ -261,13 +261,16 @@ def test_webhook_address_is_checked_again_when_sending(
         url = "https://hooks.example.org/in"
         monkeypatch.setattr(webhooks, "resolve", lambda h, p: [ipaddress.ip_address("8.8.8.8")])
         webhooks.check_url(url)
-        store.create_batch("d" * 32, [], actor="test", webhook_url=url, webhook_secret="s")
+        store.batches.create_batch("d" * 32, [], actor="test", webhook_url=url, webhook_secret="s")
         monkeypatch.setattr(webhooks, "resolve", lambda h, p: [ipaddress.ip_address("10.0.0.9")])
-        assert not webhooks.deliver_webhook(store, "d" * 32, attempts=3, sleep=lambda _: None)
-        batch = store.get_batch("d" * 32)
+        assert not webhooks.deliver_webhook(
+            store.batches, "d" * 32, attempts=3, sleep=lambda _: None
+        )
+        batch = store.batches.get_batch("d" * 32)
         assert batch is not None
-        assert batch["webhook"]["state"] == "refused"
-        assert batch["webhook"]["attempts"] == 1
+        assert batch.webhook is not None
+        assert batch.webhook.state == "refused"
+        assert batch.webhook.attempts == 1
     finally:
         store.close()
 
@@ -313,7 +316,7 @@ def test_a_refused_batch_leaves_no_media(app: Flask, client: FlaskClient) -> Non
     assert body["error"]["code"] == "zip_bomb"
     assert _media_files(app) == []
     store = app.extensions["shingan"].store
-    assert store.needed_shas() == set()
+    assert store.holds.needed_shas() == set()
 
 
 def test_media_left_by_a_killed_intake_is_swept_at_start(tmp_path: Path) -> None:
@@ -327,7 +330,7 @@ def test_media_left_by_a_killed_intake_is_swept_at_start(tmp_path: Path) -> None
     dead.wait()
     holder = f"{socket.gethostname()[:80]}:{dead.pid}:killed"
     with sample("unsigned.jpg").open("rb") as fh:
-        sha, _ = media.put_stream(fh, 10**9, lambda s: store.hold_media(holder, s))
+        sha, _ = media.put_stream(fh, 10**9, lambda s: store.holds.hold_media(holder, s))
     (data / "media" / "tmp" / "in-partial").write_bytes(b"half an upload")
     old = time.time() - 7200
     os.utime(data / "media" / "tmp" / "in-partial", (old, old))
@@ -350,22 +353,22 @@ def test_two_batches_sharing_a_file_never_lose_it(tmp_path: Path) -> None:
     media = MediaStore(tmp_path / "media")
     try:
         with sample("unsigned.jpg").open("rb") as fh:
-            sha, size = media.put_stream(fh, 10**9, lambda s: store.hold_media("A", s))
-        (a_item,) = store.create_batch(
+            sha, size = media.put_stream(fh, 10**9, lambda s: store.holds.hold_media("A", s))
+        (a_item,) = store.batches.create_batch(
             "a" * 32, [NewItem("x.jpg", sha, size)], actor="t", holder="A"
         )
         # B's intake stores the same bytes (held) but has not created its batch yet
         with sample("unsigned.jpg").open("rb") as fh:
-            media.put_stream(fh, 10**9, lambda s: store.hold_media("B", s))
-        store.finish_item(a_item, error=("x", "done"))
-        assert not media.release(sha, store)  # B's hold keeps it
-        (b_item,) = store.create_batch(
+            media.put_stream(fh, 10**9, lambda s: store.holds.hold_media("B", s))
+        store.batches.finish_item(a_item, error=("x", "done"))
+        assert not media.release(sha, store.holds)  # B's hold keeps it
+        (b_item,) = store.batches.create_batch(
             "b" * 32, [NewItem("y.jpg", sha, size)], actor="t", holder="B"
         )
-        assert not media.release(sha, store)  # B's item needs it
+        assert not media.release(sha, store.holds)  # B's item needs it
         assert media.path(sha).exists()
-        store.finish_item(b_item, error=("x", "done"))
-        assert media.release(sha, store)  # the last item is done: the file goes
+        store.batches.finish_item(b_item, error=("x", "done"))
+        assert media.release(sha, store.holds)  # the last item is done: the file goes
         assert not media.path(sha).exists()
     finally:
         store.close()
@@ -404,8 +407,8 @@ def test_banks_and_reports_belong_to_their_key(keyed: Flask) -> None:
     from service.store import ADMIN
 
     store = keyed.extensions["shingan"].store
-    alice, bob = store.create_key("alice"), store.create_key("bob")
-    admin = store.create_key("ops", role=ADMIN)
+    alice, bob = store.keys.create_key("alice"), store.keys.create_key("bob")
+    admin = store.keys.create_key("ops", role=ADMIN)
     client = keyed.test_client()
     photo = sample("unsigned.jpg").read_bytes()
 
@@ -461,7 +464,7 @@ def test_banks_and_reports_belong_to_their_key(keyed: Flask) -> None:
 
 def test_batch_items_use_their_owners_banks(keyed: Flask) -> None:
     store = keyed.extensions["shingan"].store
-    alice, bob = store.create_key("alice"), store.create_key("bob")
+    alice, bob = store.keys.create_key("alice"), store.keys.create_key("bob")
     client = keyed.test_client()
     photo = sample("unsigned.jpg").read_bytes()
     client.post("/v1/banks", json={"name": "mine", "label": "manipulated"}, headers=_as(alice))
@@ -490,7 +493,7 @@ def test_report_pages_and_cli_roles(keyed: Flask, tmp_path: Path) -> None:
     from tests.test_pages import csrf_of, page
 
     store = keyed.extensions["shingan"].store
-    alice, bob = store.create_key("alice"), store.create_key("bob")
+    alice, bob = store.keys.create_key("alice"), store.keys.create_key("bob")
     client = keyed.test_client()
     report_id = _verify_as(client, alice, sample("unsigned.jpg").read_bytes())["id"]
     form = page(client, "/signin")
@@ -509,7 +512,7 @@ def test_report_pages_and_cli_roles(keyed: Flask, tmp_path: Path) -> None:
     assert roles == {"alice": "user", "bob": "user", "root": "admin"}
     code, _, _ = run("banks", "create", "official", "--label", "authentic", env=env)
     assert code == 0
-    assert store.get_bank("official")["shared"] is True  # an operator's bank is for everyone
+    assert store.banks.get_bank("official").shared is True  # an operator's bank is for everyone
 
 
 # --- 10. Bank CSV import in bounded memory ----------------------------------------------------
@@ -637,7 +640,7 @@ def _json_of(answer: bytes) -> dict[str, Any]:
 
 
 def test_bodies_are_refused_before_they_are_read(keyed: Flask) -> None:
-    key = keyed.extensions["shingan"].store.create_key("desk")
+    key = keyed.extensions["shingan"].store.keys.create_key("desk")
     gib = 1 << 30
     with serving(keyed) as port:
         started = time.perf_counter()

@@ -130,7 +130,7 @@ def test_pages_ask_for_a_key_when_keys_are_required(tmp_path: Path) -> None:
     app = create_app({"data_dir": str(tmp_path), "api_keys": "required"})
     try:
         store: Store = app.extensions["shingan"].store
-        key = store.create_key("desk")
+        key = store.keys.create_key("desk")
         client = app.test_client()
         with client.get("/batch?lang=en") as res:
             assert res.status_code == 303
@@ -148,7 +148,7 @@ def test_pages_ask_for_a_key_when_keys_are_required(tmp_path: Path) -> None:
             assert res.status_code == 303
             assert res.headers["Location"] == "/"  # never off-site
         assert "Signed in as desk" in page(client, "/batch")
-        store.revoke_key("desk")
+        store.keys.revoke_key("desk")
         with client.get("/batch") as res:
             assert res.status_code == 303  # revocation ends the session at once
         assert page(client, "/healthz")

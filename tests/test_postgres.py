@@ -118,25 +118,27 @@ def test_reports_batches_banks_and_keys(pg_app: Flask, tmp_path: Path) -> None:
     assert verify(client, recompressed(tmp_path))["matches"] == []
 
     store: Store = pg_app.extensions["shingan"].store
-    key = store.create_key("desk")
-    assert store.check_key(key) is not None
-    store.revoke_key("desk")
-    assert store.check_key(key) is None
-    assert {"verify", "batch_item", "bank_created"} <= {e["action"] for e in store.audit(200)}
+    key = store.keys.create_key("desk")
+    assert store.keys.check_key(key) is not None
+    store.keys.revoke_key("desk")
+    assert store.keys.check_key(key) is None
+    assert {"verify", "batch_item", "bank_created"} <= {e.action for e in store.reports.audit(200)}
 
 
 def test_racing_workers_record_one_result(pg_url: str) -> None:
     """Several processes (here: stores with their own connections) finish one item together."""
     stores = [Store(pg_url) for _ in range(4)]
     try:
-        [item] = stores[0].create_batch("r" * 32, [NewItem("x.jpg", "0" * 64, 1)], actor="t")
+        [item] = stores[0].batches.create_batch(
+            "r" * 32, [NewItem("x.jpg", "0" * 64, 1)], actor="t"
+        )
         claims, finishes = threading.Barrier(len(stores)), threading.Barrier(len(stores))
         wins: list[bool] = []
         tasks = []
 
         def work(store: Store, n: int) -> None:
             claims.wait()
-            tasks.append(store.claim_item(item))  # all claim (a worker died, say)...
+            tasks.append(store.batches.claim_item(item))  # all claim (a worker died, say)...
             finishes.wait()  # ...then all finish at once
             report = {
                 "id": f"report-{n}",
@@ -145,7 +147,7 @@ def test_racing_workers_record_one_result(pg_url: str) -> None:
                 "verdict": {"label": "inconclusive", "confidence": "low"},
                 "versions": {},
             }
-            wins.append(store.finish_item(item, report=report))
+            wins.append(store.batches.finish_item(item, report=report))
 
         threads = [threading.Thread(target=work, args=(s, n)) for n, s in enumerate(stores)]
         for t in threads:
@@ -154,10 +156,10 @@ def test_racing_workers_record_one_result(pg_url: str) -> None:
             t.join()
         assert all(t is not None for t in tasks)
         assert sorted(wins) == [False, False, False, True]
-        [row] = stores[0].batch_items("r" * 32)
-        assert row["status"] == "done"
-        assert row["attempts"] == 4  # every claim counted, none lost
-        assert sum(stores[0].complete_batch_if_done("r" * 32) for _ in range(3)) == 1
+        [row] = stores[0].batches.batch_items("r" * 32)
+        assert row.status == "done"
+        assert row.attempts == 4  # every claim counted, none lost
+        assert sum(stores[0].batches.complete_batch_if_done("r" * 32) for _ in range(3)) == 1
     finally:
         for s in stores:
             s.close()
@@ -175,14 +177,16 @@ def test_media_holds_and_releases_race_on_postgresql(pg_url: str, tmp_path: Path
 
     def intake(n: int) -> None:
         holder = f"intake-{n}"
-        sha, size = media.put_stream(io.BytesIO(data), 10**9, lambda s: store.hold_media(holder, s))
-        (item,) = store.create_batch(
+        sha, size = media.put_stream(
+            io.BytesIO(data), 10**9, lambda s: store.holds.hold_media(holder, s)
+        )
+        (item,) = store.batches.create_batch(
             secrets.token_hex(16), [NewItem("x.jpg", sha, size)], actor="t", holder=holder
         )
         if not media.path(sha).exists():
             lost.append(holder)
-        store.finish_item(item, error=("x", "done"))
-        media.release(sha, store)
+        store.batches.finish_item(item, error=("x", "done"))
+        media.release(sha, store.holds)
 
     try:
         threads = [threading.Thread(target=intake, args=(n,)) for n in range(24)]
@@ -191,7 +195,7 @@ def test_media_holds_and_releases_race_on_postgresql(pg_url: str, tmp_path: Path
         for t in threads:
             t.join()
         assert lost == []
-        assert store.needed_shas() == set()
+        assert store.holds.needed_shas() == set()
         assert not any(
             p.is_file() for p in (tmp_path / "media").rglob("*") if p.parent.name != "tmp"
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from service.store import Store, default_url
+from service.store import NewItem, Store, Viewer, default_url
 from tests.conftest import sample
 
 
@@ -25,12 +25,14 @@ def test_every_verification_is_audited(app: Flask, client: FlaskClient) -> None:
     for name in ("camera_capture.jpg", "unsigned.jpg"):
         client.post("/v1/verify", data=sample(name).read_bytes())
     store: Store = app.extensions["shingan"].store
-    log = store.audit()
-    assert [e["label"] for e in log] == ["inconclusive", "authentic"]
-    assert all(e["action"] == "verify" and e["actor"].startswith("ip:") for e in log)
-    assert all(len(e["sha256"]) == 64 for e in log)
-    assert "c2pa_sdk" in log[0]["versions"]
-    assert not hasattr(store, "delete_audit")  # append-only by construction
+    log = store.reports.audit()
+    assert [e.label for e in log] == ["inconclusive", "authentic"]
+    assert all(e.action == "verify" and e.actor.startswith("ip:") for e in log)
+    assert all(len(e.sha256) == 64 for e in log)
+    assert "c2pa_sdk" in log[0].versions
+    # append-only by construction
+    assert not hasattr(store, "delete_audit")
+    assert not any(hasattr(store.reports, m) for m in ("delete_audit", "update_audit"))
 
 
 def test_store_survives_reopening(tmp_path: Path) -> None:
@@ -43,9 +45,9 @@ def test_store_survives_reopening(tmp_path: Path) -> None:
         "verdict": {"label": "inconclusive", "confidence": "low"},
         "versions": {"shingan": "0"},
     }
-    first.save_report(report, actor="test")
+    first.reports.save_report(report, actor="test")
     again = Store(url)  # migrations run again harmlessly
-    assert again.get_report("abc") == report
+    assert again.reports.get_report("abc") == report
     assert (tmp_path / "shingan.db").is_file()
 
 
@@ -64,3 +66,89 @@ def test_media_is_not_kept(app: Flask, client: FlaskClient) -> None:
     (data_dir / "0" / "f9106bd6").parent.mkdir(parents=True, exist_ok=True)
     (data_dir / "0" / "f9106bd6").write_bytes(b"prefix" + media)
     assert _files_holding(data_dir, media) == [data_dir / "0" / "f9106bd6"]
+
+
+def test_records_give_the_api_json_in_its_order(tmp_path: Path) -> None:
+    """The typed records' JSON is the API's: these keys, in this order (responses are not
+    re-sorted), times in ISO 8601 with their zone, the webhook URL without its query."""
+    store = Store(default_url(tmp_path))
+    try:
+        batches = store.batches
+        queued = batches.create_batch(
+            "e" * 32,
+            [NewItem("a.jpg", "1" * 64, 10), NewItem("b.jpg", "", 0, ("empty_media", "empty"))],
+            actor="key:desk",
+            webhook_url="https://hooks.example.org/in?token=secret",
+            webhook_secret="s",
+        )
+        batch = batches.get_batch("e" * 32)
+        assert batch is not None
+        data = batch.to_dict()
+        assert list(data) == [
+            "id",
+            "status",
+            "actor",
+            "created_at",
+            "finished_at",
+            "total",
+            "counts",
+            "progress",
+            "labels",
+            "language",
+            "webhook",
+        ]
+        assert list(data["counts"]) == ["queued", "running", "done", "error"]
+        assert data["counts"] == {"queued": 1, "running": 0, "done": 0, "error": 1}
+        assert data["progress"] == 0.5
+        assert data["finished_at"] is None
+        assert data["created_at"].endswith("+00:00")
+        assert data["webhook"] == {
+            "url": "https://hooks.example.org/in?…",
+            "state": "pending",
+            "attempts": 0,
+        }
+        data.pop("actor")  # a fresh dict each time: callers change theirs
+        assert batch.to_dict()["actor"] == "key:desk"
+        queued_item, refused = (i.to_dict() for i in batches.batch_items("e" * 32))
+        assert list(queued_item) == [
+            "position",
+            "filename",
+            "sha256",
+            "bytes",
+            "status",
+            "attempts",
+            "label",
+            "report_id",
+            "error",
+            "finished_at",
+        ]
+        assert queued_item["error"] is None
+        assert queued_item["finished_at"] is None
+        assert refused["error"] == {"code": "empty_media", "message": "empty"}
+        assert batches.claim_item(queued[0]) is not None
+        assert batches.finish_item(queued[0], reuse=("r" * 32, "authentic"))
+        assert batches.complete_batch_if_done("e" * 32)
+        done = batches.get_batch("e" * 32)
+        assert done is not None
+        assert done.to_dict()["labels"] == {"authentic": 1}
+        assert done.progress == 1.0
+        assert done.finished_at is not None
+
+        store.banks.create_bank("known", "manipulated", "a note", owner="key:desk", shared=False)
+        [bank] = store.banks.list_banks(Viewer("key:desk"))
+        assert list(bank.to_dict()) == [
+            "name",
+            "label",
+            "note",
+            "source",
+            "created_at",
+            "entries",
+            "shared",
+            "owner",
+            "writable",
+        ]
+        assert bank.to_dict()["writable"] is True
+        assert bank.entries == 0
+        assert store.banks.list_banks(Viewer("key:other")) == []
+    finally:
+        store.close()

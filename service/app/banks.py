@@ -22,7 +22,7 @@ from service.banks import (
     iter_bank_csv,
     write_entries,
 )
-from service.store import Store, StoreConflict, Viewer
+from service.store import BankRecord, Store, StoreConflict, Viewer
 
 MAX_CSV_BYTES = 256 * 1024 * 1024
 
@@ -36,17 +36,17 @@ class Banks:
     limits: Limits
     spool_dir: Path
 
-    def visible(self, name: str, viewer: Viewer | None, *, write: bool = False) -> dict[str, Any]:
+    def visible(self, name: str, viewer: Viewer | None, *, write: bool = False) -> BankRecord:
         """The bank if the caller may see it; with ``write``, only if the caller may change it.
 
         Raises:
             NotFound: no such bank, or not the caller's to see.
             Forbidden: ``write`` on a bank shared read-only.
         """
-        bank = self.store.get_bank(name, viewer) if BANK_NAME.match(name) else None
+        bank = self.store.banks.get_bank(name, viewer) if BANK_NAME.match(name) else None
         if bank is None:
             raise NotFound("no bank with that name")
-        if write and not bank["writable"]:
+        if write and not bank.writable:
             raise Forbidden(
                 "this bank is shared read-only; only its owner or an admin key may change it"
             )
@@ -75,16 +75,16 @@ class Banks:
             raise Forbidden("only an admin key may create a shared bank")
         shared = viewer is None or asked
         try:
-            self.store.create_bank(name, label, note, source, owner=caller, shared=shared)
+            self.store.banks.create_bank(name, label, note, source, owner=caller, shared=shared)
         except StoreConflict as exc:
             raise Conflict(str(exc)) from exc
-        self.store.audit_event(caller, "bank_created", name)
+        self.store.reports.audit_event(caller, "bank_created", name)
         return name
 
     def delete(self, name: str, caller: str, viewer: Viewer | None) -> None:
         self.visible(name, viewer, write=True)
-        self.store.delete_bank(name)
-        self.store.audit_event(caller, "bank_deleted", name)
+        self.store.banks.delete_bank(name)
+        self.store.reports.audit_event(caller, "bank_deleted", name)
 
     def media_entries(
         self, path: Path, filename: str, bank: str, label: str, note: str = "", source: str = ""
@@ -115,7 +115,7 @@ class Banks:
             NotFound, Forbidden: as :meth:`visible` with ``write``. BadRequest: a bad label.
         """
         bank = self.visible(name, viewer, write=True)
-        label = label or bank["label"]
+        label = label or bank.label
         check_label(label)
         entries: list[BankEntry] = []
         errors: list[dict[str, str]] = []
@@ -131,8 +131,8 @@ class Banks:
 
     def add(self, bank: str, entries: Iterable[BankEntry], caller: str) -> int:
         """Add entries already checked; the number added."""
-        added = self.store.add_bank_entries(bank, entries)
-        self.store.audit_event(caller, "bank_entries_added", f"{bank}: {added}")
+        added = self.store.banks.add_bank_entries(bank, entries)
+        self.store.reports.audit_event(caller, "bank_entries_added", f"{bank}: {added}")
         return added
 
     def import_csv(self, bank: str, source: IO[bytes], caller: str) -> int:
@@ -160,20 +160,20 @@ class Banks:
             try:
                 for _ in rows():  # a full check first: one bad row refuses the whole file
                     pass
-                added = self.store.add_bank_entries(bank, rows())
+                added = self.store.banks.add_bank_entries(bank, rows())
             except BankError as exc:
                 message = str(exc)
                 if "codec can't decode" in message:
                     raise BadRequest("the CSV is not UTF-8", code="bad_csv") from exc
                 raise BadRequest(message, code="bad_csv") from exc
-        self.store.audit_event(caller, "bank_imported", f"{bank}: {added}")
+        self.store.reports.audit_event(caller, "bank_imported", f"{bank}: {added}")
         return added
 
     def export_lines(self, name: str) -> Iterator[str]:
         """The bank as CSV, in pieces of about 64 KiB."""
         buf = io.StringIO()
         header = True
-        for e in self.store.bank_entries(bank=name):
+        for e in self.store.banks.bank_entries(bank=name):
             write_entries(buf, [BankEntry.of(e)], header=header)
             header = False
             if buf.tell() > 64 * 1024:

@@ -20,7 +20,7 @@ from service.archive import ArchiveError, MemberUnreadable, is_zip, iter_members
 from service.batch import CSV_FIELDS, Failure, csv_row, error_row, row_of
 from service.jobs import CeleryRunner, InProcessRunner
 from service.media_store import MediaStore, new_holder
-from service.store import NewItem, Store
+from service.store import BatchRecord, NewItem, Store
 
 
 class _Budget:
@@ -33,6 +33,21 @@ class _Budget:
         self.left -= n
         if self.left < 0:
             raise TooLarge(f"the batch holds over {self.limit} bytes (zips expanded)")
+
+
+@dataclass(frozen=True)
+class Started:
+    """A batch just recorded, and the webhook secret made for its caller (shown only now)."""
+
+    batch: BatchRecord
+    webhook_secret: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The batch's JSON, with ``webhook_secret`` when one was made."""
+        out = self.batch.to_dict()
+        if self.webhook_secret:
+            out["webhook_secret"] = self.webhook_secret  # the caller verifies signatures with it
+        return out
 
 
 @dataclass(frozen=True)
@@ -71,7 +86,7 @@ class Batches:
         items: list[NewItem] = []
 
         def hold(sha: str) -> None:
-            self.store.hold_media(holder, sha)
+            self.store.holds.hold_media(holder, sha)
 
         def add(name: str, stream: Any) -> None:
             if len(items) >= limits["max_members"]:
@@ -129,9 +144,9 @@ class Batches:
         caller: str,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Started:
         """Store the files, record the batch, queue its items; returns the batch status (with
-        ``webhook_secret`` when one was made for the caller: shown once).
+        the webhook secret when one was made for the caller: shown once).
 
         A batch refused half-way (a zip bomb after other files were stored, a size limit) leaves
         nothing behind: the intake's holds are dropped and its files released.
@@ -156,7 +171,7 @@ class Batches:
             if not items:
                 raise BadRequest("the batch holds no files", code="missing_file")
             batch_id = secrets.token_hex(16)
-            queued = self.store.create_batch(
+            queued = self.store.batches.create_batch(
                 batch_id,
                 items,
                 actor=caller,
@@ -166,56 +181,54 @@ class Batches:
                 holder=holder,
             )
         except BaseException:
-            for sha in self.store.drop_holds(holder):
-                self.media.release(sha, self.store)
+            for sha in self.store.holds.drop_holds(holder):
+                self.media.release(sha, self.store.holds)
             raise
         for sha in {it.sha256 for it in items if it.error and it.sha256}:
-            self.media.release(sha, self.store)  # refused on arrival (empty): no item reads it
-        self.store.audit_event(caller, "batch_created", f"{batch_id}: {len(items)} files")
+            # refused on arrival (empty): no item reads it
+            self.media.release(sha, self.store.holds)
+        self.store.reports.audit_event(caller, "batch_created", f"{batch_id}: {len(items)} files")
         self.runner.submit(queued)
         if not queued:
-            self.store.complete_batch_if_done(batch_id)
-        out = self.store.get_batch(batch_id) or {}
-        if made_secret:
-            out["webhook_secret"] = made_secret  # the caller verifies signatures with it
-        return out
+            self.store.batches.complete_batch_if_done(batch_id)
+        batch = self.store.batches.get_batch(batch_id)
+        assert batch is not None  # just recorded; batches are never deleted
+        return Started(batch, made_secret)
 
-    def owned(self, batch_id: str, caller: str) -> dict[str, Any]:
+    def owned(self, batch_id: str, caller: str) -> BatchRecord:
         """The batch, if the caller may see it.
 
         Raises:
             NotFound: no such batch, or another caller's (with keys in use).
         """
-        batch = self.store.get_batch(batch_id) if len(batch_id) <= 64 else None
-        if batch is None or (self.owners_only and batch["actor"] != caller):
+        batch = self.store.batches.get_batch(batch_id) if len(batch_id) <= 64 else None
+        if batch is None or (self.owners_only and batch.actor != caller):
             raise NotFound("no batch with that id")
         return batch
 
     def result_lines(self, batch_id: str, kind: str) -> Iterator[str]:
         """CSV or JSON Lines, in the same shapes as ``shingan batch``, one item at a time."""
-        store = self.store
         if kind == "csv":
             buf = io.StringIO()
             writer = csv.writer(buf)
             writer.writerow(CSV_FIELDS)
             yield buf.getvalue()
-        for item, report in store.batch_results(batch_id):
-            name = Path(item["filename"])
+        for item, report in self.store.batches.batch_results(batch_id):
+            name = Path(item.filename)
             if kind == "csv":
                 buf = io.StringIO()
                 writer = csv.writer(buf)
                 if report is not None:
                     row = row_of(name, report)
-                elif item["status"] == "error":
-                    err = item["error"] or {}
-                    row = error_row(
-                        name,
-                        Failure(item["sha256"], err.get("code") or "", err.get("message") or ""),
+                elif item.status == "error":
+                    code, message = (
+                        (item.error.code, item.error.message) if item.error else ("", "")
                     )
+                    row = error_row(name, Failure(item.sha256, code or "", message or ""))
                 else:
                     row = error_row(
                         name,
-                        Failure(item["sha256"], "pending", f"not analysed yet ({item['status']})"),
+                        Failure(item.sha256, "pending", f"not analysed yet ({item.status})"),
                     )
                 writer.writerow(csv_row(row))
                 yield buf.getvalue()
@@ -223,9 +236,10 @@ class Batches:
                 if report is not None:
                     line: dict[str, Any] = {"path": str(name), **report}
                 else:
-                    err = item["error"] or {
-                        "code": "pending",
-                        "message": f"not analysed yet ({item['status']})",
-                    }
-                    line = {"path": str(name), "sha256": item["sha256"], "error": err}
+                    err = (
+                        item.error.to_dict()
+                        if item.error is not None
+                        else {"code": "pending", "message": f"not analysed yet ({item.status})"}
+                    )
+                    line = {"path": str(name), "sha256": item.sha256, "error": err}
                 yield json.dumps(line, ensure_ascii=False) + "\n"

@@ -59,5 +59,5 @@ class Verifier:
         report = analyze(path, options, filename=filename)
         self.media.keep_copy(path, report.media.sha256)
         data = report.to_dict()
-        self.store.save_report(data, actor=audit_as or caller, owner=caller)
+        self.store.reports.save_report(data, actor=audit_as or caller, owner=caller)
         return Verified(report, data)

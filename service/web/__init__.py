@@ -51,12 +51,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config = load_config(overrides=config)
     store = config.open_store()
     options = config.analyze_options()
-    live_banks = LiveBanks(options.banks, store)
+    live_banks = LiveBanks(options.banks, store.banks)
     options = replace(options, banks=live_banks)
     upload_dir = config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
     media = config.media_store()
-    metrics = make_metrics(store)
+    metrics = make_metrics(store.batches)
     runner: InProcessRunner | CeleryRunner
     limiter: RateLimiter
     if config.broker_url:
@@ -103,8 +103,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             limits=limits,
             keys_required=config.keys_required(),
             allowed_hosts=config.allowed_hosts or default_allowed_hosts(config.host),
-            key_valid=lambda key: store.check_key(key) is not None,
-            session_key_valid=session_checker(app, store.live_key),
+            key_valid=lambda key: store.keys.check_key(key) is not None,
+            session_key_valid=session_checker(app, store.keys.live_key),
         ),
         slots=ConcurrencyLimiter(
             running=config.running_slots,
@@ -124,8 +124,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     banks_api.init_app(app)
     ui.init_app(app)
     pages.init_app(app)
-    media.sweep(store)
-    media.start_janitor(store)
+    media.sweep(store.holds)
+    media.start_janitor(store.holds)
     live_banks.warm_up()
     runner.start()
 

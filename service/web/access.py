@@ -98,12 +98,12 @@ def init_app(app: Flask) -> None:
         limit = st.config.rate_limit_per_minute
         page_key = session.get("key_name") if not api else None
         if key_value is not None:
-            key = st.store.check_key(key_value)
+            key = st.store.keys.check_key(key_value)
             if key is None:
                 return _unauthorized("the API key is unknown or revoked")
             g.actor, g.admin = f"key:{key.name}", key.admin
             limit = key.rate_per_minute or limit
-        elif isinstance(page_key, str) and (key := st.store.live_key(page_key)) is not None:
+        elif isinstance(page_key, str) and (key := st.store.keys.live_key(page_key)) is not None:
             # signed in on the page (revocation ends it at once)
             g.actor, g.admin = f"key:{key.name}", key.admin
             limit = key.rate_per_minute or limit

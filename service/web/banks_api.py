@@ -43,7 +43,7 @@ _NO_BANK = "no bank of that name"
     )
 )
 def list_banks() -> Response:
-    return jsonify({"banks": state().store.list_banks(viewer())})
+    return jsonify({"banks": [b.to_dict() for b in state().store.banks.list_banks(viewer())]})
 
 
 @bp.post("")
@@ -62,8 +62,9 @@ def list_banks() -> Response:
 def create_bank() -> tuple[Response, int]:
     data = request.get_json(silent=True)
     fields = data if isinstance(data, dict) else request.form.to_dict()
-    name = state().banks().create(fields, actor(), viewer())
-    return jsonify(state().store.get_bank(name, viewer())), 201
+    banks = state().banks()
+    name = banks.create(fields, actor(), viewer())
+    return jsonify(banks.visible(name, viewer()).to_dict()), 201
 
 
 @bp.delete("/<name>")
@@ -147,7 +148,7 @@ def add_entries(name: str) -> Response:
         source = request.stream
     else:
         raise ApiError(415, "unsupported_media_type", "send multipart/form-data or text/csv")
-    added = banks.import_csv(bank["name"], source, actor())
+    added = banks.import_csv(bank.name, source, actor())
     return jsonify({"bank": name, "added": added, "errors": []})
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, jsonify, request, url_for
 
+from service.app.batches import Started
 from service.messages import negotiate
+from service.store import BatchRecord
 from service.web.access import actor
 from service.web.context import state
 from service.web.downloads import batch_results
@@ -31,7 +33,7 @@ def _webhook() -> tuple[str | None, str | None]:
     return url or None, secret or None
 
 
-def start_batch(files: list[tuple[str, Any]], language: str) -> dict[str, Any]:
+def start_batch(files: list[tuple[str, Any]], language: str) -> Started:
     """Start a batch for the caller (the webhook from the form or query, if any)."""
     url, secret = _webhook()
     return (
@@ -98,7 +100,7 @@ def create() -> tuple[Response, int]:
     if not files:
         raise ApiError(400, "missing_file", "send files as multipart 'file' fields or a zip")
     lang = negotiate(request.args.get("lang"), request.headers.get("Accept-Language"))
-    out = start_batch(files, lang)
+    out = start_batch(files, lang).to_dict()
     out["links"] = _links(out["id"])
     response = jsonify(out)
     response.headers["Location"] = url_for("batches.show", batch_id=out["id"])
@@ -113,7 +115,7 @@ def _links(batch_id: str) -> dict[str, str]:
     }
 
 
-def owned_batch(batch_id: str) -> dict[str, Any]:
+def owned_batch(batch_id: str) -> BatchRecord:
     """The batch, if the caller may see it: with keys in use, only its creator may."""
     return state().batches().owned(batch_id, actor())
 
@@ -148,11 +150,13 @@ def _int_arg(name: str, default: int, high: int) -> int:
     )
 )
 def show(batch_id: str) -> Response:
-    batch = owned_batch(batch_id)
+    batch = owned_batch(batch_id).to_dict()
     offset = _int_arg("offset", 0, 10**9)
     limit = _int_arg("limit", 1000, 10000)
     batch.pop("actor", None)
-    batch["items"] = state().store.batch_items(batch_id, offset, limit)
+    batch["items"] = [
+        i.to_dict() for i in state().store.batches.batch_items(batch_id, offset, limit)
+    ]
     batch["links"] = _links(batch_id)
     return jsonify(batch)
 

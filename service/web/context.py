@@ -15,6 +15,7 @@ from flask import current_app
 from provenance.media import copy_limited
 from service.app.banks import Banks
 from service.app.batches import Batches
+from service.app.keys import Keys
 from service.app.verify import Verifier
 from service.config import Config
 from service.jobs import CeleryRunner, InProcessRunner
@@ -48,6 +49,10 @@ class AppState:
     def banks(self) -> Banks:
         """The banks of this application's store."""
         return Banks(self.store, self.options.limits, self.upload_dir)
+
+    def keys(self) -> Keys:
+        """The API keys of this application's store."""
+        return Keys(self.store)
 
     def batches(self) -> Batches:
         """Batches on this application's store, media folder and runner."""

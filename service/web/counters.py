@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 from service.pipeline import abandoned_stages
 
 if TYPE_CHECKING:
-    from service.store import Store
+    from service.store import BatchRepository
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,8 @@ class _StoreCollector(Collector):
     """Figures read at scrape time: the queue from the database (so it includes every worker),
     abandoned stages from this process."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, batches: BatchRepository) -> None:
+        self.batches = batches
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         abandoned = GaugeMetricFamily(
@@ -185,14 +185,14 @@ class _StoreCollector(Collector):
             "shingan_queue_depth", "Batch items waiting for or in analysis (all workers)"
         )
         try:
-            depth.add_metric([], self.store.queue_depth())
+            depth.add_metric([], self.batches.queue_depth())
         except Exception as exc:  # a scrape must not fail because the database is busy
             log.warning("queue depth unavailable: %s", exc)
             return
         yield depth
 
 
-def make_metrics(store: Store) -> Metrics:
+def make_metrics(batches: BatchRepository) -> Metrics:
     registry = CollectorRegistry()
     requests = Counter(
         "shingan_http_requests",
@@ -213,7 +213,7 @@ def make_metrics(store: Store) -> Metrics:
         ["label"],
         registry=registry,
     )
-    registry.register(_StoreCollector(store))
+    registry.register(_StoreCollector(batches))
     return Metrics(registry, requests, latency, verdicts)
 
 

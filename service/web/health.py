@@ -74,7 +74,7 @@ def _caller_has_key() -> bool:
     from service.web.access import presented_key
 
     key = presented_key()
-    return key is not None and state().store.check_key(key) is not None
+    return key is not None and state().store.keys.check_key(key) is not None
 
 
 def init_app(app: Flask) -> None:

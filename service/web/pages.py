@@ -53,11 +53,10 @@ def signin() -> tuple[str, int] | BaseResponse:
     error = None
     if request.method == "POST":
         check_csrf()
-        key = state().store.check_key((request.form.get("key") or "").strip()[:200])
+        key = state().keys().sign_in((request.form.get("key") or "").strip()[:200])
         if key is not None:
             session.clear()
             session["key_name"] = key.name
-            state().store.audit_event(f"key:{key.name}", "signed_in")
             return redirect(_safe_next(request.form.get("next")), 303)
         error = UI_TEXT[lang()]["bad_key"]
     return _page(
@@ -87,14 +86,14 @@ def batch_create() -> BaseResponse:
     if not uploads:
         raise ApiError(400, "missing_file", UI_TEXT[lang()]["choose_first"])
     files = [(u.filename or f"file-{i}", u.stream) for i, u in enumerate(uploads)]
-    out = start_batch(files, lang())
-    return redirect(url_for("pages.batch_show", batch_id=out["id"], lang=lang()), 303)
+    started = start_batch(files, lang())
+    return redirect(url_for("pages.batch_show", batch_id=started.batch.id, lang=lang()), 303)
 
 
 @bp.get("/batch/<batch_id>")
 def batch_show(batch_id: str) -> tuple[str, int]:
     batch = owned_batch(batch_id)
-    items = state().store.batch_items(batch_id, 0, ITEMS_SHOWN)
+    items = state().store.batches.batch_items(batch_id, 0, ITEMS_SHOWN)
     return _page("batch.html", b=batch, items=items, shown=ITEMS_SHOWN)
 
 
@@ -107,7 +106,7 @@ def batch_results(batch_id: str, kind: str) -> Response:
 
 @bp.get("/reports/<report_id>")
 def report(report_id: str) -> str:
-    data = state().store.get_report(report_id, viewer()) if len(report_id) <= 64 else None
+    data = state().store.reports.get_report(report_id, viewer()) if len(report_id) <= 64 else None
     if data is None:
         abort(404, description="no report with that id")
     return render_report(data, lang())
@@ -121,7 +120,7 @@ def banks() -> tuple[str, int]:
 def _banks_page(
     message: str | None = None, errors: list[dict[str, str]] | None = None
 ) -> tuple[str, int]:
-    banks = state().store.list_banks(viewer())
+    banks = state().store.banks.list_banks(viewer())
     return _page("banks.html", banks=banks, labels=LABELS, message=message, errors=errors)
 
 
