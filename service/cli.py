@@ -6,11 +6,13 @@ for each); 2 usage or configuration errors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+import tempfile
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,8 @@ from service.messages import LANGUAGES
 from service.pipeline import analyze, shingan_version
 
 if TYPE_CHECKING:
-    from service.store import Store
+    from service.app.banks import Banks
+    from service.store import BankRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +308,36 @@ def _store(ctx: click.Context) -> Store:
         raise click.UsageError(f"database {config.store_url}: {exc}") from exc
 
 
+def _banks(ctx: click.Context) -> Banks:
+    """The application layer's banks over the configured database; the CLI is the operator."""
+    from service.app.banks import Banks
+
+    config = _load(ctx.obj)
+    return Banks(_store(ctx), config.limits, Path(tempfile.gettempdir()))
+
+
+@contextlib.contextmanager
+def _refused() -> Iterator[None]:
+    """The application layer's refusals (and store conflicts) as usage errors."""
+    from service.app.errors import Refused
+    from service.store import StoreConflict, StoreNotFound
+
+    try:
+        yield
+    except (Refused, StoreConflict, StoreNotFound) as exc:
+        raise click.UsageError(exc.message) from exc
+
+
+def _operator_bank(banks: Banks, name: str, hint: str = "") -> BankRecord:
+    """The bank (the operator sees every bank); a usage error naming it when there is none."""
+    from service.app.errors import NotFound
+
+    try:
+        return banks.visible(name, None)
+    except NotFound:
+        raise click.UsageError(f"no bank named {name!r}{hint}") from None
+
+
 _LABEL = click.Choice(LABELS)
 
 
@@ -324,16 +357,13 @@ def banks_create(
 ) -> None:
     """Create a bank in the database (an operator's bank: shared unless --private)."""
     from service.banks import BANK_NAME
-    from service.store import StoreConflict
 
-    if not BANK_NAME.match(name):
+    if not BANK_NAME.match(name):  # before opening the database
         raise click.UsageError("a bank name is 1-64 letters, digits, '.', '_' or '-'")
-    store = _store(ctx)
-    try:
-        store.banks.create_bank(name, label, note, source, owner=None, shared=not private)
-    except StoreConflict as exc:
-        raise click.UsageError(str(exc)) from exc
-    store.reports.audit_event("cli", "bank_created", name)
+    with _refused():
+        _banks(ctx).create_bank(
+            name, label, note=note, source=source, owner=None, shared=not private, caller="cli"
+        )
     click.echo(f"bank {name} created", err=True)
 
 
@@ -341,7 +371,7 @@ def banks_create(
 @click.pass_context
 def banks_list(ctx: click.Context) -> None:
     """Banks in the database with their entry counts."""
-    for b in _store(ctx).banks.list_banks():
+    for b in _banks(ctx).list(None):
         click.echo(f"{_clean(b.name)}\t{b.label}\t{b.entries}\t{_clean(b.note)}")
 
 
@@ -364,15 +394,12 @@ def banks_add(
 ) -> None:
     """Hash FILES (images; every sampled frame of videos) into a bank."""
     from service.banks import BankEntry, entries_from_media, write_bank_csv
-    from service.store import StoreNotFound
 
     config = _load(ctx.obj)
-    store = None
+    banks = None
     if out is None:
-        store = _store(ctx)
-        bank = store.banks.get_bank(bank_name)
-        if bank is None:
-            raise click.UsageError(f"no bank named {bank_name!r}; create it with 'banks create'")
+        banks = _banks(ctx)
+        bank = _operator_bank(banks, bank_name, "; create it with 'banks create'")
         label = label or bank.label
     elif label is None:
         raise click.UsageError("--label is required with --out")
@@ -388,16 +415,13 @@ def banks_add(
             failed += 1
             message = exc.message if isinstance(exc, MediaError) else (exc.strerror or str(exc))
             click.echo(f"shingan: {_clean(path)}: {message}", err=True)
-    if store is None:
+    if banks is None:
         assert out is not None
         write_bank_csv(out, added, append=True)
         click.echo(f"{len(added)} entries added to {out}", err=True)
     else:
-        try:
-            n = store.banks.add_bank_entries(bank_name, added)
-        except StoreNotFound as exc:
-            raise click.UsageError(str(exc)) from exc
-        store.reports.audit_event("cli", "bank_entries_added", f"{bank_name}: {n}")
+        with _refused():
+            n = banks.add(bank_name, added, "cli")
         click.echo(f"{n} entries added to bank {bank_name}", err=True)
     if failed:
         ctx.exit(1)
@@ -423,18 +447,25 @@ def banks_import(
     groups: dict[str, list[BankEntry]] = defaultdict(list)
     for e in rows:
         groups[bank_name or e.bank].append(e)
-    store = _store(ctx)
+    from service.app.errors import NotFound
+
+    banks = _banks(ctx)
     for name, entries in groups.items():
         if not BANK_NAME.match(name):
             raise click.UsageError(f"{csv_file}: bank name {_clean(name)!r} is not usable")
-        if store.banks.get_bank(name) is None:
+        try:
+            banks.visible(name, None)
+        except NotFound:
             labels = {e.label for e in entries}
             bank_label = label or (labels.pop() if len(labels) == 1 else None)
             if bank_label is None:
-                raise click.UsageError(f"bank {name} does not exist; give --label to create it")
-            store.banks.create_bank(name, bank_label)
-        n = store.banks.add_bank_entries(name, entries)
-        store.reports.audit_event("cli", "bank_imported", f"{name}: {n}")
+                raise click.UsageError(
+                    f"bank {name} does not exist; give --label to create it"
+                ) from None
+            with _refused():
+                banks.create_bank(name, bank_label, owner=None, shared=True, caller="cli")
+        with _refused():
+            n = banks.import_entries(name, entries, "cli")
         click.echo(f"{n} entries imported into bank {name}", err=True)
 
 
@@ -444,12 +475,11 @@ def banks_import(
 @click.pass_context
 def banks_export(ctx: click.Context, name: str, out: Path) -> None:
     """Write a bank as CSV, to share it."""
-    from service.banks import BankEntry, write_bank_csv
+    from service.banks import write_bank_csv
 
-    store = _store(ctx)
-    if store.banks.get_bank(name) is None:
-        raise click.UsageError(f"no bank named {name!r}")
-    write_bank_csv(out, (BankEntry.of(e) for e in store.banks.bank_entries(bank=name)))
+    banks = _banks(ctx)
+    _operator_bank(banks, name)
+    write_bank_csv(out, banks.entries(name))
     click.echo(f"bank {name} written to {out}", err=True)
 
 

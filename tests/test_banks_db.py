@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from service.cli import main
+from service.store import default_url, opened
 from service.web import create_app
 from tests.conftest import CA, sample
 from tests.test_api import assert_error
@@ -83,6 +84,11 @@ def test_cli_create_add_list_export_import(tmp_path: Path) -> None:
     assert r["matches"][0]["entry"] == "unsigned.jpg"
     assert r["matches"][0]["distance"] <= 31
     assert (r["verdict"]["label"], r["verdict"]["basis"]) == ("manipulated", ["known_media"])
+    # The CLI goes through the application layer: a bank the import creates is audited as made.
+    with opened(default_url(second)) as store:
+        actions = [(e.actor, e.action, e.versions.get("detail")) for e in store.reports.audit()]
+    assert ("cli", "bank_imported", "fact-checks: 3") in actions
+    assert ("cli", "bank_created", "fact-checks") in actions
 
 
 def test_api_banks_are_used_at_once_and_forgotten_when_deleted(

@@ -1,8 +1,10 @@
 """Known-media banks kept in the database: create, add entries (from media or a bank CSV),
-export and delete, with the ownership rules. Called by ``/v1/banks`` and the ``/banks`` page."""
+export and delete, with the ownership rules. Called by ``/v1/banks``, the ``/banks`` page and
+``shingan banks``."""
 
 from __future__ import annotations
 
+import builtins
 import io
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -66,20 +68,51 @@ class Banks:
         """
         name = str(fields.get("name") or "").strip()
         label = str(fields.get("label") or "").strip()
-        if not BANK_NAME.match(name):
-            raise BadRequest("name: 1-64 letters, digits, '.', '_' or '-', starting alphanumeric")
-        check_label(label)
-        note, source = (str(fields.get(k) or "")[:2000] for k in ("note", "source"))
         asked = str(fields.get("shared", "")).strip().lower() in ("1", "true", "yes", "on")
         if viewer is not None and asked and not viewer.admin:
             raise Forbidden("only an admin key may create a shared bank")
-        shared = viewer is None or asked
+        self.create_bank(
+            name,
+            label,
+            note=str(fields.get("note") or ""),
+            source=str(fields.get("source") or ""),
+            owner=caller,
+            shared=viewer is None or asked,
+            caller=caller,
+        )
+        return name
+
+    def create_bank(
+        self,
+        name: str,
+        label: str,
+        *,
+        note: str = "",
+        source: str = "",
+        owner: str | None,
+        shared: bool,
+        caller: str,
+    ) -> None:
+        """Create a checked bank: the API's and the page's (owned by the caller) and the
+        operator's from ``shingan banks`` (``owner`` None).
+
+        Raises:
+            BadRequest: a bad name or label. Conflict: the name is in use.
+        """
+        if not BANK_NAME.match(name):
+            raise BadRequest("name: 1-64 letters, digits, '.', '_' or '-', starting alphanumeric")
+        check_label(label)
         try:
-            self.store.banks.create_bank(name, label, note, source, owner=caller, shared=shared)
+            self.store.banks.create_bank(
+                name, label, note[:2000], source[:2000], owner=owner, shared=shared
+            )
         except StoreConflict as exc:
             raise Conflict(str(exc)) from exc
         self.store.reports.audit_event(caller, "bank_created", name)
-        return name
+
+    def list(self, viewer: Viewer | None) -> builtins.list[BankRecord]:
+        """The banks ``viewer`` may see (None: all), with their entry counts."""
+        return self.store.banks.list_banks(viewer)
 
     def delete(self, name: str, caller: str, viewer: Viewer | None) -> None:
         self.visible(name, viewer, write=True)
@@ -88,7 +121,7 @@ class Banks:
 
     def media_entries(
         self, path: Path, filename: str, bank: str, label: str, note: str = "", source: str = ""
-    ) -> list[BankEntry]:
+    ) -> builtins.list[BankEntry]:
         """The entries of one media file: its PDQ hash, or a video's sampled frames.
 
         Raises:
@@ -106,7 +139,7 @@ class Banks:
         source: str,
         caller: str,
         viewer: Viewer | None,
-    ) -> tuple[int, list[dict[str, str]]]:
+    ) -> tuple[int, builtins.list[dict[str, str]]]:
         """Hash media files into the bank: ``files`` gives each file's name and a context that
         provides its path for as long as it is open (an upload received to a temporary file).
         ``label`` defaults to the bank's. Returns (entries added, per-file errors).
@@ -117,8 +150,8 @@ class Banks:
         bank = self.visible(name, viewer, write=True)
         label = label or bank.label
         check_label(label)
-        entries: list[BankEntry] = []
-        errors: list[dict[str, str]] = []
+        entries: builtins.list[BankEntry] = []
+        errors: builtins.list[dict[str, str]] = []
         for filename, opened in files:
             try:
                 with opened as path:
@@ -160,21 +193,30 @@ class Banks:
             try:
                 for _ in rows():  # a full check first: one bad row refuses the whole file
                     pass
-                added = self.store.banks.add_bank_entries(bank, rows())
+                return self.import_entries(bank, rows(), caller)
             except BankError as exc:
                 message = str(exc)
                 if "codec can't decode" in message:
                     raise BadRequest("the CSV is not UTF-8", code="bad_csv") from exc
                 raise BadRequest(message, code="bad_csv") from exc
+
+    def import_entries(self, bank: str, entries: Iterable[BankEntry], caller: str) -> int:
+        """Add entries read from a bank CSV (audited as an import); the number added."""
+        added = self.store.banks.add_bank_entries(bank, entries)
         self.store.reports.audit_event(caller, "bank_imported", f"{bank}: {added}")
         return added
+
+    def entries(self, name: str) -> Iterator[BankEntry]:
+        """The bank's entries, in the order they were added."""
+        for e in self.store.banks.bank_entries(bank=name):
+            yield BankEntry.of(e)
 
     def export_lines(self, name: str) -> Iterator[str]:
         """The bank as CSV, in pieces of about 64 KiB."""
         buf = io.StringIO()
         header = True
-        for e in self.store.banks.bank_entries(bank=name):
-            write_entries(buf, [BankEntry.of(e)], header=header)
+        for entry in self.entries(name):
+            write_entries(buf, [entry], header=header)
             header = False
             if buf.tell() > 64 * 1024:
                 yield buf.getvalue()
