@@ -22,7 +22,7 @@ from detectors.registry import Registry
 from provenance.media import MediaError
 from service.banks import LABELS
 from service.config import Config, ConfigError, load_config, parse_setting
-from service.messages import LANGUAGES
+from service.messages import CLI_TEXT, LANGUAGES
 from service.pipeline import analyze, shingan_version
 
 if TYPE_CHECKING:
@@ -170,75 +170,102 @@ def verify(
         if as_json:
             click.echo(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
         else:
-            click.echo(render_text(data, str(path)))
+            click.echo(render_text(data, str(path), lang))
     if failed:
         ctx.exit(1)
 
 
-def render_text(report: dict[str, Any], name: str) -> str:
-    """A readable summary of one report. Strings from the file are cleaned for the terminal."""
+def _columns(text: str) -> int:
+    """Terminal columns: East Asian wide and fullwidth characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def render_text(report: dict[str, Any], name: str, lang: str = "en") -> str:
+    """A readable summary of one report in ``lang`` (field names and phrases from the
+    catalogue's ``[cli]`` table). Strings from the file are cleaned for the terminal."""
+    text = CLI_TEXT.get(lang, CLI_TEXT["en"])
+
+    def t(key: str, **params: Any) -> str:
+        return text[key].format(**params)
+
+    def line(field: str, value: str) -> str:
+        label = text["field." + field]
+        return f"  {label}{' ' * max(0, 10 - _columns(label))} {value}"
+
     v = report["verdict"]
     c = report["provenance"]["c2pa"]
     lines = [_clean(name)]
-    basis = ", ".join(v["basis"]) or "none"
-    lines.append(f"  verdict    {v['label']} ({v['confidence']} confidence; basis: {basis})")
-    lines.append(f"  summary    {_clean(v['summary'])}")
+    basis = ", ".join(v["basis"]) or t("none")
+    lines.append(
+        line("verdict", t("verdict", label=v["label"], confidence=v["confidence"], basis=basis))
+    )
+    lines.append(line("summary", _clean(v["summary"])))
     c2pa_line = c["state"]
     signer = c.get("signer")
     if signer:
         who = signer.get("common_name") or "?"
         if signer.get("organization"):
             who += f", {signer['organization']}"
-        c2pa_line += f"; signed by {who}"
+        c2pa_line += "; " + t("signed_by", who=who)
         if signer.get("issuer"):
-            c2pa_line += f"; issued by {signer['issuer']}"
+            c2pa_line += "; " + t("issued_by", issuer=signer["issuer"])
     if c.get("error"):
         c2pa_line += f"; {c['error']}"
-    lines.append(f"  c2pa       {_clean(c2pa_line)}")
+    lines.append(line("c2pa", _clean(c2pa_line)))
     if c.get("title"):
-        lines.append(f"  title      {_clean(c['title'])}")
+        lines.append(line("title", _clean(c["title"])))
     if c["state"] not in ("absent", "error"):
-        ai = f"yes ({c['digital_source_type']})" if c["ai_declared"] else "not declared"
-        lines.append(f"  AI         {_clean(ai)}")
-        failures = ", ".join(c["codes"]["failure"]) or "none"
-        lines.append(f"  failures   {_clean(failures)}")
+        ai = t("ai.yes", type=c["digital_source_type"]) if c["ai_declared"] else t("ai.no")
+        lines.append(line("ai", _clean(ai)))
+        failures = ", ".join(c["codes"]["failure"]) or t("none")
+        lines.append(line("failures", _clean(failures)))
     meta = report["provenance"]["metadata"]
     meta_parts = []
     if meta.get("generator"):
         sig = meta["signatures"][0] if meta["signatures"] else {}
-        meta_parts.append(f"generator {meta['generator']} ({sig.get('field', '?')})")
+        meta_parts.append(t("generator", name=meta["generator"], field=sig.get("field", "?")))
     if meta.get("camera"):
         cam = meta["camera"]
-        meta_parts.append("camera " + " ".join(x for x in (cam.get("make"), cam.get("model")) if x))
+        camera = " ".join(x for x in (cam.get("make"), cam.get("model")) if x)
+        meta_parts.append(t("camera", camera=camera))
     if meta.get("software"):
-        meta_parts.append("software " + " > ".join(meta["software"]))
+        meta_parts.append(t("software", chain=" > ".join(meta["software"])))
     if meta_parts:
-        lines.append(f"  metadata   {_clean('; '.join(meta_parts))}")
+        lines.append(line("metadata", _clean("; ".join(meta_parts))))
     marks = report["provenance"]["watermarks"]
     if marks:
         found = [w for w in marks if w["detected"]]
         if found:
-            text = ", ".join(
-                f"{w['scheme']} {w['bits_matched']}/{w['bits_total']} bits" for w in found
+            value = ", ".join(
+                t(
+                    "watermark.bits",
+                    scheme=w["scheme"],
+                    matched=w["bits_matched"],
+                    total=w["bits_total"],
+                )
+                for w in found
             )
         else:
-            text = "none found"
-        lines.append(f"  watermark  {text}")
+            value = t("watermark.none")
+        lines.append(line("watermark", value))
     for det in report["detectors"]:
         if det["applicable"] and det["score"] is not None:
-            mark = "above" if det["above_threshold"] else "below"
-            text = (
-                f"{det['name']} {det['score']:.2f} ({mark} threshold {det['threshold']:.2f}, "
-                f"chosen for {det['threshold_fpr']:.0%} false positives)"
+            value = t(
+                "detector.score",
+                name=det["name"],
+                score=f"{det['score']:.2f}",
+                side=t("detector.above" if det["above_threshold"] else "detector.below"),
+                threshold=f"{det['threshold']:.2f}",
+                fpr=f"{det['threshold_fpr']:.0%}",
             )
         else:
-            text = f"{det['name']}: {det['notes'] or 'not applicable'}"
-        lines.append(f"  detector   {_clean(text)}")
+            value = f"{det['name']}: {det['notes'] or t('detector.not_applicable')}"
+        lines.append(line("detector", _clean(value)))
     for reason in v["reasons"]:
         lines.append(f"  - [{reason['effect']}] {_clean(reason['detail'])}")
     for warning in report["warnings"]:
-        lines.append(f"  warning    {_clean(warning)}")
-    lines.append(f"  sha256     {report['media']['sha256']}")
+        lines.append(line("warning", _clean(warning)))
+    lines.append(line("sha256", report["media"]["sha256"]))
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """Words people read: verdict summaries, reasons and the pages' text, in every language.
 
 The words live in one catalogue per language, ``service/locales/<language>.toml`` (tables
-``[report]`` and ``[page]``), read once; the API, the pages and the CLI all render from them.
+``[report]``, ``[page]`` and ``[cli]``), read once; the API, the pages and the CLI all render
+from them.
 
 The verdict builds :class:`Msg` values (a key and parameters); :func:`render` turns them into text
 in the requested language, falling back to English for any key a language lacks. Parameters
@@ -72,11 +73,11 @@ def render(msg: Msg | str, lang: str = DEFAULT_LANGUAGE) -> str:
 
 
 def _load_catalogues() -> dict[str, dict[str, dict[str, str]]]:
-    """Every ``locales/<language>.toml``: its ``[report]`` and ``[page]`` tables."""
+    """Every ``locales/<language>.toml``: its ``[report]``, ``[page]`` and ``[cli]`` tables."""
     out = {}
     for path in sorted(LOCALES.glob("*.toml")):
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        out[path.stem] = {part: dict(data.get(part, {})) for part in ("report", "page")}
+        out[path.stem] = {part: dict(data.get(part, {})) for part in ("report", "page", "cli")}
     return out
 
 
@@ -86,4 +87,8 @@ CATALOG: dict[str, dict[str, str]] = {lang: c["report"] for lang, c in _CATALOGU
 #: Page words by language; a key a language lacks is shown in English.
 PAGE_TEXT: dict[str, dict[str, str]] = {
     lang: {**_CATALOGUES[DEFAULT_LANGUAGE]["page"], **c["page"]} for lang, c in _CATALOGUES.items()
+}
+#: The CLI's text summary by language; a key a language lacks is shown in English.
+CLI_TEXT: dict[str, dict[str, str]] = {
+    lang: {**_CATALOGUES[DEFAULT_LANGUAGE]["cli"], **c["cli"]} for lang, c in _CATALOGUES.items()
 }

@@ -10,7 +10,16 @@ from click.testing import CliRunner
 from flask.testing import FlaskClient
 
 from service.cli import main
-from service.messages import CATALOG, LANGUAGES, LOCALES, PAGE_TEXT, M, negotiate, render
+from service.messages import (
+    CATALOG,
+    CLI_TEXT,
+    LANGUAGES,
+    LOCALES,
+    PAGE_TEXT,
+    M,
+    negotiate,
+    render,
+)
 from service.signals import Findings
 from service.verdict import fuse
 from tests.conftest import CA, sample
@@ -32,9 +41,10 @@ def test_every_language_has_every_message_with_the_same_fields(lang: str) -> Non
         assert key in en, key
         assert fields(template) == fields(en[key]), key
     raw = tomllib.loads((LOCALES / f"{lang}.toml").read_text(encoding="utf-8"))
-    assert set(raw["page"]) == set(PAGE_TEXT["en"]), "every page text is translated"
-    for key, template in raw["page"].items():
-        assert fields(template) == fields(PAGE_TEXT["en"][key]), key
+    for part, english in (("page", PAGE_TEXT["en"]), ("cli", CLI_TEXT["en"])):
+        assert set(raw[part]) == set(english), f"every {part} text is translated"
+        for key, template in raw[part].items():
+            assert fields(template) == fields(english[key]), key
 
 
 def test_languages_are_the_catalogue_files() -> None:
@@ -105,3 +115,7 @@ def test_cli_language() -> None:
     )
     assert result.exit_code == 0
     assert "信頼できる署名者" in result.stdout
+    # The field names come from the catalogue too, aligned by terminal columns.
+    assert "\n  判定       authentic（確信度 high、根拠: c2pa）" in result.stdout  # noqa: RUF001
+    assert "\n  検証失敗   なし" in result.stdout
+    assert "verdict" not in result.stdout
