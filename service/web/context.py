@@ -16,6 +16,7 @@ from provenance.media import copy_limited
 from service.app.banks import Banks
 from service.app.batches import Batches
 from service.app.keys import Keys
+from service.app.reports import Reports
 from service.app.verify import Verifier
 from service.config import Config
 from service.jobs import CeleryRunner, InProcessRunner
@@ -49,6 +50,10 @@ class AppState:
     def banks(self) -> Banks:
         """The banks of this application's store."""
         return Banks(self.store, self.options.limits, self.upload_dir)
+
+    def reports(self) -> Reports:
+        """The reports kept in this application's store."""
+        return Reports(self.store)
 
     def keys(self) -> Keys:
         """The API keys of this application's store."""

@@ -106,10 +106,7 @@ def batch_results(batch_id: str, kind: str) -> Response:
 
 @bp.get("/reports/<report_id>")
 def report(report_id: str) -> str:
-    data = state().store.reports.get_report(report_id, viewer()) if len(report_id) <= 64 else None
-    if data is None:
-        abort(404, description="no report with that id")
-    return render_report(data, lang())
+    return render_report(state().reports().get(report_id, viewer()), lang())
 
 
 @bp.get("/banks")
