@@ -8,6 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.store import NewItem, Store, Viewer, default_url
+from service.web import openapi
 from tests.conftest import sample
 
 
@@ -149,6 +150,10 @@ def test_records_give_the_api_json_in_its_order(tmp_path: Path) -> None:
         ]
         assert bank.to_dict()["writable"] is True
         assert bank.entries == 0
+        # The OpenAPI document declares every key the API sends (it drops the batch's actor).
+        assert set(data) <= set(openapi.Batch.model_fields)
+        assert list(queued_item) == list(openapi.BatchItem.model_fields)
+        assert list(bank.to_dict()) == list(openapi.Bank.model_fields)
         assert store.banks.list_banks(Viewer("key:other")) == []
     finally:
         store.close()

@@ -132,6 +132,9 @@ class Bank(_Body):
     source: str
     created_at: str | None
     entries: int
+    shared: bool = Field(description="used by every caller's verifications (read-only to them)")
+    owner: str | None = Field(description="the key that made it; null for an operator's bank")
+    writable: bool = Field(description="whether the caller may add to it or delete it")
 
 
 class BankList(_Body):
