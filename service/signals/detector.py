@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from detectors.base import DetectorResult
 from service.messages import M, Msg
-from service.rules import Claim, Label, Rule, claim
+from service.rules import Claim, Confidence, Label, Rule, claim
 from service.signals.base import Findings, Inputs, SignalType
 
 #: Only thresholds chosen for at most this false-positive rate let a detector decide a label.
@@ -76,36 +76,17 @@ class Detectors(SignalType[Results]):
                 continue
             fpr = f"{r.threshold_fpr:.0%}" if r.threshold_fpr is not None else "?"
             values = {"name": r.name, "score": f"{r.score:.2f}", "threshold": f"{r.threshold:.2f}"}
+            argues: Label | None
+            confidence: Confidence
             if decides(r):
-                yield claim(
-                    "detector",
-                    finding,
-                    Rule.DETECTORS,
-                    label,
-                    "medium",
-                    True,
-                    M("detector.decides", fpr=fpr, **values),
-                )
+                argues, confidence, msg = label, "medium", M("detector.decides", fpr=fpr, **values)
             elif r.above_threshold:
-                yield claim(
-                    "detector",
-                    finding,
-                    Rule.DETECTORS,
-                    None,
-                    "low",
-                    False,
-                    M("detector.lead", fpr=fpr, **values),
-                )
+                argues, confidence, msg = None, "low", M("detector.lead", fpr=fpr, **values)
             else:
-                yield claim(
-                    "detector",
-                    finding,
-                    Rule.DETECTORS,
-                    None,
-                    "low",
-                    False,
-                    M("detector.below", **values),
-                )
+                argues, confidence, msg = None, "low", M("detector.below", **values)
+            yield claim(
+                "detector", finding, Rule.DETECTORS, argues, confidence, argues is not None, msg
+            )
 
     def summary(self, label: Label, findings: Findings) -> Msg | None:
         if label in ("ai_generated", "manipulated"):
