@@ -247,7 +247,7 @@ class _Inputs:
         if self.media.kind == "video":
             _ = self.frame_results
             return None
-        image = self._image
+        image = self.image  # decoded here if no signal needed the pixels
         if image is None:
             return None
         metadata: MetadataFinding | None = found.get("metadata")

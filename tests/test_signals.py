@@ -87,3 +87,15 @@ def test_unregistered_signals_are_gone() -> None:
     signals.register(sig)  # type: ignore[arg-type]
     signals.unregister(sig.name)
     assert "trailing_data" not in [s.name for s in signals.signals()]
+
+
+def test_the_image_is_decoded_and_hashed_even_when_no_signal_reads_pixels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    only = {name: signals.signal(name) for name in ("c2pa", "known_media")}
+    monkeypatch.setattr(signals, "_REGISTRY", only)
+    report = analyze(sample("unsigned.jpg"))
+    assert report.media.pdq is not None  # banks still have a hash to match
+    assert "decode" in report.timings_ms
+    assert report.metadata is None
+    assert report.detectors == ()
