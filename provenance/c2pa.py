@@ -28,22 +28,19 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Literal
 
 import c2pa
 
+from provenance.source_types import AI_SOURCE_TYPES
 from provenance.trust import TrustConfig
 
 log = logging.getLogger(__name__)
 
 C2paState = Literal["absent", "invalid", "valid", "trusted", "error"]
 
-#: IPTC digital source types that declare generative-AI involvement.
-AI_SOURCE_TYPES = frozenset(
-    {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia"}
-)
 #: Source types that declare a capture by a device.
 CAPTURE_SOURCE_TYPES = frozenset(
     {"digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "print"}
@@ -327,6 +324,7 @@ def _finding_from_reader(reader: Any, include_thumbnails: bool) -> C2paFinding:
         for i in (active.get("ingredients") or [])[:_MAX_ITEMS]
         if isinstance(i, dict)
     )
+    ingr_failures = tuple(_dedupe([*ingr_failures, *_tree_failures(ingredients)]))
     signer, timestamp = _signature(reader, active_label, active, status)
     dst_primary = declarations[0].digital_source_type if declarations else None
     if dst_primary is None:
@@ -355,6 +353,12 @@ def _finding_from_reader(reader: Any, include_thumbnails: bool) -> C2paFinding:
         thumbnail=thumbs.get(active.get("thumbnail")) if thumbs else None,
         sdk_state=str(sdk_state),
     )
+
+
+def _tree_failures(ingredients: Iterable[Ingredient]) -> Iterator[str]:
+    for i in ingredients:
+        yield from i.failures
+        yield from _tree_failures(i.ingredients)
 
 
 def _prefixed(entry: StatusEntry) -> str:
@@ -531,7 +535,7 @@ def _ingredient(
             ai_here = True
             declarations.append(AiDeclaration(own, where))
     ingredient_label = str(raw.get("label", ""))
-    failures: list[str] = []
+    failures: list[str] = list(_recorded_failures(raw))
     for uri, codes in deltas.items():
         if parent_label and parent_label in uri and uri.endswith(f"/{ingredient_label}"):
             failures.extend(codes)
@@ -552,6 +556,33 @@ def _ingredient(
         thumbnail=thumbs.get(thumb_ref) if thumbs else None,
         ingredients=children,
     )
+
+
+#: Endings of C2PA success and informational codes; every other code is a failure.
+_NOT_FAILURE = (".validated", ".match", ".trusted", ".insideValidity", ".notRevoked", ".accessible")
+
+
+def _recorded_failures(raw: Mapping[str, Any]) -> Iterable[str]:
+    """The failures the signer's SDK recorded when it took this ingredient in: ``validation_status``
+    (C2PA 1.x ingredients) or ``validation_results`` (2.x). They describe the ingredient's own
+    manifest as it was then (an ingredient whose signature no longer matched, say), which the
+    reader's live validation does not repeat."""
+    status = raw.get("validation_status")
+    items: list[Any] = list(status) if isinstance(status, list) else []
+    results = raw.get("validation_results")
+    if isinstance(results, dict):
+        active = results.get("activeManifest")
+        if isinstance(active, dict) and isinstance(active.get("failure"), list):
+            items.extend(active["failure"])
+        for delta in results.get("ingredientDeltas") or []:
+            if isinstance(delta, dict):
+                vd = delta.get("validationDeltas")
+                if isinstance(vd, dict) and isinstance(vd.get("failure"), list):
+                    items.extend(vd["failure"])
+    for item in items[:_MAX_STATUS]:
+        code = item.get("code") if isinstance(item, dict) else None
+        if isinstance(code, str) and code and not code.endswith(_NOT_FAILURE):
+            yield _clip(code, 200)
 
 
 def _signature(

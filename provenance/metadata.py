@@ -27,6 +27,7 @@ from typing import Any
 from PIL import ExifTags, Image, IptcImagePlugin
 
 from provenance.errors import ShinganError
+from provenance.source_types import AI_SOURCE_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,6 @@ _MAX_VALUE = 300
 _MAX_PROMPT = 1000
 _MAX_FIELDS = 120
 _MAX_JSON = 2_000_000  # largest metadata JSON we parse (ComfyUI workflows can be big)
-
-#: IPTC digital source types that declare generative AI.
-AI_SOURCE_TYPES = frozenset(
-    {"trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia", "algorithmicMedia"}
-)
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,8 @@ def render_text(report: dict[str, Any], name: str, lang: str = "en") -> str:
     if c["state"] not in ("absent", "error"):
         ai = t("ai.yes", type=c["digital_source_type"]) if c["ai_declared"] else t("ai.no")
         lines.append(line("ai", _clean(ai)))
-        failures = ", ".join(c["codes"]["failure"]) or t("none")
+        recorded = [f"ingr:{code}" for code in c["ingredient_failures"]]
+        failures = ", ".join(dict.fromkeys([*c["codes"]["failure"], *recorded])) or t("none")
         lines.append(line("failures", _clean(failures)))
     meta = report["provenance"]["metadata"]
     meta_parts = []

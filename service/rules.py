@@ -60,12 +60,12 @@ _ROWS = (
     RuleRow(
         Rule.C2PA_INTEGRITY,
         "C2PA integrity failure: the file changed after it was signed",
-        ("c2pa.integrity_failure",),
+        ("c2pa.integrity_failure", "c2pa.ingredient_altered"),
     ),
     RuleRow(
         Rule.C2PA_AI_DECLARED,
         "AI generation declared in a valid C2PA manifest",
-        ("c2pa.ai_declared", "c2pa.ai_declared_unverified"),
+        ("c2pa.ai_declared", "c2pa.ai_declared_unverified", "c2pa.declared_algorithmic"),
     ),
     RuleRow(
         Rule.WATERMARK,
@@ -80,7 +80,12 @@ _ROWS = (
     RuleRow(
         Rule.GENERATOR_METADATA,
         "generator metadata in the file",
-        ("metadata.generator", "metadata.camera", "metadata.inconsistency"),
+        (
+            "metadata.generator",
+            "metadata.declared_algorithmic",
+            "metadata.camera",
+            "metadata.inconsistency",
+        ),
     ),
     RuleRow(
         Rule.C2PA_TRUSTED_CAPTURE,
@@ -144,6 +149,9 @@ class Claim:
     decisive: bool
     detail: str  # English; ``message`` renders it in other languages
     message: Msg | None = field(default=None, compare=False)
+    #: The most confidence a verdict this claim contradicts may keep (an altered ingredient
+    #: under a trusted manifest: the history it brings is unverified).
+    cap: Confidence | None = None
 
 
 def claim(
@@ -154,8 +162,12 @@ def claim(
     confidence: Confidence,
     decisive: bool,
     message: Msg,
+    *,
+    cap: Confidence | None = None,
 ) -> Claim:
     """A claim, checked against the rule table."""
     if not RULES[rule].names(finding):
         raise UnlistedClaim(f"{finding} cites rule {int(rule)}, whose row does not name it")
-    return Claim(signal, finding, rule, label, confidence, decisive, render(message), message)
+    return Claim(
+        signal, finding, rule, label, confidence, decisive, render(message), message, cap=cap
+    )

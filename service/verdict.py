@@ -47,6 +47,13 @@ class Verdict:
     language: str = DEFAULT_LANGUAGE
 
 
+_CONFIDENCE: tuple[Confidence, ...] = ("low", "medium", "high")
+
+
+def _lower(a: Confidence, b: Confidence) -> bool:
+    return _CONFIDENCE.index(a) < _CONFIDENCE.index(b)
+
+
 def fuse(findings: Findings, lang: str = DEFAULT_LANGUAGE) -> Verdict:
     """Apply the precedence rules to the findings and explain the result in ``lang``."""
     claims = collect_claims(findings)
@@ -75,13 +82,22 @@ def fuse(findings: Findings, lang: str = DEFAULT_LANGUAGE) -> Verdict:
         )
         label, confidence, rule, basis, top = "inconclusive", "low", Rule.DEFAULT, (), None
         summary = M("summary.inconclusive", why=M("why.unstable"))
+    capped_by: Claim | None = None
+    if label != "inconclusive":
+        for c in claims:
+            contradicts = c.label is not None and c.label != label
+            if contradicts and c.cap is not None and _lower(c.cap, confidence):
+                confidence, capped_by = c.cap, c
     reasons = tuple(_reason(c, label, lang) for c in sorted(claims, key=lambda c: c.rule))
+    said = summary or _summary(label, top, findings)
+    if capped_by is not None:
+        said = M("summary.capped", summary=said, why=M(f"caveat.{capped_by.finding}"))
     return Verdict(
         label=label,
         confidence=confidence,
         basis=basis,
         score=_score(findings),
-        summary=render(summary or _summary(label, top, findings), lang),
+        summary=render(said, lang),
         reasons=reasons,
         rule=rule,
         stability=stability if top is None or top.signal == "detector" else None,

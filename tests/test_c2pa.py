@@ -16,7 +16,7 @@ from cryptography import x509
 from provenance.c2pa import C2paFinding, classify_code, verify_c2pa
 from provenance.trust import TrustConfig, build_trust
 from samples.make_samples import IPTC, draw_generated, encode, manifest, sign
-from tests.conftest import CA, sample
+from tests.conftest import CA, sample, shared_path
 
 
 def check(path: Path, trust: TrustConfig, mime: str | None = None, **kw: bool) -> C2paFinding:
@@ -338,3 +338,18 @@ def test_allowed_ekus_decide_whether_a_document_signing_signer_is_accepted(tmp_p
     # Shingan's default accepts the EKUs the C2PA specification lists for claim signers.
     spec = verify_c2pa(io.BytesIO(signed), "image/png", build_trust(anchors=[CA / "root.pem"]))
     assert spec.state == "trusted"
+
+
+def test_an_ingredients_own_recorded_failures_are_in_the_tree(no_anchors: TrustConfig) -> None:
+    """c2pa-rs's CIE-sig-CA.jpg: its ingredient E-sig-CA.jpg had a broken claim signature when it
+    was taken in. The SDK's live validation says only that the signer is untrusted; the failure
+    is recorded in the ingredient's own validation_status."""
+    path = shared_path("c2pa", "rs", "CIE-sig-CA.jpg")
+    with path.open("rb") as fh:
+        f = verify_c2pa(fh, "image/jpeg", no_anchors)
+    [ingredient] = f.ingredients
+    assert ingredient.title == "E-sig-CA.jpg"
+    assert "claimSignature.mismatch" in ingredient.failures
+    assert "claimSignature.mismatch" in f.ingredient_failures
+    assert "ingr:claimSignature.mismatch" not in f.codes.failure  # the SDK's codes, as it gave them
+    assert (f.ai_declared, f.digital_source_type) == (False, "algorithmicMedia")

@@ -14,6 +14,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from provenance.metadata import MetadataFinding, decode_user_comment, parse_a1111, read_metadata
+from service.signals import Findings
+from service.verdict import fuse
 from tests.conftest import FIXTURES, SHARED_REASON
 
 A1111 = (
@@ -251,6 +253,24 @@ def test_non_ai_source_type_is_not_a_declaration() -> None:
     m = read(jpeg(xmp=packet))
     assert m.digital_source_type == "digitalCapture"
     assert not m.ai_declared
+
+
+@pytest.mark.parametrize("declared", ["algorithmicMedia", "compositeSynthetic"])
+def test_algorithmic_media_is_declared_but_not_ai(declared: str) -> None:
+    """IPTC: algorithmicMedia is made without sampled training data; compositeSynthetic has
+    synthetic elements of either kind. Context for people, never generative AI."""
+    packet = xmp_packet(
+        Iptc4xmpExt__DigitalSourceType=f"http://cv.iptc.org/newscodes/digitalsourcetype/{declared}"
+    )
+    m = read(jpeg(xmp=packet))
+    assert m.digital_source_type == declared
+    assert not m.ai_declared
+    assert m.generator is None
+    v = fuse(Findings.of(metadata=m))
+    assert v.label == "inconclusive"
+    [reason] = [r for r in v.reasons if r.finding == "metadata.declared_algorithmic"]
+    assert reason.effect == "neutral"
+    assert "not generative AI" in reason.detail or "not say they are AI" in reason.detail
 
 
 def test_ordinary_words_in_captions_are_not_generators() -> None:

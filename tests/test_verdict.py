@@ -28,13 +28,14 @@ def finding(
     ingredient: tuple[str, ...] = (),
     capture: bool = False,
     error: str | None = None,
+    declared: str | None = None,
 ) -> C2paFinding:
     actions = (Action("c2pa.created", digital_source_type="digitalCapture"),) if capture else ()
     failures = integrity + credential + other + tuple(f"ingr:{c}" for c in ingredient)
     return C2paFinding(
         state=state,  # type: ignore[arg-type]
         ai_declared=ai is not None,
-        digital_source_type=ai,
+        digital_source_type=ai or declared,
         ai_declarations=(AiDeclaration(ai, ai_where),) if ai else (),
         signer=SIGNER if state not in ("absent", "error") else None,
         actions=actions,
@@ -156,12 +157,66 @@ CASES = [
         2,
     ),
     Case(
-        "algorithmicMedia counts as AI",
-        finding("valid", ai="algorithmicMedia", credential=UNTRUSTED),
+        "algorithmicMedia (software-made, no training data) is not AI",
+        finding("valid", declared="algorithmicMedia", credential=UNTRUSTED),
+        "inconclusive",
+        "low",
+        (),
+        8,
+        {"c2pa.declared_algorithmic": "neutral", "c2pa.valid_untrusted": "neutral"},
+    ),
+    Case(
+        "compositeSynthetic from a trusted signer: not AI, provenance holds",
+        finding("trusted", declared="compositeSynthetic"),
+        "authentic",
+        "high",
+        ("c2pa",),
+        6,
+        {"c2pa.declared_algorithmic": "neutral", "c2pa.trusted": "supports"},
+    ),
+    # an ingredient altered after it was signed contradicts, and caps the confidence
+    Case(
+        "trusted with an altered ingredient: contradicted, capped at medium",
+        finding("trusted", capture=True, ingredient=("claimSignature.mismatch",)),
+        "authentic",
+        "medium",
+        ("c2pa",),
+        6,
+        {"c2pa.trusted": "supports", "c2pa.ingredient_altered": "contradicts"},
+    ),
+    Case(
+        "AI declared with an altered ingredient: capped at medium",
+        finding(
+            "trusted", ai="trainedAlgorithmicMedia", ingredient=("assertion.hashedURI.mismatch",)
+        ),
         "ai_generated",
         "medium",
         ("c2pa",),
         2,
+        {"c2pa.ai_declared": "supports", "c2pa.ingredient_altered": "contradicts"},
+    ),
+    Case(
+        "the file itself tampered: an altered ingredient agrees, nothing capped",
+        finding(
+            "valid",
+            integrity=("assertion.dataHash.mismatch",),
+            ingredient=("claimSignature.mismatch",),
+            credential=UNTRUSTED,
+        ),
+        "manipulated",
+        "high",
+        ("c2pa",),
+        1,
+        {"c2pa.integrity_failure": "supports", "c2pa.ingredient_altered": "supports"},
+    ),
+    Case(
+        "untrusted signer with an altered ingredient: nothing decided",
+        finding("valid", ingredient=("claimSignature.mismatch",), credential=UNTRUSTED),
+        "inconclusive",
+        "low",
+        (),
+        8,
+        {"c2pa.ingredient_altered": "neutral"},
     ),
     # rule 6: trusted provenance, nothing else
     Case(
@@ -239,6 +294,15 @@ def test_ai_summary_wording_is_careful() -> None:
     assert "says it was made with an AI tool" in v.summary
     assert "trusted signer" in v.summary
     assert "fake" not in v.summary.lower()
+
+
+def test_a_capped_verdict_says_why_in_its_summary() -> None:
+    v = fuse(Findings.of(c2pa=finding("trusted", ingredient=("claimSignature.mismatch",))))
+    assert (v.label, v.confidence) == ("authentic", "medium")
+    assert v.summary.startswith("The file's Content Credentials were signed by a trusted signer")
+    assert v.summary.endswith("so part of its history is unverified.")
+    uncapped = fuse(Findings.of(c2pa=finding("trusted", ingredient=("signingCredential.expired",))))
+    assert "unverified" not in uncapped.summary
 
 
 def test_absence_is_never_authentic() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from provenance import c2pa as c2pa_mod
-from provenance.c2pa import C2paFinding
+from provenance.c2pa import C2paFinding, Ingredient, classify_code
+from provenance.source_types import ALGORITHMIC_SOURCE_TYPES
 from service.messages import M, Msg
 from service.rules import Claim, Label, Rule, claim
 from service.signals.base import Findings, Inputs, SignalType
@@ -25,6 +26,20 @@ def _who(f: C2paFinding) -> Msg:
 
 def _codes(codes: Iterable[str]) -> str:
     return ", ".join(codes)
+
+
+def _altered_titles(f: C2paFinding) -> str:
+    """The titles of the ingredients whose own failures show tampering."""
+    names: list[str] = []
+
+    def walk(items: Iterable[Ingredient]) -> None:
+        for i in items:
+            if any(classify_code(c) == "integrity" for c in i.failures):
+                names.append(repr(i.title) if i.title else "?")
+            walk(i.ingredients)
+
+    walk(f.ingredients)
+    return ", ".join(dict.fromkeys(names)) or "?"
 
 
 class C2pa(SignalType[C2paFinding]):
@@ -101,7 +116,22 @@ class C2pa(SignalType[C2paFinding]):
                 False,
                 M("c2pa.other_failure", codes=_codes(f.other_failures)),
             )
-        if f.ingredient_failures:
+        altered = [c for c in f.ingredient_failures if classify_code(c) == "integrity"]
+        if altered:
+            # Contradicts whatever the manifest decides, and caps its confidence: the history
+            # the altered ingredient brings (an AI declaration, a capture) is unverified.
+            yield claim(
+                "c2pa",
+                "c2pa.ingredient_altered",
+                Rule.C2PA_INTEGRITY,
+                "manipulated",
+                "medium",
+                False,
+                M("c2pa.ingredient_altered", codes=_codes(altered), which=_altered_titles(f)),
+                cap="medium",
+            )
+        unverified = [c for c in f.ingredient_failures if c not in altered]
+        if unverified:
             yield claim(
                 "c2pa",
                 "c2pa.ingredient_failure",
@@ -109,7 +139,7 @@ class C2pa(SignalType[C2paFinding]):
                 None,
                 "low",
                 False,
-                M("c2pa.ingredient_failure", codes=_codes(f.ingredient_failures)),
+                M("c2pa.ingredient_failure", codes=_codes(unverified)),
             )
 
         signed_ok = f.state in ("valid", "trusted")
@@ -143,6 +173,17 @@ class C2pa(SignalType[C2paFinding]):
                     False,
                     M(key, kind=kind, where=where),
                 )
+
+        if not f.ai_declared and f.digital_source_type in ALGORITHMIC_SOURCE_TYPES:
+            yield claim(
+                "c2pa",
+                "c2pa.declared_algorithmic",
+                Rule.C2PA_AI_DECLARED,
+                None,
+                "low",
+                False,
+                M(f"c2pa.declared.{f.digital_source_type}", who=_who(f)),
+            )
 
         if f.state == "trusted" and not tampered and not f.ai_declared:
             key = "c2pa.trusted.capture" if f.capture_declared else "c2pa.trusted.history"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from provenance.metadata import MetadataFinding, read_metadata
+from provenance.source_types import ALGORITHMIC_SOURCE_TYPES
 from service.messages import M, Msg
 from service.rules import Claim, Label, Rule, claim
 from service.signals.base import Findings, Inputs, SignalType
@@ -53,6 +54,16 @@ class Metadata(SignalType[MetadataFinding]):
                 "medium",
                 True,
                 M("metadata.generator", parts=joined),
+            )
+        if not m.ai_declared and m.digital_source_type in ALGORITHMIC_SOURCE_TYPES:
+            yield claim(
+                "metadata",
+                "metadata.declared_algorithmic",
+                Rule.GENERATOR_METADATA,
+                None,
+                "low",
+                False,
+                M(f"metadata.declared.{m.digital_source_type}"),
             )
         if m.camera is not None:
             yield claim(
