@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.errors import ShinganError
+from provenance.structure import Incomplete, MissingIndex, incomplete
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class Media:
     width: int | None = None
     height: int | None = None
     duration_s: float | None = None
+    #: Why the file looks cut short (:func:`provenance.structure.incomplete`), or None.
+    incomplete: Incomplete | None = None
 
     @property
     def mime(self) -> str:
@@ -267,6 +270,10 @@ def open_media(path: str | os.PathLike[str], limits: Limits | None = None) -> Me
             "the file's contents do not match any supported image, video or audio format"
         )
     digest, size = sha256_file(p)
+    try:
+        cut_short = incomplete(p, ftype.mime)
+    except MissingIndex as exc:
+        raise CorruptMedia(exc.message) from exc
     width = height = None
     duration = None
     if ftype.kind == "image" and ftype.mime != "image/svg+xml":
@@ -278,7 +285,7 @@ def open_media(path: str | os.PathLike[str], limits: Limits | None = None) -> Me
                 f"the video's frames are {width}x{height} = {width * height} pixels, "
                 f"over the limit of {limits.max_frame_pixels}"
             )
-    return Media(p, digest, size, ftype, width, height, duration)
+    return Media(p, digest, size, ftype, width, height, duration, cut_short)
 
 
 # Formats Pillow cannot open without extra plugins; their dimensions are left unknown.
@@ -384,6 +391,14 @@ def heif_extents(path: Path, max_meta: int = 4 * 1024 * 1024) -> list[tuple[int,
     return out
 
 
+def _quiet_ffmpeg() -> None:
+    """FFmpeg (inside OpenCV) prints its complaints about odd files straight to stderr, where
+    they interleave with the CLI's output; the problems reach people as warnings instead.
+    ``OPENCV_FFMPEG_LOGLEVEL`` is read when OpenCV's FFmpeg backend starts; a value set by the
+    user (for debugging) is kept."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
 def _video_info(path: Path) -> tuple[int | None, int | None, float | None]:
     """Width, height and duration from the container, or ``None`` where OpenCV cannot tell.
 
@@ -391,6 +406,7 @@ def _video_info(path: Path) -> tuple[int | None, int | None, float | None]:
     """
     import cv2
 
+    _quiet_ffmpeg()
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -640,6 +656,7 @@ def sample_video_frames(
     """
     import cv2
 
+    _quiet_ffmpeg()
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():

@@ -282,6 +282,12 @@ class Media(Model):
     frames_analyzed: int | None
     filename: str | None
     hashes: Hashes
+    incomplete: str | None = Field(
+        description=(
+            "where the file looks cut short (an interrupted download is the usual cause); "
+            "null when it looks whole or its format is not checked"
+        )
+    )
 
 
 class TimelineEntry(Model):

@@ -388,6 +388,7 @@ def analyze(
             filename=filename[:255] if filename else None,
             pdq=inputs.pdq,
             frame_hashes=inputs.frame_hashes,
+            incomplete=media.incomplete.describe() if media.incomplete else None,
         ),
         verdict=verdict,
         c2pa=c2pa_finding,

@@ -34,6 +34,7 @@ class MediaInfo:
     filename: str | None = None
     pdq: PdqHash | None = None
     frame_hashes: tuple[FrameHash, ...] = ()
+    incomplete: str | None = None  # where the file looks cut short (English)
 
 
 @dataclass(frozen=True)

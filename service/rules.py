@@ -20,7 +20,7 @@ from service.messages import Msg, render
 Label = Literal["authentic", "ai_generated", "manipulated", "inconclusive"]
 Confidence = Literal["high", "medium", "low"]
 Effect = Literal["supports", "contradicts", "neutral"]
-Signal = Literal["c2pa", "watermark", "metadata", "known_media", "detector"]
+Signal = Literal["file", "c2pa", "watermark", "metadata", "known_media", "detector"]
 
 
 class Rule(IntEnum):
@@ -60,7 +60,7 @@ _ROWS = (
     RuleRow(
         Rule.C2PA_INTEGRITY,
         "C2PA integrity failure: the file changed after it was signed",
-        ("c2pa.integrity_failure", "c2pa.ingredient_altered"),
+        ("c2pa.integrity_failure", "c2pa.ingredient_altered", "file.incomplete"),
     ),
     RuleRow(
         Rule.C2PA_AI_DECLARED,

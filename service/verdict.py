@@ -130,12 +130,10 @@ def _summary(label: Label, top: Claim | None, findings: Findings) -> Msg:
 
 def _reason(claim: Claim, label: Label, lang: str = DEFAULT_LANGUAGE) -> Reason:
     effect: Effect
-    if claim.label is None:
+    if claim.label is None or label == "inconclusive":
         effect = "neutral"
     elif claim.label == label:
         effect = "supports"
-    elif label == "inconclusive":
-        effect = "neutral"
     else:
         effect = "contradicts"
     detail = render(claim.message, lang) if claim.message is not None else claim.detail

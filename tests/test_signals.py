@@ -36,7 +36,7 @@ def trailing(monkeypatch: pytest.MonkeyPatch) -> Iterator[TrailingData]:
 
 def test_built_in_signals_run_in_order_file_pixels_hashes() -> None:
     names = [s.name for s in signals.signals()]
-    assert names == ["c2pa", "metadata", "watermark", "detector", "known_media"]
+    assert names == ["file", "c2pa", "metadata", "watermark", "detector", "known_media"]
     assert [s.name for s in signals.signals("hashes")] == ["known_media"]
 
 
@@ -92,7 +92,7 @@ def test_unregistered_signals_are_gone() -> None:
 def test_the_image_is_decoded_and_hashed_even_when_no_signal_reads_pixels(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    only = {name: signals.signal(name) for name in ("c2pa", "known_media")}
+    only = {name: signals.signal(name) for name in ("file", "c2pa", "known_media")}
     monkeypatch.setattr(signals, "_REGISTRY", only)
     report = analyze(sample("unsigned.jpg"))
     assert report.media.pdq is not None  # banks still have a hash to match

@@ -14,6 +14,7 @@ from service.rules import Claim
 from service.signals.base import Findings, Inputs, Need, SignalType
 from service.signals.c2pa import C2pa
 from service.signals.detector import Detectors
+from service.signals.file import FileStructure
 from service.signals.known_media import KnownMedia
 from service.signals.metadata import Metadata
 from service.signals.watermark import Watermark
@@ -71,5 +72,5 @@ def collect_claims(findings: Findings) -> list[Claim]:
 
 
 # The order analyze runs them: the file, then pixels, then what is made from pixels.
-for _built_in in (C2pa(), Metadata(), Watermark(), Detectors(), KnownMedia()):
+for _built_in in (FileStructure(), C2pa(), Metadata(), Watermark(), Detectors(), KnownMedia()):
     register(_built_in)  # type: ignore[arg-type]
