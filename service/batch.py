@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from provenance.errors import ShinganError
-from provenance.media import MediaError, sha256_file
+from provenance.media import MediaError, sha256_file, sniff
 
 CSV_FIELDS = (
     "path",
@@ -297,6 +297,17 @@ def _analyse(path: str) -> tuple[str, dict[str, Any] | None, Failure | None]:
         )
 
 
+def looks_like_media(path: Path) -> bool:
+    """Whether the file's first bytes are of a supported type. Empty or unreadable files count
+    as media: analysing them reports the problem."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return True
+    return not head or sniff(head) is not None
+
+
 def _sha_or_blank(path: Path) -> str:
     try:
         return sha256_file(path)[0]
@@ -314,6 +325,7 @@ class Summary:
     seconds: float = 0.0
     identical: int = 0  # files given the result of an identical file (in analysed/errors)
     failed_before: int = 0  # skipped files whose earlier result is a permanent failure
+    not_media: int = 0  # files of no supported type, left out (not with ``strict``)
 
     @property
     def rate(self) -> float:
@@ -331,8 +343,13 @@ def run(
     overrides: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     progress: Callable[[Summary, int], None] | None = None,
+    strict: bool = False,
 ) -> Summary:
     """Analyse every file under ``paths`` into ``out`` (.csv or .jsonl).
+
+    Files whose bytes are of no supported image, video or audio type (keys, scripts, JSON, notes
+    beside the media) are left out and counted in ``Summary.not_media``; with ``strict`` they
+    are analysed like the rest, which records each as an ``unsupported_media_type`` error.
 
     Raises:
         BatchError: the output exists without ``resume``, has an unknown type, or a path is missing.
@@ -346,6 +363,9 @@ def run(
     first: dict[str, Path] = {}  # sha256 -> the file that will be analysed for it
     twins: dict[str, list[Path]] = {}  # sha256 -> other files with the same bytes
     for f in files:
+        if not strict and not looks_like_media(f):
+            summary.not_media += 1
+            continue
         sha = _sha_or_blank(f)
         if sha and sha in sink.done:
             if not sink.has_path(f):

@@ -281,6 +281,11 @@ def render_text(report: dict[str, Any], name: str, lang: str = "en") -> str:
 )
 @click.option("--trust-anchors", multiple=True, type=click.Path(path_type=Path))
 @click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Analyse files of no media type too (each an error) instead of skipping them.",
+)
 @click.pass_context
 def batch(
     ctx: click.Context,
@@ -290,8 +295,12 @@ def batch(
     resume: bool,
     trust_anchors: Sequence[Path],
     lang: str,
+    strict: bool,
 ) -> None:
-    """Analyse every file under PATHS into a CSV or JSON Lines file, resumably."""
+    """Analyse every file under PATHS into a CSV or JSON Lines file, resumably.
+
+    Files that are not images, videos or audio (keys, scripts, JSON beside the media) are
+    skipped and counted; --strict records them as errors."""
     from service import batch as batch_mod
 
     overrides: dict[str, Any] = {}
@@ -308,6 +317,7 @@ def batch(
             overrides=_overrides(ctx.obj, **overrides),
             extra={"language": lang},
             progress=batch_mod.progress_printer(),
+            strict=strict,
         )
     except (batch_mod.BatchError, ConfigError) as exc:
         raise click.UsageError(str(exc)) from exc
@@ -315,8 +325,8 @@ def batch(
     click.echo(
         f"{summary.analysed} analysed ({summary.identical} of them identical copies), "
         f"{summary.skipped} already done ({summary.failed_before} of them failed), "
-        f"{summary.errors} errors in {summary.seconds:.1f} s ({summary.rate:.2f} files/s); "
-        f"{labels}. Results: {out}",
+        f"{summary.errors} errors, {summary.not_media} not media (skipped) in "
+        f"{summary.seconds:.1f} s ({summary.rate:.2f} files/s); {labels}. Results: {out}",
         err=True,
     )
     if summary.errors or summary.failed_before:
