@@ -275,7 +275,10 @@ def _init_worker(
         cv2.setNumThreads(1)
         overrides = {"onnx_threads": 1, **overrides}
 
-    _OPTIONS = load_config(config_file, overrides=overrides).analyze_options(**extra)
+    config = load_config(config_file, overrides=overrides)
+    # The banks kept in the database count as they do for the service (the CLI is the
+    # operator: every bank); without a database, the CSV banks alone.
+    _OPTIONS = config.analyze_options(store=config.existing_store(), **extra)
 
 
 def _analyse(path: str) -> tuple[str, dict[str, Any] | None, Failure | None]:

@@ -141,7 +141,10 @@ def verify(
     config = _load(ctx.obj, **overrides)
     try:
         options = config.analyze_options(
-            include_thumbnails=thumbnails, include_forensics=forensics, language=lang
+            store=_existing_store(config),
+            include_thumbnails=thumbnails,
+            include_forensics=forensics,
+            language=lang,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -333,9 +336,45 @@ def batch(
         ctx.exit(1)
 
 
+@main.command("config")
+@click.pass_context
+def show_config(ctx: click.Context) -> None:
+    """Print the settings in effect (file, environment and --set applied), as TOML.
+
+    The first lines say where state is kept: the data folder and the database."""
+    config = _load(ctx.obj)
+    click.echo(f"# data folder: {config.data_dir}")
+    click.echo(f"# database:    {config.store_url}")
+    click.echo("[shingan]")
+    for key in Config.model_fields:
+        value = getattr(config, key)
+        if value is None:
+            continue
+        click.echo(f"{key} = {_toml(value)}")
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False)
+
+
 @main.group()
 def banks() -> None:
     """Known-media banks: in the database (used by every verification) or as CSV files."""
+
+
+def _existing_store(config: Config) -> Store | None:
+    """The database's banks count for the CLI as for the service; a one-off run without a
+    database does not create one."""
+    try:
+        return config.existing_store()
+    except Exception as exc:  # SQLAlchemy, Alembic or file-system errors opening the database
+        raise click.UsageError(f"database {config.store_url}: {exc}") from exc
 
 
 def _store(ctx: click.Context) -> Store:

@@ -24,7 +24,7 @@ from detectors.runtime import Runtime, RuntimeConfig
 from provenance.errors import ShinganError
 from provenance.media import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_PIXELS, Limits
 from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
-from service.banks import BankError, BankSet
+from service.banks import BankError, BankLookup, BankSet
 from service.pipeline import AnalyzeOptions
 
 if TYPE_CHECKING:
@@ -51,8 +51,9 @@ class Config(BaseModel):
 
     data_dir: Path = Field(
         default_factory=lambda: _default_data_dir(),
-        description="where the service keeps its state (default `~/.local/share/shingan`; "
-        "`./dev serve` uses `./var`)",
+        description="where the service, `./dev serve` and every `shingan` command keep their "
+        "state (default `$XDG_DATA_HOME/shingan`, else `~/.local/share/shingan`; "
+        "`shingan config` shows it)",
     )
     host: str = Field("127.0.0.1", description="the address `shingan serve` listens on")
     port: int = Field(8080, gt=0, le=65535, description="the port `shingan serve` listens on")
@@ -233,12 +234,19 @@ class Config(BaseModel):
             raise ValueError("expected OIDs, a store.cfg path or sdk")
         return tuple(str(v) for v in value)
 
-    def analyze_options(self, **extra: Any) -> AnalyzeOptions:
+    def analyze_options(self, *, store: Store | None = None, **extra: Any) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
+        With ``store``, the banks kept in its database are looked up too (with the CSV banks),
+        kept current as they change.
 
         Raises:
             ConfigError: a trust file or a model configuration is unusable.
         """
+        banks: BankLookup = self.build_banks()
+        if store is not None:
+            from service.banks import LiveBanks
+
+            banks = LiveBanks(banks, store.banks)
         return AnalyzeOptions(
             trust=self.build_trust(),
             limits=self.limits,
@@ -247,7 +255,7 @@ class Config(BaseModel):
             video_max_frames=self.video_max_frames,
             video_max_duration_s=self.video_max_duration_s,
             stage_timeout_s=self.stage_timeout_s,
-            banks=self.build_banks(),
+            banks=banks,
             **extra,
         )
 
@@ -272,6 +280,17 @@ class Config(BaseModel):
         from service.store import Store
 
         return Store(self.store_url)
+
+    def existing_store(self) -> Store | None:
+        """The database if there is one: a configured ``database_url``, or the data folder's
+        SQLite file once something (a bank, a key, the service) has made it. A one-off
+        ``shingan verify`` never creates it."""
+        from service.store.db import sqlite_file
+
+        path = sqlite_file(self.store_url)
+        if path is not None and not path.is_file():
+            return None
+        return self.open_store()
 
     def media_store(self) -> MediaStore:
         from service.media_store import MediaStore

@@ -61,11 +61,8 @@ def context_from_config(config: Config, store: Store | None = None) -> WorkerCon
     Raises:
         ConfigError: as :meth:`Config.analyze_options`.
     """
-    from service.banks import LiveBanks
-
     store = store or config.open_store()
-    options = config.analyze_options()
-    options = replace(options, banks=LiveBanks(options.banks, store.banks))
+    options = config.analyze_options(store=store)
     return WorkerContext(
         store=store,
         media=config.media_store(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 from PIL import Image
 
 from service.cli import main
+from service.config import load_config
 from service.store import default_url, opened
 from service.web import create_app
 from tests.conftest import CA, sample
@@ -89,6 +91,43 @@ def test_cli_create_add_list_export_import(tmp_path: Path) -> None:
         actions = [(e.actor, e.action, e.versions.get("detail")) for e in store.reports.audit()]
     assert ("cli", "bank_imported", "fact-checks: 3") in actions
     assert ("cli", "bank_created", "fact-checks") in actions
+
+
+def test_the_cli_uses_the_banks_kept_in_the_database(tmp_path: Path) -> None:
+    """The same file must get the same answer through the CLI as through the API."""
+    data = tmp_path / "data"
+    fresh = cli(data, "verify", "--json", str(sample("unsigned.jpg")))
+    assert fresh.exit_code == 0, fresh.stderr
+    assert not (data / "shingan.db").exists()  # a one-off verify makes no database
+    assert cli(data, "banks", "create", "debunked", "--label", "manipulated").exit_code == 0
+    added = cli(data, "banks", "add", "--bank", "debunked", str(sample("unsigned.jpg")))
+    assert added.exit_code == 0, added.stderr
+    copy = tmp_path / "copy.jpg"
+    copy.write_bytes(recompressed(tmp_path))
+    verified = cli(data, "verify", "--json", str(copy))
+    assert verified.exit_code == 0, verified.stderr
+    report = json.loads(verified.stdout)
+    assert report["matches"][0]["bank"] == "debunked"
+    assert (report["verdict"]["label"], report["verdict"]["basis"]) == (
+        "manipulated",
+        ["known_media"],
+    )
+    out = tmp_path / "results.jsonl"
+    batch = cli(data, "batch", str(copy), "--out", str(out))
+    assert batch.exit_code == 0, batch.stderr
+    assert json.loads(out.read_text())["verdict"]["label"] == "manipulated"
+
+
+def test_shingan_config_says_where_state_is_kept(tmp_path: Path) -> None:
+    data = tmp_path / "state"
+    shown = cli(data, "--set", "port=9090", "config")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith(f"# data folder: {data}\n# database:    sqlite:///")
+    written = tmp_path / "effective.toml"
+    written.write_text(shown.stdout, encoding="utf-8")
+    assert load_config(written, env={}) == load_config(
+        env={"SHINGAN_DATA_DIR": str(data)}, overrides={"port": 9090}
+    )
 
 
 def test_api_banks_are_used_at_once_and_forgotten_when_deleted(

@@ -201,7 +201,8 @@ def default_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'shingan.db').resolve()}"
 
 
-def _sqlite_file(url: str) -> Path | None:
+def sqlite_file(url: str) -> Path | None:
+    """The SQLite file a URL names (None for other databases and in-memory ones)."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and url != prefix + ":memory:":
         return Path(url[len(prefix) :])
@@ -231,7 +232,7 @@ def migrate(url: str) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    db = _sqlite_file(url)
+    db = sqlite_file(url)
     if db is None:
         if url.startswith("postgresql"):
             # Processes starting together take turns through a session-level advisory lock.
@@ -259,7 +260,7 @@ def migrate(url: str) -> None:
 
 def _engines(url: str) -> tuple[Engine, Engine]:
     """(reader, writer). On SQLite the writer begins every transaction with BEGIN IMMEDIATE."""
-    if _sqlite_file(url) is None and not url.startswith("sqlite"):
+    if sqlite_file(url) is None and not url.startswith("sqlite"):
         engine = create_engine(url, future=True, pool_pre_ping=True)
         return engine, engine
 

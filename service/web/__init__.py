@@ -9,7 +9,6 @@ import logging
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +49,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     if not isinstance(config, Config):
         config = load_config(overrides=config)
     store = config.open_store()
-    options = config.analyze_options()
-    live_banks = LiveBanks(options.banks, store.banks)
-    options = replace(options, banks=live_banks)
+    options = config.analyze_options(store=store)
     upload_dir = config.data_dir / "uploads"
     upload_dir.mkdir(parents=True, exist_ok=True)
     media = config.media_store()
@@ -126,7 +123,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     pages.init_app(app)
     media.sweep(store.holds)
     media.start_janitor(store.holds)
-    live_banks.warm_up()
+    if isinstance(options.banks, LiveBanks):
+        options.banks.warm_up()
     runner.start()
 
     @app.after_request
