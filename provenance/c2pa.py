@@ -29,11 +29,13 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 import c2pa
 
+from provenance.errors import ShinganError
 from provenance.source_types import AI_SOURCE_TYPES
 from provenance.trust import TrustConfig
 
@@ -177,6 +179,7 @@ class C2paFinding:
     remote_url: str | None = None
     error: str | None = None
     sdk_state: str | None = None
+    sidecar: bool = False  # validated against a separate manifest file (``.c2pa``)
 
     @property
     def capture_declared(self) -> bool:
@@ -225,12 +228,55 @@ def supports(mime: str) -> bool:
 # --- verification ----------------------------------------------------------------------------
 
 
+#: A sidecar manifest store larger than this is refused (thumbnails make a few MB at most).
+SIDECAR_MAX_BYTES = 32 * 1024 * 1024
+
+
+class SidecarError(ShinganError):
+    """A sidecar manifest that cannot be used: too large, empty or unreadable."""
+
+    code = "bad_manifest"
+
+
+def find_sidecar(asset: Path) -> Path | None:
+    """The sidecar manifest beside ``asset``, as C2PA tools name it: ``photo.c2pa`` or
+    ``photo.jpg.c2pa``."""
+    for candidate in (asset.with_suffix(".c2pa"), asset.with_name(asset.name + ".c2pa")):
+        if candidate != asset and candidate.is_file():
+            return candidate
+    return None
+
+
+def read_sidecar(path: Path) -> bytes:
+    """A sidecar manifest's bytes, bounded.
+
+    Raises:
+        SidecarError: empty, over :data:`SIDECAR_MAX_BYTES`, or unreadable.
+    """
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(SIDECAR_MAX_BYTES + 1)
+    except OSError as exc:
+        raise SidecarError(f"the manifest file cannot be read: {exc.strerror or exc}") from exc
+    return checked_sidecar(data)
+
+
+def checked_sidecar(data: bytes) -> bytes:
+    """Raises: SidecarError when ``data`` is empty or over :data:`SIDECAR_MAX_BYTES`."""
+    if not data:
+        raise SidecarError("the manifest file is empty")
+    if len(data) > SIDECAR_MAX_BYTES:
+        raise SidecarError(f"the manifest file is over {SIDECAR_MAX_BYTES // 2**20} MiB")
+    return data
+
+
 def verify_c2pa(
     stream: BinaryIO,
     mime: str | None,
     trust: TrustConfig,
     *,
     include_thumbnails: bool = False,
+    manifest: bytes | None = None,
 ) -> C2paFinding:
     """Validate the C2PA manifest store of one asset.
 
@@ -240,6 +286,8 @@ def verify_c2pa(
         trust: anchors and policies for this verification.
         include_thumbnails: copy manifest and ingredient thumbnails into the finding as
             ``data:`` URIs (bounded in size).
+        manifest: a sidecar manifest store (a ``.c2pa`` file's bytes) to validate the asset
+            against, instead of one embedded in it.
 
     Returns:
         A :class:`C2paFinding`; never raises for malformed input.
@@ -247,7 +295,7 @@ def verify_c2pa(
     if mime is not None and not supports(mime):
         return C2paFinding(state="absent", error=f"C2PA is not defined for {mime} files")
     try:
-        reader = c2pa.Reader(mime, stream, None, _context(trust))
+        reader = c2pa.Reader(mime, stream, manifest, _context(trust))
     except c2pa.C2paError.ManifestNotFound:
         return C2paFinding(state="absent")
     except c2pa.C2paError as exc:
@@ -257,7 +305,8 @@ def verify_c2pa(
         return C2paFinding(state="error", error=_clip(f"{type(exc).__name__}: {exc}"))
     try:
         with reader:
-            return _finding_from_reader(reader, include_thumbnails)
+            finding = _finding_from_reader(reader, include_thumbnails)
+            return replace(finding, sidecar=True) if manifest is not None else finding
     except Exception as exc:
         log.warning("c2pa manifest could not be interpreted: %s", exc)
         return C2paFinding(state="error", error=_clip(f"manifest could not be interpreted: {exc}"))

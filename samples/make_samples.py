@@ -294,6 +294,17 @@ def sign(
     return dest.getvalue()
 
 
+def sign_sidecar(source: bytes, mime: str, manifest: dict[str, Any], signer_name: str) -> bytes:
+    """Sign ``source`` without touching it; returns the sidecar manifest store (a ``.c2pa``)."""
+    import c2pa
+
+    with c2pa.Builder(manifest, _context()) as builder:
+        builder.set_no_embed()
+        with _signer(signer_name, CA_DIR) as signer:
+            store: bytes = builder.sign(signer, mime, io.BytesIO(source), io.BytesIO())
+    return store
+
+
 def manifest(title: str, actions: list[dict[str, Any]], fmt: str) -> dict[str, Any]:
     return {
         "claim_generator_info": [GENERATOR],

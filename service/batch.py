@@ -278,7 +278,9 @@ def _init_worker(
     config = load_config(config_file, overrides=overrides)
     # The banks kept in the database count as they do for the service (the CLI is the
     # operator: every bank); without a database, the CSV banks alone.
-    _OPTIONS = config.analyze_options(store=config.existing_store(), **extra)
+    _OPTIONS = config.analyze_options(
+        store=config.existing_store(), **{"find_sidecars": True, **extra}
+    )
 
 
 def _analyse(path: str) -> tuple[str, dict[str, Any] | None, Failure | None]:
@@ -366,7 +368,8 @@ def run(
     first: dict[str, Path] = {}  # sha256 -> the file that will be analysed for it
     twins: dict[str, list[Path]] = {}  # sha256 -> other files with the same bytes
     for f in files:
-        if not strict and not looks_like_media(f):
+        if f.suffix.lower() == ".c2pa" or (not strict and not looks_like_media(f)):
+            # A sidecar manifest is read with its asset (find_sidecars), never on its own.
             summary.not_media += 1
             continue
         sha = _sha_or_blank(f)

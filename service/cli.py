@@ -121,6 +121,11 @@ def main(
     show_default=True,
     help="Language of the summary and reasons.",
 )
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A sidecar C2PA manifest (.c2pa) to validate FILE against (one FILE only).",
+)
 @click.pass_context
 def verify(
     ctx: click.Context,
@@ -131,8 +136,22 @@ def verify(
     thumbnails: bool,
     forensics: bool,
     lang: str,
+    manifest: Path | None,
 ) -> None:
-    """Analyse FILES and print a verdict for each."""
+    """Analyse FILES and print a verdict for each.
+
+    A file with no embedded C2PA manifest is checked against a sidecar beside it (photo.c2pa
+    or photo.jpg.c2pa), as C2PA tools do; --manifest names one explicitly."""
+    sidecar: bytes | None = None
+    if manifest is not None:
+        if len(files) != 1:
+            raise click.UsageError("--manifest goes with exactly one FILE")
+        from provenance.c2pa import SidecarError, read_sidecar
+
+        try:
+            sidecar = read_sidecar(manifest)
+        except SidecarError as exc:
+            raise click.UsageError(f"{_clean(manifest)}: {exc.message}") from exc
     overrides: dict[str, Any] = {}
     if trust_anchors:
         overrides["trust_anchors"] = [str(p) for p in trust_anchors]
@@ -145,13 +164,14 @@ def verify(
             include_thumbnails=thumbnails,
             include_forensics=forensics,
             language=lang,
+            find_sidecars=True,
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     failed = 0
     for path in files:
         try:
-            report = analyze(path, options, filename=path.name)
+            report = analyze(path, options, filename=path.name, manifest=sidecar)
         except MediaError as exc:
             failed += 1
             click.echo(f"shingan: {_clean(path)}: {exc.message}", err=True)

@@ -137,6 +137,7 @@ class C2pa(Model):
     thumbnail: str | None
     remote_url: str | None
     error: str | None
+    sidecar: bool = Field(description="validated against a separate manifest file (.c2pa)")
 
 
 # --- provenance.metadata and provenance.watermarks ---------------------------------------------

@@ -25,3 +25,6 @@ class AnalyzeOptions:
     video_max_frames: int = 64
     video_max_duration_s: float = 600.0
     stage_timeout_s: float = 120.0  # each stage's deadline; 0 for none
+    #: Look for a sidecar manifest (``photo.c2pa``, ``photo.jpg.c2pa``) beside a file that has
+    #: none embedded: on for the CLI's own files, off for uploads.
+    find_sidecars: bool = False

@@ -179,8 +179,9 @@ class _Inputs:
     """The file as signals see it (:class:`service.signals.Inputs`): pixels and hashes are made
     on first use, each in its own timed, guarded stage."""
 
-    def __init__(self, media: Media, run: Run) -> None:
+    def __init__(self, media: Media, run: Run, manifest: bytes | None = None) -> None:
         self.media = media
+        self.manifest = manifest
         self.run = run
         self.options = run.options
         self._decoded = False
@@ -320,6 +321,7 @@ def analyze(
     options: AnalyzeOptions | None = None,
     *,
     filename: str | None = None,
+    manifest: bytes | None = None,
 ) -> Report:
     """Analyse one file and return its report.
 
@@ -327,6 +329,8 @@ def analyze(
         path: the file; it is read, never modified or kept.
         options: trust, limits and output options.
         filename: the name the user gave the file, recorded (escaped by renderers) in the report.
+        manifest: a sidecar C2PA manifest store (a ``.c2pa`` file's bytes) to validate the
+            file against (see :func:`provenance.c2pa.read_sidecar`).
 
     Raises:
         provenance.media.MediaError: the file cannot be analysed (unsupported, corrupt, too
@@ -338,7 +342,7 @@ def analyze(
     total_start = time.perf_counter()
     with run.timer.stage("intake"):
         media = open_media(Path(path), options.limits)
-    inputs = _Inputs(media, run)
+    inputs = _Inputs(media, run, manifest)
     for name, reason in options.detectors.disabled:
         run.warnings.append(f"detector {name} is disabled: {reason}")
     found: dict[str, Any] = {}

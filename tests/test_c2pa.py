@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -19,7 +20,7 @@ from samples.make_samples import IPTC, draw_generated, encode, manifest, sign
 from tests.conftest import CA, sample, shared_path
 
 
-def check(path: Path, trust: TrustConfig, mime: str | None = None, **kw: bool) -> C2paFinding:
+def check(path: Path, trust: TrustConfig, mime: str | None = None, **kw: Any) -> C2paFinding:
     from provenance.media import open_media
 
     media = open_media(path)

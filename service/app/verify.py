@@ -41,10 +41,12 @@ class Verifier:
         language: str = "en",
         thumbnails: bool = False,
         forensics: bool = False,
+        manifest: bytes | None = None,
     ) -> Verified:
         """Analyse the file at ``path`` for ``caller`` (who owns the report and whose banks are
         searched) and keep the report. ``audit_as`` names the caller in the audit log when the
-        channel should show there (the page logs ``web:<caller>``).
+        channel should show there (the page logs ``web:<caller>``). ``manifest`` is a sidecar
+        manifest store to validate the file against.
 
         Raises:
             provenance.media.MediaError: the file cannot be analysed.
@@ -56,7 +58,7 @@ class Verifier:
             include_forensics=forensics,
             language=language,
         )
-        report = analyze(path, options, filename=filename)
+        report = analyze(path, options, filename=filename, manifest=manifest)
         self.media.keep_copy(path, report.media.sha256)
         data = report.to_dict()
         self.store.reports.save_report(data, actor=audit_as or caller, owner=caller)

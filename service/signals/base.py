@@ -38,6 +38,10 @@ class Inputs(Protocol):
     def options(self) -> AnalyzeOptions: ...
 
     @property
+    def manifest(self) -> bytes | None:
+        """A sidecar manifest store given with the file, to validate it against."""
+
+    @property
     def image(self) -> DecodedImage | None:
         """The decoded image (None for other kinds, or when decoding failed)."""
 

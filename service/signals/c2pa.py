@@ -47,19 +47,28 @@ class C2pa(SignalType[C2paFinding]):
     needs = "file"
 
     def find(self, inputs: Inputs) -> C2paFinding:
+        """The embedded manifest, or the one given as a sidecar; a sidecar found beside a file
+        with none embedded (``find_sidecars``) is used the way C2PA tools do."""
         media, options = inputs.media, inputs.options
 
-        def verify() -> C2paFinding:
+        def verify(manifest: bytes | None) -> C2paFinding:
             with media.path.open("rb") as stream:  # opened in the stage's own thread
                 return c2pa_mod.verify_c2pa(
                     stream,
                     media.mime,
                     options.trust,
                     include_thumbnails=options.include_thumbnails,
+                    manifest=manifest,
                 )
 
         try:
-            return inputs.raw("c2pa", verify)
+            finding = inputs.raw("c2pa", lambda: verify(inputs.manifest))
+            if finding.state == "absent" and inputs.manifest is None and options.find_sidecars:
+                beside = c2pa_mod.find_sidecar(media.path)
+                if beside is not None:
+                    sidecar = c2pa_mod.read_sidecar(beside)
+                    finding = inputs.raw("c2pa", lambda: verify(sidecar))
+            return finding
         except StageTimeout:
             inputs.overran("C2PA")
             return C2paFinding(
@@ -68,6 +77,8 @@ class C2pa(SignalType[C2paFinding]):
                     f"verification took longer than {options.stage_timeout_s:g} s and was stopped"
                 ),
             )
+        except c2pa_mod.SidecarError as exc:
+            return C2paFinding(state="error", error=f"sidecar manifest: {exc.message}")
 
     def claims(self, f: C2paFinding) -> Iterable[Claim]:
         """Rules 1, 2 and 6, and context for the rest."""

@@ -6,6 +6,7 @@ from typing import IO
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from provenance.c2pa import SIDECAR_MAX_BYTES, SidecarError, checked_sidecar
 from service import contract
 from service.messages import negotiate
 from service.web.access import actor, viewer
@@ -53,7 +54,13 @@ _BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
-                    "properties": {"file": _BINARY},
+                    "properties": {
+                        "file": _BINARY,
+                        "manifest": {
+                            **_BINARY,
+                            "description": "a sidecar C2PA manifest store (.c2pa) for the file",
+                        },
+                    },
                     "required": ["file"],
                 }
             },
@@ -65,7 +72,7 @@ _BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
                 contract.Report,
                 headers={"X-Shingan-Report-Id": "the report's id"},
             ),
-            400: "no file, or an empty one",
+            400: "no file, or an empty one; bad_manifest: an empty or oversized sidecar",
             413: "the file is over the size limit",
             415: "not a supported image, video or audio format",
             422: "corrupt, or over the pixel limit",
@@ -80,12 +87,19 @@ def verify() -> Response:
 
     filename: str | None
     source: IO[bytes]
+    manifest: bytes | None = None
     if multipart:
         upload = request.files.get("file")
         if upload is None:
             raise ApiError(400, "missing_file", "send the file in a multipart field named 'file'")
         filename = upload.filename or None
         source = upload.stream
+        sidecar = request.files.get("manifest")
+        if sidecar is not None:
+            try:
+                manifest = checked_sidecar(sidecar.stream.read(SIDECAR_MAX_BYTES + 1))
+            except SidecarError as exc:
+                raise ApiError(400, exc.code, exc.message) from exc
     else:
         if declared == 0 or (declared is None and not request.headers.get("Transfer-Encoding")):
             raise ApiError(
@@ -106,6 +120,7 @@ def verify() -> Response:
             language=negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
             thumbnails=request.args.get("thumbnails", "").lower() in _TRUE,
             forensics=request.args.get("forensics", "").lower() in _TRUE,
+            manifest=manifest,
         )
     report, data = done.report, done.data
     count_verdict(st.metrics, data)
