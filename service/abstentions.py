@@ -51,6 +51,13 @@ AbstentionCode = Literal[
 ]
 
 
+#: Images outside what the detectors' thresholds were calibrated on (photographs): there a
+#: detector's score is a lead, never a decision. Measured on ai-clip's held-out test split
+#: (docs/measurements/detector-gating.md): no false positive of the 366 real photographs
+#: carried either, and one AI image of 335 (a screenshot) lost its decision.
+OUT_OF_DOMAIN: frozenset[AbstentionCode] = frozenset({"illustration_like", "screenshot_like"})
+
+
 @dataclass(frozen=True)
 class Abstention:
     code: AbstentionCode

@@ -45,7 +45,7 @@ from provenance.media import (
 )
 from provenance.metadata import MetadataFinding
 from provenance.watermarks import WatermarkFinding
-from service.abstentions import Abstention, image_abstentions
+from service.abstentions import OUT_OF_DOMAIN, Abstention, image_abstentions
 from service.banks import Match
 from service.options import AnalyzeOptions
 from service.report import MediaInfo, Report, TimelineEntry
@@ -358,7 +358,9 @@ def analyze(
     if any(r.kind == "face_detection" and r.notes == "no faces found" for r in results):
         run.abstentions.append(Abstention("no_faces", "no faces found"))
     run.warnings.extend(a.message for a in run.abstentions)
-    findings = Findings(found)
+    findings = Findings(
+        found, out_of_domain=tuple(a.code for a in run.abstentions if a.code in OUT_OF_DOMAIN)
+    )
     with run.timer.stage("verdict"):
         verdict = fuse(findings, options.language)
     image = inputs.image if media.kind == "image" else None

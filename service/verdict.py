@@ -56,7 +56,10 @@ def _lower(a: Confidence, b: Confidence) -> bool:
 
 def fuse(findings: Findings, lang: str = DEFAULT_LANGUAGE) -> Verdict:
     """Apply the precedence rules to the findings and explain the result in ``lang``."""
-    claims = collect_claims(findings)
+    claims = [
+        _as_lead(c, findings.out_of_domain) if c.signal == "detector" and c.decisive else c
+        for c in collect_claims(findings)
+    ]
     decisive = sorted((c for c in claims if c.decisive), key=lambda c: c.rule)
     if decisive:
         top = decisive[0]
@@ -102,6 +105,22 @@ def fuse(findings: Findings, lang: str = DEFAULT_LANGUAGE) -> Verdict:
         rule=rule,
         stability=stability if top is None or top.signal == "detector" else None,
         language=lang,
+    )
+
+
+def _as_lead(c: Claim, out_of_domain: tuple[str, ...]) -> Claim:
+    """A detector's decision on an image outside its calibration (an illustration, a
+    screenshot) becomes a lead: its threshold's false-positive rate says nothing there."""
+    if not out_of_domain or c.message is None:
+        return c
+    return claim(
+        c.signal,
+        c.finding,
+        c.rule,
+        None,
+        "low",
+        False,
+        M("detector.out_of_domain", said=c.message, why=M(f"domain.{out_of_domain[0]}")),
     )
 
 

@@ -19,7 +19,7 @@ from service.pipeline import AnalyzeOptions, analyze
 from service.signals import Findings
 from service.signals.detector import Detectors
 from service.verdict import fuse
-from tests.conftest import sample
+from tests.conftest import sample, shared_path
 
 
 @pytest.fixture
@@ -278,6 +278,31 @@ def test_detector_never_outranks_provenance() -> None:
     assert v.score == 0.99
 
 
+@pytest.mark.parametrize("code", ["illustration_like", "screenshot_like"])
+def test_outside_the_photographs_it_was_calibrated_on_a_detector_only_leads(code: str) -> None:
+    det = result(0.97, 0.9, 0.01)
+    decided = fuse(Findings.of(c2pa=ABSENT, detector=(det,)))
+    assert decided.label == "ai_generated"
+    v = fuse(Findings.of(c2pa=ABSENT, detector=(det,), out_of_domain=(code,)))
+    assert (v.label, v.confidence, v.rule) == ("inconclusive", "low", 8)
+    [reason] = [r for r in v.reasons if r.finding == "detector.synth"]
+    assert reason.effect == "neutral"
+    assert "a lead for a person, not a decision" in reason.detail
+    assert reason.detail.startswith("The synth detector scored 0.97")
+    ja = fuse(Findings.of(c2pa=ABSENT, detector=(det,), out_of_domain=(code,)), "ja")
+    assert "手がかり" in next(r.detail for r in ja.reasons if r.finding == "detector.synth")
+
+
+def test_a_gradient_declared_algorithmic_is_not_called_ai() -> None:
+    """c2pa-rs's C.jpg, a colour gradient: ai-clip scores it 0.99, above its 1% threshold, but a
+    gradient is not a photograph; nor is its algorithmicMedia declaration an AI declaration."""
+    from service.config import load_config
+
+    report = analyze(shared_path("c2pa", "rs", "C.jpg"), load_config(env={}).analyze_options())
+    assert "illustration_like" in {a.code for a in report.abstentions}
+    assert report.verdict.label == "inconclusive"
+
+
 def test_low_score_is_never_evidence_of_authenticity() -> None:
     claims = list(Detectors().claims((result(0.01, 0.9, 0.01),)))
     assert claims[0].label is None
@@ -325,7 +350,10 @@ def test_pipeline_runs_the_stability_check(models_dir: Path, tmp_path: Path) -> 
     )
     options = AnalyzeOptions(detectors=DetectorSet.load(Registry([models_dir])))
     bright = tmp_path / "bright.png"
-    Image.new("RGB", (300, 200), (250, 250, 245)).save(bright)
+    # Bright, and textured like a photograph: a flat image is illustration-like, where a
+    # detector only leads.
+    noise = np.random.default_rng(0).integers(225, 256, (200, 300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(bright)
     r = analyze(bright, options).to_dict()
     assert (r["verdict"]["label"], r["verdict"]["confidence"]) == ("ai_generated", "medium")
     assert r["verdict"]["basis"] == ["detector"]

@@ -108,11 +108,19 @@ class Findings:
 
     by_signal: Mapping[str, Any] = field(default_factory=dict)
     stability: Stability | None = None
+    #: Abstention codes that put the image outside the detectors' calibration (photographs).
+    out_of_domain: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, *, stability: Stability | None = None, **by_signal: object) -> Findings:
+    def of(
+        cls,
+        *,
+        stability: Stability | None = None,
+        out_of_domain: tuple[str, ...] = (),
+        **by_signal: object,
+    ) -> Findings:
         """``Findings.of(c2pa=..., watermark=...)``: findings by signal name."""
-        return cls(by_signal, stability)
+        return cls(by_signal, stability, out_of_domain)
 
     def get(self, signal: SignalType[F]) -> F | None:
         """``signal``'s finding, typed."""
