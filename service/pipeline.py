@@ -357,7 +357,9 @@ def analyze(
     results: tuple[DetectorResult, ...] = found.get("detector") or ()
     if any(r.kind == "face_detection" and r.notes == "no faces found" for r in results):
         run.abstentions.append(Abstention("no_faces", "no faces found"))
-    run.warnings.extend(a.message for a in run.abstentions)
+    # "No faces" is the face detectors not applying, not a problem with the file: it stays a
+    # typed abstention (for routing) and is no warning on a landscape.
+    run.warnings.extend(a.message for a in run.abstentions if a.code != "no_faces")
     findings = Findings(
         found, out_of_domain=tuple(a.code for a in run.abstentions if a.code in OUT_OF_DOMAIN)
     )

@@ -51,7 +51,8 @@ def test_finds_a_face_in_a_photograph(mtcnn: Mtcnn) -> None:
 def test_pipeline_says_no_faces_instead_of_scoring(mtcnn: Mtcnn) -> None:
     options = AnalyzeOptions(detectors=DetectorSet((mtcnn,)))
     r = analyze(sample("unsigned.jpg"), options).to_dict()
-    assert "no faces found" in r["warnings"]
+    assert "no faces found" not in r["warnings"]  # not a problem with the file
+    assert {"code": "no_faces", "message": "no faces found"} in r["abstentions"]
     face = next(d for d in r["detectors"] if d["kind"] == "face_detection")
     assert face["score"] is None
     assert r["verdict"]["score"] is None

@@ -139,7 +139,7 @@ def test_pipeline_abstains_no_faces_for_the_face_detector_only(
 ) -> None:
     options = AnalyzeOptions(detectors=DetectorSet((registry.create("faces-mtcnn"), sbi, clip)))
     report = analyze(sample("unsigned.jpg"), options).to_dict()
-    assert "no faces found" in report["warnings"]
+    assert {"code": "no_faces", "message": "no faces found"} in report["abstentions"]
     by_name = {d["name"]: d for d in report["detectors"]}
     assert by_name["face-sbi"]["applicable"] is False
     assert by_name["ai-clip"]["applicable"] is True  # the image is still judged

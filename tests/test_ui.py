@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -46,11 +47,16 @@ def test_report_page_for_a_trusted_sample(client: FlaskClient) -> None:
     resp = upload(client, sample("camera_capture.jpg").read_bytes(), "camera_capture.jpg")
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
-    assert "authentic" in html
+    assert 'data-label="authentic">Signed by a trusted source, not altered since</h1>' in html
     assert "Shingan Test Signer ES256" in html
-    assert "sha256" in html
+    assert "SHA-256" in html
     assert "data:application/json;base64," in html  # JSON export
     assert "Error level" in html  # forensic maps
+    assert "<figcaption>The file you gave</figcaption>" in html
+    banner = html[html.index('<section class="banner') : html.index("</section>")]
+    assert "detector score" not in banner  # no detector decided: no score in the banner
+    assert "Printable one-page report" in html
+    assert "ClaimReview" in html
 
 
 def test_composite_shows_the_ingredient_tree_with_thumbnails(client: FlaskClient) -> None:
@@ -92,6 +98,113 @@ def test_bad_file_gets_a_page_not_a_crash(client: FlaskClient) -> None:
     resp = upload(client, b"not an image" * 10, "x.jpg")
     assert resp.status_code == 415
     assert 'role="alert"' in resp.get_data(as_text=True)
+
+
+def test_after_an_integrity_failure_the_given_file_is_beside_the_signed_one(
+    client: FlaskClient,
+) -> None:
+    html = upload(client, sample("tampered.jpg").read_bytes(), "t.jpg").get_data(as_text=True)
+    assert ">Altered after it was signed</h1>" in html
+    given = html.index("<figcaption>The file you gave</figcaption>")
+    signed = html.index("<figcaption>What was signed (the Content Credentials")
+    assert given < signed < html.index('id="reasons-h"')  # above the reasons, side by side
+
+
+def test_an_untrusted_signer_is_not_a_failure(tmp_path: Path) -> None:
+    from service.web import create_app
+
+    app = create_app({"data_dir": str(tmp_path / "data")})  # no trust anchors
+    try:
+        c = app.test_client()
+        html = upload(c, sample("camera_capture.jpg").read_bytes(), "c.jpg").get_data(as_text=True)
+    finally:
+        app.extensions["shingan"].runner.stop()
+    assert ">Cannot tell</h1>" in html
+    assert "signer not on your trust list" in html
+    assert "Validation failures" not in html  # untrusted is the only failure: not shown as one
+    assert "signingCredential.untrusted" not in html
+
+
+def test_a_video_report_has_frames_an_axis_and_a_folded_table(client: FlaskClient) -> None:
+    html = upload(client, sample("signed_video.mp4").read_bytes(), "v.mp4").get_data(as_text=True)
+    assert "<figcaption>The file you gave (its first frame)</figcaption>" in html
+    assert html.count('<li><img src="data:image/jpeg;base64,') >= 2  # the frame strip
+    assert '<text class="tick"' in html
+    assert '<details class="frames-table">' in html
+
+
+def test_the_printable_report_and_the_claim_review_draft(client: FlaskClient) -> None:
+    import base64
+    import json
+
+    html = upload(client, sample("tampered.jpg").read_bytes(), "t.jpg").get_data(as_text=True)
+    found = re.search(r'href="(/reports/([0-9a-f]+)/print\?lang=en)"', html)
+    assert found
+    printed = client.get(found.group(1)).get_data(as_text=True)
+    sha = hashlib.sha256(sample("tampered.jpg").read_bytes()).hexdigest()
+    assert sha in printed
+    assert "Altered after it was signed" in printed
+    assert "assertion.dataHash.mismatch" in printed  # the evidence
+    assert "shingan " in printed  # versions
+    href = re.search(
+        r'download="claimreview-[0-9a-f]+\.jsonld" href="data:application/json;base64,([^"]+)"',
+        html,
+    )
+    assert href
+    draft = json.loads(base64.b64decode(href.group(1)))
+    assert draft["@type"] == "ClaimReview"
+    assert draft["itemReviewed"]["appearance"][0]["sha256"] == sha
+    assert draft["claimReviewed"] == ""  # the person's to write
+    assert draft["reviewBody"].startswith("Altered after it was signed.")
+
+
+def visible_text(html: str) -> str:
+    """The page's text as people see it; elements marked lang="en" (data from models and files,
+    such as detector notes) are left out."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self.skip: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if self.skip or tag in ("script", "style") or ("lang", "en") in attrs:
+                self.skip.append(tag)
+
+        def handle_endtag(self, tag: str) -> None:
+            if self.skip and self.skip[-1] == tag:
+                self.skip.pop()
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def test_no_english_ui_string_remains_on_a_japanese_report(client: FlaskClient) -> None:
+    from service.messages import PAGE_TEXT
+
+    english = {
+        v for k, v in PAGE_TEXT["en"].items() if v != PAGE_TEXT["ja"][k] and len(v.split()) >= 2
+    }
+    enums = re.compile(  # whole words: model names such as faces-mtcnn are data
+        r"(?<![\w-])(authentic|ai_generated|manipulated|inconclusive|supports|contradicts|"
+        r"neutral|trusted|absent|confidence|decided by|failure|sha256|bytes|faces)(?![\w-])"
+    )
+    for url in ("/?lang=ja", "/batch?lang=ja", "/banks?lang=ja"):
+        text = visible_text(client.get(url).get_data(as_text=True))
+        assert not [e for e in english if e in text], url
+    for name in ("tampered.jpg", "camera_capture.jpg", "signed_video.mp4", "ai_metadata.png"):
+        html = upload(client, sample(name).read_bytes(), name, lang="ja").get_data(as_text=True)
+        text = visible_text(html).replace(name, "")
+        left = [e for e in english if e in text]
+        assert not left, (name, left)
+        assert not enums.findall(text), (name, enums.findall(text))
 
 
 def test_japanese_page_and_report(client: FlaskClient) -> None:

@@ -69,7 +69,10 @@ class Detectors(SignalType[Results]):
                 continue
             finding = f"detector.{r.name}"
             if not r.applicable:
-                msg = M("detector.not_applicable", name=r.name, notes=r.notes or "not applicable")
+                if "no faces found" in r.notes:  # face detectors on a faceless image or clip
+                    msg = M("detector.no_faces", name=r.name)
+                else:
+                    msg = M("detector.not_applicable", name=r.name, notes=r.notes or "-")
                 yield claim("detector", finding, Rule.DETECTORS, None, "low", False, msg)
                 continue
             if r.score is None or r.threshold is None:

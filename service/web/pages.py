@@ -27,7 +27,15 @@ from service.web.banks_api import add_files
 from service.web.batches import owned_batch, start_batch
 from service.web.context import state
 from service.web.errors import ApiError
-from service.web.rendering import UI_TEXT, check_csrf, csrf_token, lang, page, render_report
+from service.web.rendering import (
+    UI_TEXT,
+    check_csrf,
+    csrf_token,
+    lang,
+    page,
+    render_print,
+    render_report,
+)
 
 bp = Blueprint("pages", __name__)
 
@@ -107,6 +115,11 @@ def batch_results(batch_id: str, kind: str) -> Response:
 @bp.get("/reports/<report_id>")
 def report(report_id: str) -> str:
     return render_report(state().reports().get(report_id, viewer()), lang())
+
+
+@bp.get("/reports/<report_id>/print")
+def report_print(report_id: str) -> str:
+    return render_print(state().reports().get(report_id, viewer()), lang())
 
 
 @bp.get("/banks")

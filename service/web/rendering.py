@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import abort, render_template, request, session
 
+from service.app.exports import TO_FINISH, claim_review, headline
 from service.messages import LANGUAGES, PAGE_TEXT, negotiate
 
 #: The pages' words by language (``service/locales/<language>.toml``, table ``[page]``).
@@ -45,22 +46,54 @@ def page(template: str, code: str, **context: Any) -> str:
     return render_template(template, t=UI_TEXT[code], lang=code, other=other(code), **context)
 
 
-def render_report(data: dict[str, Any], code: str) -> str:
-    """The report page for a report dict (fresh, or kept in the store)."""
-    raw = json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8")
-    json_href = "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
+def _json_href(value: Any) -> str:
+    raw = json.dumps(value, ensure_ascii=False, indent=2).encode("utf-8")
+    return "data:application/json;base64," + base64.b64encode(raw).decode("ascii")
+
+
+def render_report(data: dict[str, Any], code: str, pictures: dict[str, Any] | None = None) -> str:
+    """The report page for a report dict (fresh, or kept in the store). ``pictures`` are the
+    upload's own (:mod:`service.web.previews`): only a fresh upload has them."""
+    v = data["verdict"]
     return page(
         "report.html",
         code,
         r=data,
-        json_href=json_href,
+        headline=headline(v, code),
+        json_href=_json_href(data),
         json_name=f"shingan-{data['media']['sha256'][:12]}.json",
+        claim_review_href=_json_href(claim_review(data)),
+        claim_review_name=f"claimreview-{data['media']['sha256'][:12]}.jsonld",
+        to_finish=TO_FINISH,
         chart=timeline_chart(data),
+        pictures=pictures or {},
+        shown_abstentions=[a for a in data.get("abstentions", []) if a["code"] != "no_faces"],
+        other_warnings=_other_warnings(data),
+        shown_failures=_shown_failures(data),
         csrf=csrf_token(),
     )
 
 
-CHART_W, CHART_H, PAD = 600.0, 140.0, 20.0
+def render_print(data: dict[str, Any], code: str) -> str:
+    """The one-page printable report: the verdict, the evidence, the file's hash, time and the
+    versions that produced it; no pictures."""
+    return page("report_print.html", code, r=data, headline=headline(data["verdict"], code))
+
+
+def _other_warnings(data: dict[str, Any]) -> list[str]:
+    """Warnings that are not abstentions (those are shown by code, in the page's language)."""
+    said = {a["message"] for a in data.get("abstentions", [])}
+    return [w for w in data.get("warnings", []) if w not in said and w != "no faces found"]
+
+
+def _shown_failures(data: dict[str, Any]) -> list[str]:
+    """C2PA failures other than the signer being off the trust list (shown separately, plainly:
+    an untrusted signer is a fact about your trust list, not a defect of the file)."""
+    failures = data["provenance"]["c2pa"]["codes"]["failure"]
+    return [c for c in failures if c != "signingCredential.untrusted"]
+
+
+CHART_W, CHART_H, PAD = 600.0, 150.0, 28.0
 
 
 def timeline_chart(report: dict[str, Any]) -> dict[str, Any] | None:
@@ -100,6 +133,7 @@ def timeline_chart(report: dict[str, Any]) -> dict[str, Any] | None:
         "h": CHART_H,
         "pad": PAD,
         "base": CHART_H - PAD,
+        "ticks": [{"y": y(v), "label": f"{v:g}"} for v in (0.0, 0.5, 1.0)],
         "series": series,
         "thresholds": thresholds,
         "faces": faces,

@@ -6,11 +6,13 @@ the same report JSON the API returns, with C2PA thumbnails and forensic maps inc
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, request, url_for
 
 from provenance.media import MediaError
+from service.web import previews
 from service.web.access import actor
 from service.web.context import received_upload, state
 from service.web.counters import count_verdict
@@ -52,12 +54,26 @@ def report() -> str | tuple[str, int]:
                 thumbnails=True,
                 forensics=True,
             )
+            pictures = _pictures(tmp, done.data)  # before the upload is deleted
     except MediaError as exc:
         status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
         return error_page(code, status.get(exc.code, 422), exc.message)
     data = done.data
     count_verdict(st.metrics, data)
-    return render_report(data, code)
+    return render_report(data, code, pictures)
+
+
+def _pictures(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The file as given (an image, or a video's first frame) and the analysed frames."""
+    kind = data["media"]["kind"]
+    if kind == "image":
+        return {"given": previews.image_preview(path)}
+    if kind != "video":
+        return {}
+    first = previews.video_frames(path, [0.0], width=previews.PREVIEW_SIDE)
+    times = previews.strip_times(data["timeline"])
+    strip = previews.video_frames(path, times)  # may stop short on a broken file
+    return {"given": first[0] if first else None, "frames": list(zip(times, strip, strict=False))}
 
 
 @bp.get("/models/<name>")
