@@ -243,6 +243,24 @@ def sha256_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def check_type(path: Path) -> FileType:
+    """The file's type from its first bytes (a cheap check before queueing work).
+
+    Raises:
+        EmptyMedia, UnsupportedMedia.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        raise EmptyMedia("the file is empty")
+    ftype = sniff(head)
+    if ftype is None:
+        raise UnsupportedMedia(
+            "the file's contents do not match any supported image, video or audio format"
+        )
+    return ftype
+
+
 def open_media(path: str | os.PathLike[str], limits: Limits | None = None) -> Media:
     """Accept a file for analysis: check size, sniff the type, hash it, read its dimensions.
 

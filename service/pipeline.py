@@ -52,7 +52,15 @@ from service.report import MediaInfo, Report, TimelineEntry
 from service.rules import Rule, Stability, StabilityTrial
 from service.signals import Findings, signals
 from service.signals.detector import decides
-from service.stages import Run, StageTimeout, abandoned_stages, guard, run_with_deadline
+from service.stages import (
+    Cancelled,
+    Progress,
+    Run,
+    StageTimeout,
+    abandoned_stages,
+    guard,
+    run_with_deadline,
+)
 from service.verdict import fuse
 
 __all__ = [
@@ -134,7 +142,7 @@ def _stability(
 
 
 def _analyse_frames(
-    sampled: VideoFrames, options: AnalyzeOptions, run: Run
+    sampled: VideoFrames, options: AnalyzeOptions, run: Run, progress: Progress | None = None
 ) -> tuple[tuple[FrameHash, ...], tuple[TimelineEntry, ...], list[DetectorResult]]:
     """PDQ and image detectors on each sampled frame; detectors aggregated over the clip.
 
@@ -147,6 +155,10 @@ def _analyse_frames(
     entries: list[TimelineEntry] = []
     deadline = run.deadline()
     for time_s, rgb in sampled.frames:
+        if progress is not None:
+            if progress.cancelled():
+                raise Cancelled("the analysis was cancelled")
+            progress.frames(len(entries), len(sampled.frames))
         if time.monotonic() > deadline:
             run.overran("frame analysis", f" after {len(entries)} of {len(sampled.frames)} frames")
             break
@@ -179,9 +191,16 @@ class _Inputs:
     """The file as signals see it (:class:`service.signals.Inputs`): pixels and hashes are made
     on first use, each in its own timed, guarded stage."""
 
-    def __init__(self, media: Media, run: Run, manifest: bytes | None = None) -> None:
+    def __init__(
+        self,
+        media: Media,
+        run: Run,
+        manifest: bytes | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.media = media
         self.manifest = manifest
+        self.progress = progress
         self.run = run
         self.options = run.options
         self._decoded = False
@@ -296,8 +315,10 @@ class _Inputs:
             return
         with run.timer.stage("frame_analysis"):
             self.frame_hashes, self.timeline, self._frame_results = _analyse_frames(
-                sampled, options, run
+                sampled, options, run, self.progress
             )
+        if self.progress is not None:
+            self.progress.frames(len(self.timeline), len(sampled.frames))
         if sampled.truncated:
             run.abstentions.append(
                 Abstention(
@@ -322,6 +343,7 @@ def analyze(
     *,
     filename: str | None = None,
     manifest: bytes | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Analyse one file and return its report.
 
@@ -331,23 +353,27 @@ def analyze(
         filename: the name the user gave the file, recorded (escaped by renderers) in the report.
         manifest: a sidecar C2PA manifest store (a ``.c2pa`` file's bytes) to validate the
             file against (see :func:`provenance.c2pa.read_sidecar`).
+        progress: told of frames analysed; asked between signals and frames whether to stop.
 
     Raises:
         provenance.media.MediaError: the file cannot be analysed (unsupported, corrupt, too
             large); the caller turns it into a 4xx response or a CLI error.
         OSError: the file cannot be read.
+        service.stages.Cancelled: ``progress`` asked to stop.
     """
     options = options or AnalyzeOptions()
     run = Run(options)
     total_start = time.perf_counter()
     with run.timer.stage("intake"):
         media = open_media(Path(path), options.limits)
-    inputs = _Inputs(media, run, manifest)
+    inputs = _Inputs(media, run, manifest, progress)
     for name, reason in options.detectors.disabled:
         run.warnings.append(f"detector {name} is disabled: {reason}")
     found: dict[str, Any] = {}
     try:
         for sig in signals("file", "pixels"):
+            if progress is not None and progress.cancelled():
+                raise Cancelled("the analysis was cancelled")
             found[sig.name] = sig.find(inputs)
     finally:
         forensic_maps = inputs.finish_pixels(found)

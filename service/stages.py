@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from provenance.errors import ShinganError
 from service.abstentions import Abstention
@@ -23,6 +23,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+class Progress(Protocol):
+    """Told how far a long analysis has got, and asked whether to stop (a job's cancel)."""
+
+    def frames(self, done: int, total: int) -> None: ...
+
+    def cancelled(self) -> bool: ...
+
+
+class Cancelled(ShinganError):
+    """The analysis was stopped on request."""
+
+    code = "cancelled"
 
 
 class Timer:

@@ -14,6 +14,7 @@ from typing import Any
 from service.media_store import MediaStore
 from service.pipeline import AnalyzeOptions, analyze
 from service.report import Report
+from service.stages import Progress
 from service.store import Store
 
 
@@ -42,6 +43,7 @@ class Verifier:
         thumbnails: bool = False,
         forensics: bool = False,
         manifest: bytes | None = None,
+        progress: Progress | None = None,
     ) -> Verified:
         """Analyse the file at ``path`` for ``caller`` (who owns the report and whose banks are
         searched) and keep the report. ``audit_as`` names the caller in the audit log when the
@@ -58,7 +60,7 @@ class Verifier:
             include_forensics=forensics,
             language=language,
         )
-        report = analyze(path, options, filename=filename, manifest=manifest)
+        report = analyze(path, options, filename=filename, manifest=manifest, progress=progress)
         self.media.keep_copy(path, report.media.sha256)
         data = report.to_dict()
         self.store.reports.save_report(data, actor=audit_as or caller, owner=caller)

@@ -14,9 +14,12 @@ from typing import Any
 
 from flask import Flask, Response
 
+from service.app.jobs import VerifyJobs
+from service.app.verify import Verifier
 from service.banks import LiveBanks
 from service.config import Config, load_config
 from service.jobs import CeleryRunner, InProcessRunner, WorkerContext, celery_app
+from service.web import previews
 from service.web.context import AppState
 from service.web.counters import (
     ConcurrencyLimiter,
@@ -85,6 +88,12 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     # Werkzeug spools multipart parts above this size to disk instead of memory.
     app.config["MAX_FORM_MEMORY_SIZE"] = 1024 * 1024
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    slots = ConcurrencyLimiter(
+        running=config.running_slots,
+        waiting=config.waiting_slots,
+        per_client=config.per_client_slots,
+        wait_s=config.queue_timeout_s,
+    )
     app.extensions["shingan"] = AppState(
         config=config,
         options=options,
@@ -103,11 +112,14 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
             key_valid=lambda key: store.keys.check_key(key) is not None,
             session_key_valid=session_checker(app, store.keys.live_key),
         ),
-        slots=ConcurrencyLimiter(
-            running=config.running_slots,
-            waiting=config.waiting_slots,
-            per_client=config.per_client_slots,
-            wait_s=config.queue_timeout_s,
+        slots=slots,
+        jobs=VerifyJobs(
+            lambda: Verifier(options, store, media),
+            upload_dir,
+            workers=config.running_slots,
+            acquire=slots.acquire,
+            release=slots.release,
+            pictures=previews.for_upload,
         ),
     )
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, url_for
 
 from provenance.c2pa import SIDECAR_MAX_BYTES, SidecarError, checked_sidecar
+from provenance.media import check_type
 from service import contract
+from service.app.exports import claim_review
+from service.app.jobs import Job
 from service.messages import negotiate
 from service.web.access import actor, viewer
 from service.web.context import received_upload, state
@@ -18,6 +21,7 @@ from service.web.openapi import (
     Answer,
     Operation,
     Param,
+    VerifyJob,
     binary_body,
     documented,
     openapi_document,
@@ -26,6 +30,8 @@ from service.web.openapi import (
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
 _TRUE = {"1", "true", "yes", "on"}
+_NO_JOB = "no job with that id (jobs are kept an hour after they end)"
+_NO_REPORT = "no report with that id"
 _FLAG = {"type": "boolean", "default": False}
 _BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
 
@@ -48,6 +54,12 @@ _BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
                 "filename",
                 {"type": "string", "maxLength": 255},
                 "name to record for a raw-body upload",
+            ),
+            Param(
+                "async",
+                _FLAG,
+                "answer 202 at once with a job to poll (GET /v1/jobs/{job_id}) instead of the "
+                "report: for videos and other long analyses",
             ),
         ),
         body={
@@ -72,6 +84,7 @@ _BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
                 contract.Report,
                 headers={"X-Shingan-Report-Id": "the report's id"},
             ),
+            202: Answer("with async=1: the job", VerifyJob, headers={"Location": "the job"}),
             400: "no file, or an empty one; bad_manifest: an empty or oversized sidecar",
             413: "the file is over the size limit",
             415: "not a supported image, video or audio format",
@@ -113,15 +126,22 @@ def verify() -> Response:
     with received_upload(source, "upload-") as (tmp, received):
         if received == 0:
             raise ApiError(400, "missing_file", "the uploaded file is empty")
-        done = st.verifier().verify(
-            tmp,
-            caller=actor(),
-            filename=filename,
-            language=negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
-            thumbnails=request.args.get("thumbnails", "").lower() in _TRUE,
-            forensics=request.args.get("forensics", "").lower() in _TRUE,
-            manifest=manifest,
-        )
+        settings: dict[str, Any] = {
+            "caller": actor(),
+            "filename": filename,
+            "language": negotiate(request.args.get("lang"), request.headers.get("Accept-Language")),
+            "thumbnails": request.args.get("thumbnails", "").lower() in _TRUE,
+            "forensics": request.args.get("forensics", "").lower() in _TRUE,
+            "manifest": manifest,
+        }
+        if request.args.get("async", "").lower() in _TRUE:
+            check_type(tmp)  # a file of no supported type is refused now, not in the job
+            job = st.jobs.submit(tmp, **settings)
+            accepted = jsonify(_job_json(job))
+            accepted.status_code = 202
+            accepted.headers["Location"] = url_for("api.get_job", job_id=job.id)
+            return accepted
+        done = st.verifier().verify(tmp, **settings)
     report, data = done.report, done.data
     count_verdict(st.metrics, data)
     response = jsonify(data)
@@ -136,12 +156,63 @@ def verify() -> Response:
     Operation(
         "getReport",
         "A report made earlier (reports are kept; media is not)",
-        answers={200: Answer("the report", contract.Report), 404: "no report with that id"},
+        answers={200: Answer("the report", contract.Report), 404: _NO_REPORT},
     )
 )
 def get_report(report_id: str) -> Response:
     """A report made earlier (reports are kept; media is not)."""
     return jsonify(state().reports().get(report_id, viewer()))
+
+
+def _job_json(job: Job) -> dict[str, Any]:
+    data = job.to_dict()
+    data["links"] = {"self": url_for("api.get_job", job_id=job.id)}
+    if job.report_id:
+        data["links"]["report"] = url_for("api.get_report", report_id=job.report_id)
+    return data
+
+
+@bp.get("/jobs/<job_id>")
+@documented(
+    Operation(
+        "getJob",
+        "A verification running as a job: frames done of the total, time left, the report's id",
+        answers={200: Answer("the job", VerifyJob), 404: _NO_JOB},
+    )
+)
+def get_job(job_id: str) -> Response:
+    return jsonify(_job_json(state().jobs.get(job_id, viewer())))
+
+
+@bp.delete("/jobs/<job_id>")
+@documented(
+    Operation(
+        "cancelJob",
+        "Cancel a job: a queued one never starts, a running one stops at its next frame",
+        answers={202: Answer("cancelling; poll the job", VerifyJob), 404: _NO_JOB},
+    )
+)
+def cancel_job(job_id: str) -> tuple[Response, int]:
+    return jsonify(_job_json(state().jobs.cancel(job_id, viewer()))), 202
+
+
+@bp.get("/reports/<report_id>/claimreview")
+@documented(
+    Operation(
+        "getClaimReview",
+        "A schema.org ClaimReview JSON-LD draft of a report, to finish and publish",
+        description=(
+            "Filled with what the report established; the claim, the rating, the author, the "
+            "article's URL and date are left empty for the person publishing."
+        ),
+        answers={200: Answer("the draft", media_type="application/ld+json"), 404: _NO_REPORT},
+    )
+)
+def get_claim_review(report_id: str) -> Response:
+    draft = claim_review(state().reports().get(report_id, viewer()))
+    response = jsonify(draft)
+    response.mimetype = "application/ld+json"
+    return response
 
 
 @bp.get("/openapi.json")

@@ -15,6 +15,7 @@ from flask import current_app
 from provenance.media import copy_limited
 from service.app.banks import Banks
 from service.app.batches import Batches
+from service.app.jobs import VerifyJobs
 from service.app.keys import Keys
 from service.app.reports import Reports
 from service.app.verify import Verifier
@@ -42,6 +43,7 @@ class AppState:
     keys_required: bool
     gate: Gate
     slots: ConcurrencyLimiter
+    jobs: VerifyJobs
 
     def verifier(self) -> Verifier:
         """The verify flow with this application's pipeline, store and media folder."""

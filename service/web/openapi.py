@@ -167,6 +167,24 @@ class Ready(_Body):
     model_config = ConfigDict(json_schema_serialization_defaults_required=False)
 
 
+class JobProgress(_Body):
+    frames_done: Count
+    frames_total: Count
+
+
+class VerifyJob(_Body):
+    """A verification running in the background (``POST /v1/verify?async=1``)."""
+
+    id: str
+    status: Literal["queued", "running", "done", "error", "cancelled"]
+    filename: str | None
+    progress: JobProgress
+    eta_s: float | None = Field(description="seconds left at the pace so far")
+    report_id: str | None = Field(description="when done: GET /v1/reports/{report_id}")
+    error: ErrorDetail | None
+    links: dict[str, str]
+
+
 class Health(_Body):
     status: Literal["ok"]
 
@@ -182,6 +200,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     BankEntriesAdded,
     Ready,
     Health,
+    VerifyJob,
 )
 
 

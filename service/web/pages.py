@@ -117,6 +117,25 @@ def report(report_id: str) -> str:
     return render_report(state().reports().get(report_id, viewer()), lang())
 
 
+@bp.get("/jobs/<job_id>")
+def job(job_id: str) -> str:
+    """A verification running in the background: its progress until done, then its report."""
+    code = lang()
+    st = state()
+    found = st.jobs.get(job_id, viewer())
+    if found.status == "done" and found.report_id:
+        data = st.reports().get(found.report_id, viewer())
+        return render_report(data, code, found.pictures)
+    return page("job.html", code, job=found, csrf=csrf_token())
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def job_cancel(job_id: str) -> BaseResponse:
+    check_csrf()
+    state().jobs.cancel(job_id, viewer())
+    return redirect(url_for("pages.job", job_id=job_id, lang=lang()), 303)
+
+
 @bp.get("/reports/<report_id>/print")
 def report_print(report_id: str) -> str:
     return render_print(state().reports().get(report_id, viewer()), lang())

@@ -13,6 +13,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -76,3 +77,17 @@ def strip_times(timeline: Sequence[dict[str, float]]) -> list[float]:
         return times
     picks = np.linspace(0, len(times) - 1, MAX_FRAMES).round().astype(int)
     return [times[i] for i in picks]
+
+
+def for_upload(path: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """The pictures a report page shows of its upload: the file as given (an image, or a video's
+    first frame) and, for a video, the analysed frames."""
+    kind = report["media"]["kind"]
+    if kind == "image":
+        return {"given": image_preview(path)}
+    if kind != "video":
+        return {}
+    first = video_frames(path, [0.0], width=PREVIEW_SIDE)
+    times = strip_times(report["timeline"])
+    strip = video_frames(path, times)  # may stop short on a broken file
+    return {"given": first[0] if first else None, "frames": list(zip(times, strip, strict=False))}

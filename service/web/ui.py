@@ -6,12 +6,12 @@ the same report JSON the API returns, with C2PA thumbnails and forensic maps inc
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, abort, request, url_for
+from flask import Blueprint, Flask, Response, abort, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
-from provenance.media import MediaError
+from provenance.media import MediaError, check_type
 from service.web import previews
 from service.web.access import actor
 from service.web.context import received_upload, state
@@ -36,7 +36,7 @@ def index() -> str:
 
 
 @bp.post("/report")
-def report() -> str | tuple[str, int]:
+def report() -> str | tuple[str, int] | BaseResponse:
     check_csrf()
     code = lang()
     st = state()
@@ -45,6 +45,17 @@ def report() -> str | tuple[str, int]:
         return error_page(code, 400, UI_TEXT[code]["choose_first"])
     try:
         with received_upload(upload.stream, "ui-") as (tmp, _):
+            if check_type(tmp).kind == "video":
+                # Videos take seconds to minutes: a job, with progress and a URL to come back to.
+                job = st.jobs.submit(
+                    tmp,
+                    caller=actor(),
+                    filename=upload.filename,
+                    language=code,
+                    thumbnails=True,
+                    forensics=False,
+                )
+                return redirect(url_for("pages.job", job_id=job.id, lang=code), 303)
             done = st.verifier().verify(
                 tmp,
                 caller=actor(),
@@ -54,26 +65,13 @@ def report() -> str | tuple[str, int]:
                 thumbnails=True,
                 forensics=True,
             )
-            pictures = _pictures(tmp, done.data)  # before the upload is deleted
+            pictures = previews.for_upload(tmp, done.data)  # before the upload is deleted
     except MediaError as exc:
         status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
         return error_page(code, status.get(exc.code, 422), exc.message)
     data = done.data
     count_verdict(st.metrics, data)
     return render_report(data, code, pictures)
-
-
-def _pictures(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """The file as given (an image, or a video's first frame) and the analysed frames."""
-    kind = data["media"]["kind"]
-    if kind == "image":
-        return {"given": previews.image_preview(path)}
-    if kind != "video":
-        return {}
-    first = previews.video_frames(path, [0.0], width=previews.PREVIEW_SIDE)
-    times = previews.strip_times(data["timeline"])
-    strip = previews.video_frames(path, times)  # may stop short on a broken file
-    return {"given": first[0] if first else None, "frames": list(zip(times, strip, strict=False))}
 
 
 @bp.get("/models/<name>")
