@@ -234,6 +234,24 @@ def test_no_english_ui_string_remains_on_a_japanese_report(client: FlaskClient) 
         assert not enums.findall(text), (name, enums.findall(text))
 
 
+def test_errors_on_japanese_pages_are_in_japanese(client: FlaskClient) -> None:
+    junk = upload(client, b"just some text", "notes.txt", lang="ja")
+    assert junk.status_code == 415
+    assert "真贋が読み取れる画像・動画・音声の形式ではありません" in junk.get_data(as_text=True)
+    expired = client.post(
+        "/report",
+        data={"file": (io.BytesIO(b"x"), "a.jpg"), "csrf": "wrong", "lang": "ja"},
+        content_type="multipart/form-data",
+    )
+    assert expired.status_code == 400
+    assert "フォームの有効期限が切れた" in expired.get_data(as_text=True)
+    missing = client.get("/reports/" + "0" * 32 + "?lang=ja")
+    assert missing.status_code == 404
+    assert "見つかりません" in missing.get_data(as_text=True)
+    english = upload(client, b"just some text", "notes.txt").get_data(as_text=True)
+    assert "do not match any supported image, video or audio format" in english  # precise
+
+
 def test_japanese_page_and_report(client: FlaskClient) -> None:
     index = client.get("/?lang=ja").get_data(as_text=True)
     assert '<html lang="ja">' in index

@@ -17,7 +17,7 @@ from provenance.media import (
     UnsupportedMedia,
 )
 from service.app.errors import Refused
-from service.web.rendering import html_error
+from service.web.rendering import FormExpired, html_error
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,21 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response | str, int]:
         if request.blueprint in HTML_BLUEPRINTS:
-            return html_error(exc.status, exc.message)
+            return html_error(exc.status, exc.message, exc.code)
         return error_response(exc.status, exc.code, exc.message)
 
     @app.errorhandler(Refused)
     def _refused(exc: Refused) -> tuple[Response | str, int]:
         status = _REFUSED_STATUS.get(exc.code, 400)
         if request.blueprint in HTML_BLUEPRINTS:
-            return html_error(status, exc.message)
+            return html_error(status, exc.message, exc.code)
         return error_response(status, exc.code, exc.message)
+
+    @app.errorhandler(FormExpired)
+    def _form_expired(exc: FormExpired) -> tuple[Response | str, int]:
+        if request.blueprint in HTML_BLUEPRINTS:
+            return html_error(400, exc.message, exc.code)
+        return error_response(400, exc.code, exc.message)
 
     @app.errorhandler(MediaError)
     def _media_error(exc: MediaError) -> tuple[Response, int]:

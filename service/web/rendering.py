@@ -10,10 +10,11 @@ import json
 import secrets
 from typing import Any
 
-from flask import abort, render_template, request, session
+from flask import render_template, request, session
 
+from provenance.errors import ShinganError
 from service.app.exports import TO_FINISH, claim_review, headline
-from service.messages import LANGUAGES, PAGE_TEXT, negotiate
+from service.messages import DEFAULT_LANGUAGE, LANGUAGES, PAGE_TEXT, negotiate
 
 #: The pages' words by language (``service/locales/<language>.toml``, table ``[page]``).
 UI_TEXT: dict[str, dict[str, str]] = PAGE_TEXT
@@ -37,7 +38,13 @@ def check_csrf() -> None:
     sent = request.form.get("csrf", "")
     expected = session.get("csrf")
     if not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
-        abort(400, description="the form expired or came from another site; reload the page")
+        raise FormExpired("the form expired or came from another site; reload the page")
+
+
+class FormExpired(ShinganError):
+    """A form came back without this session's CSRF token."""
+
+    code = "csrf"
 
 
 def page(template: str, code: str, **context: Any) -> str:
@@ -145,9 +152,15 @@ def other(code: str) -> str:
     return next(c for c in LANGUAGES if c != code)
 
 
-def html_error(status: int, message: str) -> tuple[str, int]:
-    return error_page(lang(), status, message)
+def html_error(status: int, message: str, error: str | None = None) -> tuple[str, int]:
+    return error_page(lang(), status, message, error)
 
 
-def error_page(code: str, status: int, message: str) -> tuple[str, int]:
+def error_page(code: str, status: int, message: str, error: str | None = None) -> tuple[str, int]:
+    """An error page in language ``code``. English pages show the precise message; the others
+    the catalogue's words for the error's code (``error`` or, failing that, the status), where
+    it has them."""
+    if code != DEFAULT_LANGUAGE:
+        text = UI_TEXT[code]
+        message = text.get(f"error.{error}") or text.get(f"error.{status}") or message
     return page("error.html", code, message=message), status

@@ -68,7 +68,7 @@ def report() -> str | tuple[str, int] | BaseResponse:
             pictures = previews.for_upload(tmp, done.data)  # before the upload is deleted
     except MediaError as exc:
         status = {"too_large": 413, "unsupported_media_type": 415, "empty_media": 400}
-        return error_page(code, status.get(exc.code, 422), exc.message)
+        return error_page(code, status.get(exc.code, 422), exc.message, exc.code)
     data = done.data
     count_verdict(st.metrics, data)
     return render_report(data, code, pictures)
