@@ -7,6 +7,7 @@ project's samples through the page. Skipped, with the reason, where no Chromium 
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections.abc import Iterator
@@ -234,5 +235,55 @@ def test_the_printable_report_opens_and_fits(browser: Any, server: str, width: i
                 pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page\r") <= 1
                 or pdf.count(b"/Type /Page") <= 2
             )
+    finally:
+        context.close()
+
+
+def poll(pg: Any, script: str, timeout: float = 60) -> Any:
+    """Evaluate ``script`` until it is truthy; the page may be refreshing itself meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = None
+        with contextlib.suppress(Exception):  # the document was replaced by a refresh
+            value = pg.evaluate(script)
+        if value:
+            return value
+        assert time.monotonic() < deadline, script
+        pg.wait_for_timeout(200)
+
+
+@pytest.mark.parametrize(("lang", "width"), [("en", 1280), ("ja", 375)])
+def test_a_long_video_shows_progress_and_can_be_cancelled(
+    browser: Any, server: str, tmp_path: Path, lang: str, width: int
+) -> None:
+    from samples.make_samples import write_video
+
+    clip = tmp_path / "long.mp4"
+    write_video(clip, frames=600, fps=10.0)  # 60 s: 60 frames to analyse, several seconds
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    pg = context.new_page()
+    try:
+        pg.goto(f"{server}/?lang={lang}")
+        pg.set_input_files("input[type=file]", str(clip))
+        pg.click("button[type=submit]")
+        status = poll(
+            pg,
+            "() => { const p = document.querySelector('main progress');"
+            " return p && p.max > 1 && p.value >= 1 &&"
+            " [document.querySelector('main [role=status]').innerText,"
+            "  document.documentElement.scrollWidth - window.innerWidth, location.href]; }",
+        )
+        text, overflow, url = status
+        assert "/jobs/" in url  # an address to come back to
+        assert ("フレーム" in text) if lang == "ja" else ("frames analysed" in text)
+        assert overflow <= 1
+        done = "キャンセルしました" if lang == "ja" else "Cancelled"
+        deadline = time.monotonic() + 30
+        while True:  # a refresh may swallow a click: click until the page says so
+            with contextlib.suppress(Exception):
+                pg.click("main form button[type=submit]", timeout=2000)
+            if poll(pg, f"() => document.body.innerText.includes({done!r}) || 'no'") is True:
+                break
+            assert time.monotonic() < deadline
     finally:
         context.close()

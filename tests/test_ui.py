@@ -148,6 +148,19 @@ def test_a_video_becomes_a_job_with_a_url_to_come_back_to(client: FlaskClient) -
     assert "<figcaption>The file you gave (its first frame)</figcaption>" in html
 
 
+def test_a_job_can_be_cancelled_from_its_page(client: FlaskClient) -> None:
+    resp = upload(client, sample("signed_video.mp4").read_bytes(), "v.mp4")
+    url = resp.headers["Location"]
+    job_id = url.split("/jobs/")[1].split("?")[0]
+    cancel = client.post(
+        f"/jobs/{job_id}/cancel", data={"csrf": token(client), "lang": "en"}
+    )  # a form body: the gate must let it through
+    assert cancel.status_code == 303
+    assert cancel.headers["Location"].startswith(f"/jobs/{job_id}")
+    forged = client.post(f"/jobs/{job_id}/cancel", data={"csrf": "forged"})
+    assert forged.status_code == 400
+
+
 def test_a_video_report_has_frames_an_axis_and_a_folded_table(client: FlaskClient) -> None:
     resp = upload(client, sample("signed_video.mp4").read_bytes(), "v.mp4")
     html = finished_job(client, resp)

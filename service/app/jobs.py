@@ -49,6 +49,7 @@ class Job:
     frames_done: int = 0
     frames_total: int = 0
     started: float | None = None
+    first_frame: float | None = None
     ended: float | None = None
     report_id: str | None = None
     error: tuple[str, str] | None = None  # (code, message)
@@ -57,6 +58,8 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def frames(self, done: int, total: int) -> None:
+        if self.first_frame is None:
+            self.first_frame = time.monotonic()  # the pace counts analysis, not reading
         self.frames_done, self.frames_total = done, total
 
     def cancelled(self) -> bool:
@@ -65,9 +68,9 @@ class Job:
     @property
     def eta_s(self) -> float | None:
         """Seconds left, from the pace so far (None before the first frame is done)."""
-        if self.status != "running" or self.started is None or self.frames_done <= 0:
+        if self.status != "running" or self.first_frame is None or self.frames_done <= 0:
             return None
-        pace = (time.monotonic() - self.started) / self.frames_done
+        pace = (time.monotonic() - self.first_frame) / self.frames_done
         return round(pace * max(0, self.frames_total - self.frames_done), 1)
 
     def to_dict(self) -> dict[str, Any]:

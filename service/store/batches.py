@@ -27,6 +27,7 @@ from service.store.db import (
     iso,
     now,
 )
+from service.store.holds import lock_media
 from service.store.reports import add_report
 from service.webhooks import display_url
 
@@ -166,6 +167,10 @@ class BatchRepository:
         transaction: from then on the items need them."""
         with self._db.write.begin() as s:
             if holder is not None:
+                # The holds become items atomically for any release deciding on these files.
+                held = s.scalars(select(MediaHoldRow.sha256).where(MediaHoldRow.holder == holder))
+                for sha in sorted(set(held)):  # one order everywhere: no deadlock
+                    lock_media(s, sha)
                 s.execute(delete(MediaHoldRow).where(MediaHoldRow.holder == holder))
             s.add(
                 BatchRow(

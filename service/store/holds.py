@@ -16,6 +16,14 @@ from service.store.db import UNFINISHED, Database, ItemRow, MediaHoldRow, aware,
 HOLD_TTL_S = 6 * 3600
 
 
+def lock_media(s: Session, sha256: str) -> None:
+    """Serialise what changes whether one file is needed: holds, releases, and a batch taking
+    over an intake's holds. SQLite writers are serialised already (BEGIN IMMEDIATE);
+    PostgreSQL takes a transaction-scoped advisory lock."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(sha256[:15], 16)})
+
+
 class HoldRepository:
     """Media holds of one database, and the decisions that read them with the batch items."""
 
@@ -23,23 +31,24 @@ class HoldRepository:
         self._db = db
 
     def _lock_media(self, s: Session, sha256: str) -> None:
-        """Serialise holds and releases of one file. SQLite writers are serialised already
-        (BEGIN IMMEDIATE); PostgreSQL takes a transaction-scoped advisory lock."""
-        if s.get_bind().dialect.name == "postgresql":
-            s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int(sha256[:15], 16)})
+        lock_media(s, sha256)
 
     def _needed(self, s: Session, sha256: str) -> bool:
-        items = s.scalar(
+        """One statement, so one snapshot: read as two, a batch created between them (its hold
+        gone, its item not yet seen) would look as if nothing needed the file."""
+        items = (
             select(func.count())
             .select_from(ItemRow)
             .where(ItemRow.sha256 == sha256, ItemRow.status.in_(UNFINISHED))
+            .scalar_subquery()
         )
-        holds = s.scalar(
+        holds = (
             select(func.count())
             .select_from(MediaHoldRow)
             .where(MediaHoldRow.sha256 == sha256, MediaHoldRow.expires_at > now())
+            .scalar_subquery()
         )
-        return bool(items or holds)
+        return bool(s.scalar(select(items + holds)))
 
     def hold_media(self, holder: str, sha256: str, ttl_s: float = HOLD_TTL_S) -> None:
         """Record that an intake needs this file; call it before the file is put in place, so a

@@ -74,6 +74,7 @@ class RouteLimits:
             "pages.banks_create": "form",
             "pages.signin": "form",
             "pages.signout": "form",
+            "pages.job_cancel": "form",
         }
     )
 
