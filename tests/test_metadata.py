@@ -475,3 +475,348 @@ def test_malformed_xmp_is_read_by_pattern() -> None:
     assert m.fields["XMP:error"] == "unparsable XMP packet; some fields were read by pattern"
     assert m.digital_source_type == "trainedAlgorithmicMedia"
     assert m.generator == "adobe-firefly"
+
+
+# --- ComfyUI in EXIF: SaveAnimatedWEBP (issue 14) ---------------------------------------------
+
+# An API-format graph as ComfyUI's default workflow makes it.
+COMFY_GRAPH = {
+    "3": {
+        "class_type": "KSampler",
+        "inputs": {
+            "seed": 156680208700286,
+            "steps": 20,
+            "sampler_name": "euler",
+            "model": ["4", 0],
+            "positive": ["6", 0],
+            "negative": ["7", 0],
+        },
+    },
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5.safetensors"}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a bottle with a galaxy inside"}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "text, watermark"}},
+}
+COMFY_WORKFLOW = {"last_node_id": 9, "nodes": [{"id": 3, "type": "KSampler"}], "links": []}
+
+
+def comfy_webp(
+    extra: dict[str, object] | None = None, *, frames: int = 3, lossless: bool = True
+) -> bytes:
+    """As comfyanonymous/ComfyUI comfy_api/latest/_ui.py ImageSaveHelper writes it for
+    SaveAnimatedWEBP: the graph in Model (0x0110) as ``prompt:<json>``, each extra_pnginfo
+    entry from Make (0x010F) down as ``<key>:<json>``."""
+    images = [Image.new("RGB", (24, 16), (40 * i, 90, 200)) for i in range(frames)]
+    exif = images[0].getexif()
+    exif[0x0110] = f"prompt:{json.dumps(COMFY_GRAPH)}"
+    tag = 0x010F
+    for key, value in (extra if extra is not None else {"workflow": COMFY_WORKFLOW}).items():
+        exif[tag] = f"{key}:{json.dumps(value)}"
+        tag -= 1
+    buf = io.BytesIO()
+    images[0].save(
+        buf,
+        format="WEBP",
+        save_all=True,
+        duration=166,
+        append_images=images[1:],
+        exif=exif,
+        lossless=lossless,
+        quality=80,
+        method=4,
+    )
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("lossless", [True, False])
+def test_comfyui_animated_webp_exif(lossless: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import WebPImagePlugin
+
+    decoded: list[int] = []
+    original = WebPImagePlugin.WebPImageFile.load
+
+    def counting_load(self: WebPImagePlugin.WebPImageFile) -> object:
+        decoded.append(self.tell())
+        return original(self)
+
+    monkeypatch.setattr(WebPImagePlugin.WebPImageFile, "load", counting_load)
+    with Image.open(io.BytesIO(comfy_webp(lossless=lossless))) as im:
+        assert getattr(im, "n_frames", 1) == 3
+        m = read_metadata(im)
+        assert decoded == []  # no frame was decoded to read it
+    sig = m.signatures[0]
+    assert (m.generator, sig.field) == (
+        "comfyui",
+        "EXIF Model (0x0110) 'prompt:' and EXIF Make (0x010F) 'workflow:'",
+    )
+    assert (sig.model, sig.sampler, sig.seed, sig.steps) == (
+        "v1-5.safetensors",
+        "euler",
+        "156680208700286",
+        "20",
+    )
+    assert (sig.prompt, sig.negative_prompt) == ("a bottle with a galaxy inside", "text, watermark")
+    # The JSON is not a camera make and model, and names no vendor.
+    assert m.camera is None
+    assert [s.name for s in m.signatures] == ["comfyui"]
+    assert not m.inconsistencies
+    assert {"ComfyUI:prompt", "ComfyUI:workflow"} <= set(m.fields)
+    assert "EXIF:Make" not in m.fields
+    assert "EXIF:Model" not in m.fields
+
+
+def test_comfyui_webp_more_extra_keys_and_workflow_only() -> None:
+    m = read(comfy_webp({"workflow": COMFY_WORKFLOW, "note": {"a": 1}}, frames=1))
+    assert m.generator == "comfyui"
+    assert "EXIF:ImageDescription" not in m.fields  # 0x010E held the second extra key
+    assert m.fields["ComfyUI:note"] == '{"a": 1}'
+    # Without the graph, the UI workflow alone still names ComfyUI (nothing more to extract).
+    exif = Image.Exif()
+    exif[0x010F] = "workflow:" + json.dumps(COMFY_WORKFLOW)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="WEBP", exif=exif)
+    m = read(buf.getvalue())
+    assert (m.generator, m.signatures[0].field) == ("comfyui", "EXIF Make (0x010F) 'workflow:'")
+    assert m.signatures[0].model is None
+
+
+def test_comfyui_exif_capitalised_keys_in_jpeg_and_real_cameras_untouched() -> None:
+    # Custom save nodes copy the scheme with "Prompt:"/"Workflow:" (and into JPEG).
+    exif = Image.Exif()
+    exif[0x010F] = "Prompt:" + json.dumps(COMFY_GRAPH)
+    exif[0x010E] = "Workflow:" + json.dumps(COMFY_WORKFLOW)
+    m = read(jpeg(exif))
+    assert m.generator == "comfyui"
+    assert m.signatures[0].field == (
+        "EXIF Make (0x010F) 'Prompt:' and EXIF ImageDescription (0x010E) 'Workflow:'"
+    )
+    assert m.signatures[0].seed == "156680208700286"
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R5: {mark II}"
+    m = read(jpeg(exif))
+    assert m.camera is not None
+    assert m.camera.model == "Canon EOS R5: {mark II}"
+    assert not m.ai_declared
+
+
+# --- stealth PNG info: parameters in the pixels' lowest bits (issue 14) -----------------------
+
+
+def reference_stealth(image: Image.Image, text: str, mode: str, compressed: bool) -> Image.Image:
+    """ashen-sensored/sd_webui_stealth_pnginfo scripts/stealth_pnginfo.py ``prepare_data`` and
+    ``add_data``, kept line for line (Forge's modules/stealth_infotext.py is the same), so that
+    the reader is checked against the writers' own layout rather than against itself."""
+    import gzip
+
+    signature = (
+        f"stealth_{'png' if mode == 'alpha' else 'rgb'}{'info' if not compressed else 'comp'}"
+    )
+    binary_signature = "".join(format(byte, "08b") for byte in signature.encode("utf-8"))
+    param = text.encode("utf-8") if not compressed else gzip.compress(bytes(text, "utf-8"))
+    binary_param = "".join(format(byte, "08b") for byte in param)
+    binary_data = binary_signature + format(len(binary_param), "032b") + binary_param
+    if mode == "alpha":
+        image.putalpha(255)
+    width, height = image.size
+    pixels = image.load()
+    assert pixels is not None
+    index = 0
+    for x in range(width):
+        for y in range(height):
+            if index >= len(binary_data):
+                return image
+            values = pixels[x, y]
+            assert isinstance(values, tuple)
+            if mode == "alpha":
+                r, g, b, a = values
+                a = (a & ~1) | int(binary_data[index])
+                index += 1
+                pixels[x, y] = (r, g, b, a)
+            else:
+                r, g, b = values
+                r = (r & ~1) | int(binary_data[index])
+                if index + 1 < len(binary_data):
+                    g = (g & ~1) | int(binary_data[index + 1])
+                if index + 2 < len(binary_data):
+                    b = (b & ~1) | int(binary_data[index + 2])
+                index += 3
+                pixels[x, y] = (r, g, b)
+    return image
+
+
+def noisy(width: int, height: int, seed: int = 1) -> Image.Image:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    return buf.getvalue()
+
+
+def read_decoded(data: bytes) -> MetadataFinding:
+    """As analyze() calls it: on an image whose pixels are decoded."""
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return read_metadata(im)
+
+
+@pytest.mark.parametrize(
+    ("mode", "compressed", "field_name"),
+    [
+        ("alpha", False, "PNG alpha-channel LSB (stealth pnginfo)"),
+        ("alpha", True, "PNG alpha-channel LSB (stealth pngcomp)"),
+        ("rgb", False, "PNG RGB LSB (stealth rgbinfo)"),
+        ("rgb", True, "PNG RGB LSB (stealth rgbcomp)"),
+    ],
+)
+@pytest.mark.parametrize("size", [(96, 200), (60, 50), (1200, 3)])
+def test_stealth_pnginfo_every_mode(
+    mode: str, compressed: bool, field_name: str, size: tuple[int, int]
+) -> None:
+    from provenance.stealth import write_stealth
+
+    forge = A1111.replace("Version: v1.9.4", "Version: f2.0.1v1.10.1-previous-313")
+    base = noisy(*size)
+    image = reference_stealth(
+        base.convert("RGBA") if mode == "alpha" else base.copy(), forge, mode, compressed
+    )
+    import numpy as np
+
+    # The test helper writes exactly what the extension writes.
+    ours = write_stealth(base, forge, channel=mode, compressed=compressed)  # type: ignore[arg-type]
+    assert np.array_equal(np.asarray(ours), np.asarray(image))
+    m = read_decoded(encoded(image))
+    sig = m.signatures[0]
+    assert (m.generator, sig.field) == ("automatic1111", field_name)
+    assert (sig.variant, sig.seed, sig.model, sig.sampler) == (
+        "forge f2.0.1v1.10.1-previous-313",
+        "1234567",
+        "v1-5-pruned-emaonly",
+        "DPM++ 2M Karras",
+    )
+    assert sig.prompt == "a red fox in snow, <lora:foo:0.5>"
+    assert m.fields[
+        f"Stealth:stealth_{'png' if mode == 'alpha' else 'rgb'}{'comp' if compressed else 'info'}"
+    ]
+
+
+def test_stealth_in_lossless_webp_and_beside_png_text() -> None:
+    from provenance.stealth import write_stealth
+
+    m = read_decoded(encoded(write_stealth(noisy(64, 64), A1111), "WEBP"))
+    assert (m.generator, m.signatures[0].field) == (
+        "automatic1111",
+        "WEBP alpha-channel LSB (stealth pngcomp)",
+    )
+    # A1111 writes both: one signature, the text chunk's (found first).
+    info = PngInfo()
+    info.add_text("parameters", A1111)
+    buf = io.BytesIO()
+    write_stealth(noisy(64, 64), A1111).save(buf, format="PNG", pnginfo=info)
+    m = read_decoded(buf.getvalue())
+    assert [(s.name, s.field) for s in m.signatures] == [("automatic1111", "PNG text 'parameters'")]
+
+
+def test_stealth_novelai_and_comfyui_payloads() -> None:
+    import gzip
+
+    import numpy as np
+
+    # NovelAI/novelai-image-metadata nai_meta_writer.py: gzip of the JSON of its PNG text keys
+    # (Title dropped); LSBInjector.finalize sets every alpha to 0xFF, then 0xFE | bit.
+    comment = {"prompt": "1girl, cherry blossoms", "steps": 28, "seed": 3071, "sampler": "k_euler"}
+    data = {
+        "Description": "1girl, cherry blossoms",
+        "Software": "NovelAI",
+        "Source": "NovelAI Diffusion V4 4F49EC75",
+        "Comment": json.dumps(comment),
+    }
+    payload = gzip.compress(json.dumps(data).encode())
+    stream = b"stealth_pngcomp" + struct.pack(">I", len(payload) * 8) + payload
+    pixels = np.array(noisy(64, 128).convert("RGBA"))
+    alpha = pixels[..., -1].T.reshape(-1).copy()
+    bits = np.unpackbits(np.frombuffer(stream, dtype=np.uint8))
+    alpha[:] = 0xFF
+    alpha[: len(bits)] = 0xFE | bits
+    pixels[..., -1] = alpha.reshape(64, 128).T
+    m = read_decoded(encoded(Image.fromarray(pixels)))
+    sig = m.signatures[0]
+    assert (m.generator, sig.field) == ("novelai", "PNG alpha-channel LSB (stealth pngcomp)")
+    assert (sig.model, sig.seed, sig.sampler, sig.prompt) == (
+        "NovelAI Diffusion V4 4F49EC75",
+        "3071",
+        "k_euler",
+        "1girl, cherry blossoms",
+    )
+
+    # catboxanon/comfyui_stealth_pnginfo stealth.py: a JSON object of the PNG text keys, each
+    # value JSON text, written uncompressed in the alpha channel by the A1111 code.
+    text = json.dumps({"prompt": json.dumps(COMFY_GRAPH), "workflow": json.dumps(COMFY_WORKFLOW)})
+    m = read_decoded(
+        encoded(reference_stealth(noisy(128, 64).convert("RGBA"), text, "alpha", False))
+    )
+    sig = m.signatures[0]
+    assert (m.generator, sig.field) == ("comfyui", "PNG alpha-channel LSB (stealth pnginfo)")
+    assert (sig.model, sig.seed) == ("v1-5.safetensors", "156680208700286")
+
+
+def test_stealth_is_bounded_and_never_raises() -> None:
+    import numpy as np
+
+    from provenance.stealth import MAX_PAYLOAD
+
+    def forged(declared_bits: int, body: bytes, signature: bytes = b"stealth_pngcomp") -> bytes:
+        stream = signature + struct.pack(">I", declared_bits) + body
+        bits = np.unpackbits(np.frombuffer(stream, dtype=np.uint8))
+        pixels = np.array(noisy(64, 64).convert("RGBA"))
+        column = pixels.transpose(1, 0, 2).reshape(-1, 4).copy()
+        column[: len(bits), 3] = (column[: len(bits), 3] & 0xFE) | bits
+        return encoded(Image.fromarray(column.reshape(64, 64, 4).transpose(1, 0, 2).copy()))
+
+    # A length far beyond the pixels, garbage instead of gzip, an empty payload: an error field,
+    # no signature, no exception.
+    m = read_decoded(forged(0xFFFFFFFF, b"\x1f\x8b" + bytes(range(200))))
+    assert m.fields["Stealth:error"] == "the stealth data is not valid gzip"
+    assert not m.ai_declared
+    m = read_decoded(forged(0, b""))
+    assert m.fields["Stealth:error"] == "the stealth data declares no payload"
+    # A gzip bomb: the text stops at the bound.
+    import gzip
+
+    bomb = gzip.compress(b"A" * (MAX_PAYLOAD * 3), compresslevel=9)
+    side = int((len(bomb) * 8 + 200) ** 0.5) + 1
+    stream = b"stealth_pngcomp" + struct.pack(">I", len(bomb) * 8) + bomb
+    bits = np.unpackbits(np.frombuffer(stream, dtype=np.uint8))
+    pixels = np.array(noisy(side, side).convert("RGBA"))
+    column = pixels.transpose(1, 0, 2).reshape(-1, 4).copy()
+    column[: len(bits), 3] = (column[: len(bits), 3] & 0xFE) | bits
+    image = Image.fromarray(column.reshape(side, side, 4).transpose(1, 0, 2).copy())
+    m = read_decoded(encoded(image))
+    assert m.fields["Stealth:error"].startswith("stealth data larger than the bound")
+    # Random low bits (any ordinary image) hold no signature.
+    for seed in range(20):
+        assert (
+            "Stealth:error" not in read_decoded(encoded(noisy(40, 40, seed).convert("RGBA"))).fields
+        )
+
+
+def test_stealth_costs_one_column_without_a_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    from provenance import stealth
+
+    crops: list[tuple[int, int, int, int]] = []
+    original = Image.Image.crop
+
+    def crop(self: Image.Image, box: tuple[int, int, int, int] | None = None) -> Image.Image:
+        assert box is not None
+        crops.append(box)
+        return original(self, box)
+
+    monkeypatch.setattr(Image.Image, "crop", crop)
+    with Image.open(io.BytesIO(encoded(noisy(4000, 300).convert("RGBA")))) as im:
+        assert stealth.read_stealth(im) is None  # not decoded: not read
+        im.load()
+        assert stealth.read_stealth(im) is None
+    assert crops == [(0, 0, 1, 300)]  # the first column (152 pixels) only
