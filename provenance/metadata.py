@@ -19,13 +19,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import ExifTags, Image, IptcImagePlugin
 
+from provenance.bmff_metadata import read_bmff_metadata
 from provenance.errors import ShinganError
 from provenance.source_types import AI_SOURCE_TYPES
 from provenance.stealth import read_stealth
@@ -978,7 +980,8 @@ _TOOL_FIELDS = re.compile(
     r"|(JPEG|WEBP|GIF|TIFF):(Software|Generator|comment)"
     r"|XMP:(xmp:CreatorTool|photoshop:Credit|Iptc4xmpExt:AISystemUsed"
     r"|Iptc4xmpExt:AISystemVersionUsed|tiff:Software|pdf:Producer)"
-    r"|IPTC:(OriginatingProgram|Credit))$"
+    r"|IPTC:(OriginatingProgram|Credit)"
+    r"|QuickTime:(Encoder|Software|Make|Model))$"
 )
 
 
@@ -988,7 +991,14 @@ def _is_tool_field(key: str) -> bool:
 
 def _field_label(key: str) -> str:
     source, _, name = key.partition(":")
-    kinds = {"EXIF": "EXIF", "PNG": "PNG text", "XMP": "XMP", "IPTC": "IPTC IIM", "GPS": "GPS"}
+    kinds = {
+        "EXIF": "EXIF",
+        "PNG": "PNG text",
+        "XMP": "XMP",
+        "IPTC": "IPTC IIM",
+        "GPS": "GPS",
+        "QuickTime": "MP4/MOV",
+    }
     return f"{kinds.get(source, source)} '{name}'"
 
 
@@ -1052,8 +1062,8 @@ _EDITORS: tuple[tuple[str, str], ...] = (
 
 
 def _camera(raw: _Raw) -> Camera | None:
-    make = raw.get("EXIF:Make", "XMP:tiff:Make", "PNG:Make")
-    model = raw.get("EXIF:Model", "XMP:tiff:Model", "PNG:Model")
+    make = raw.get("EXIF:Make", "XMP:tiff:Make", "PNG:Make", "QuickTime:Make")
+    model = raw.get("EXIF:Model", "XMP:tiff:Model", "PNG:Model", "QuickTime:Model")
     if not (make or model):
         return None
     return Camera(
@@ -1062,7 +1072,10 @@ def _camera(raw: _Raw) -> Camera | None:
         lens=raw.get("EXIF:LensModel", "XMP:aux:Lens", "XMP:exifEX:LensModel"),
         serial=raw.get("EXIF:BodySerialNumber", "XMP:aux:SerialNumber"),
         capture_time=raw.get(
-            "EXIF:DateTimeOriginal", "XMP:exif:DateTimeOriginal", "XMP:photoshop:DateCreated"
+            "EXIF:DateTimeOriginal",
+            "XMP:exif:DateTimeOriginal",
+            "XMP:photoshop:DateCreated",
+            "QuickTime:CreationDate",
         ),
     )
 
@@ -1076,6 +1089,8 @@ def _software(raw: _Raw) -> list[str]:
         "PNG:Software",
         "EXIF:ProcessingSoftware",
         "IPTC:OriginatingProgram",
+        "QuickTime:Software",
+        "QuickTime:Encoder",
     ):
         value = raw.values.get(key)
         if value:
@@ -1110,12 +1125,14 @@ def _inconsistencies(
     editors: list[str],
     sigs: list[GeneratorSignature],
     size: tuple[int, int],
+    camera_source: str = "EXIF",
 ) -> list[str]:
     notes: list[str] = []
     cam = camera.display if camera else ""
     if camera and editors:
         notes.append(
-            f"Camera EXIF ({cam}) but the file was last saved by an editor ({editors[-1]}); "
+            f"Camera {camera_source} ({cam}) but the file was last saved by an editor "
+            f"({editors[-1]}); "
             "the pixels may have been changed since capture."
         )
     for marker, vendor in _PHONE_PIPELINES:
@@ -1127,7 +1144,7 @@ def _inconsistencies(
             )
     if camera and sigs:
         notes.append(
-            f"Camera EXIF ({cam}) appears together with AI-generator metadata "
+            f"Camera {camera_source} ({cam}) appears together with AI-generator metadata "
             f"({sigs[0].name}); one of them was added or copied."
         )
     captured = _parse_exif_time(camera.capture_time if camera else None)
@@ -1166,7 +1183,7 @@ def read_metadata(im: Image.Image) -> MetadataFinding:
     return _interpret(raw, im.size)
 
 
-def _interpret(raw: _Raw, size: tuple[int, int]) -> MetadataFinding:
+def _interpret(raw: _Raw, size: tuple[int, int], camera_source: str = "EXIF") -> MetadataFinding:
     signatures: list[GeneratorSignature] = []
     for detect in _DETECTORS:
         try:
@@ -1197,9 +1214,53 @@ def _interpret(raw: _Raw, size: tuple[int, int]) -> MetadataFinding:
         modified_at=_parse_exif_time(raw.get("EXIF:DateTime", "XMP:xmp:ModifyDate")),
         has_gps=raw.has_gps,
         has_makernote=raw.has_makernote,
-        inconsistencies=tuple(_inconsistencies(raw, camera, software, editors, named, size)),
+        inconsistencies=tuple(
+            _inconsistencies(raw, camera, software, editors, named, size, camera_source)
+        ),
         fields=fields,
     )
+
+
+# MP4/MOV fields that carry free text a generator may fill with its parameters or graph.
+_VIDEO_TEXT = ("QuickTime:Comment", "QuickTime:Description", "QuickTime:LongDescription")
+
+
+def read_video_metadata(source: str | os.PathLike[str] | BinaryIO) -> MetadataFinding:
+    """Read and interpret the metadata of an MP4 or MOV file (a path, or a binary file open for
+    reading) through :mod:`provenance.bmff_metadata`. Never raises for bad data: a file that
+    cannot be read gives a finding with ``error`` set; malformed boxes are noted in the
+    ``QuickTime:error`` field and what was read before them is used."""
+    try:
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as fh:
+                found = read_bmff_metadata(fh)
+        else:
+            found = read_bmff_metadata(source)
+    except Exception as exc:
+        log.warning("video metadata unreadable: %s", exc)
+        return MetadataFinding(error=_text(f"metadata could not be read: {exc}", _MAX_VALUE))
+    raw = _Raw()
+    for name, where, value in found.items:
+        key = f"QuickTime:{name}"
+        if key not in raw.values:
+            raw.labels[key] = where
+        raw.put(key, value)
+    for where, packet in found.xmp:
+        try:
+            _collect_xmp(packet, raw)
+        except Exception as exc:  # pragma: no cover - _collect_xmp guards its parser
+            log.debug("XMP in %s unreadable: %s", where, exc)
+    if found.problems:
+        raw.put("QuickTime:error", "; ".join(found.problems[:3]))
+    raw.has_gps = bool(raw.values.get("QuickTime:GPSCoordinates"))
+    for key in _VIDEO_TEXT:
+        if raw.values.get(key):
+            raw.embedded.append((raw.labels[key], raw.values[key]))
+    try:
+        return _interpret(raw, (0, 0), camera_source="metadata")
+    except Exception as exc:  # pragma: no cover - the detectors guard themselves
+        log.warning("video metadata not interpreted: %s", exc)
+        return MetadataFinding(error=_text(f"metadata could not be read: {exc}", _MAX_VALUE))
 
 
 def _dedupe(sigs: list[GeneratorSignature]) -> list[GeneratorSignature]:

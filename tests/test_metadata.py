@@ -8,6 +8,7 @@ import json
 import re
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,7 +17,7 @@ from PIL.PngImagePlugin import PngInfo
 from provenance.metadata import MetadataFinding, decode_user_comment, parse_a1111, read_metadata
 from service.signals import Findings
 from service.verdict import fuse
-from tests.conftest import FIXTURES, SHARED_REASON
+from tests.conftest import FIXTURES, SHARED_REASON, sample, shared_path
 
 A1111 = (
     "a red fox in snow, <lora:foo:0.5>\nNegative prompt: blurry, lowres\n"
@@ -820,3 +821,272 @@ def test_stealth_costs_one_column_without_a_signature(monkeypatch: pytest.Monkey
         im.load()
         assert stealth.read_stealth(im) is None
     assert crops == [(0, 0, 1, 300)]  # the first column (152 pixels) only
+
+
+# --- MP4/MOV container metadata (issue 14) ----------------------------------------------------
+
+
+def box(kind: bytes, *children: bytes) -> bytes:
+    body = b"".join(children)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def full(kind: bytes, *children: bytes, version: int = 0) -> bytes:
+    return box(kind, struct.pack(">I", version << 24), *children)
+
+
+def data_item(kind: bytes, value: str) -> bytes:
+    """An ilst item: the item box holding a ``data`` box (type 1: UTF-8, locale 0)."""
+    return box(kind, box(b"data", struct.pack(">II", 1, 0), value.encode()))
+
+
+def itunes_meta(*items: bytes) -> bytes:
+    """``udta/meta`` as FFmpeg writes it for MP4 (libavformat/movenc.c mov_write_meta_tag)."""
+    hdlr = full(b"hdlr", b"\0\0\0\0mdirappl" + bytes(9))
+    return box(b"udta", full(b"meta", hdlr, box(b"ilst", *items)))
+
+
+def mdta_meta(entries: dict[str, str], *, full_box: bool = True) -> bytes:
+    """A keys+ilst ``meta`` box: FFmpeg's with ``-movflags use_metadata_tags`` (a full box, in
+    udta), or Apple's (``full_box=False``, in moov)."""
+    hdlr = full(b"hdlr", b"\0\0\0\0mdta" + bytes(13))
+    keys = full(
+        b"keys",
+        struct.pack(">I", len(entries)),
+        *(struct.pack(">I4s", 8 + len(k.encode()), b"mdta") + k.encode() for k in entries),
+    )
+    items = (data_item(struct.pack(">I", i + 1), v) for i, v in enumerate(entries.values()))
+    children = (hdlr, keys, box(b"ilst", *items))
+    return full(b"meta", *children) if full_box else box(b"meta", *children)
+
+
+def qt_text(kind: bytes, value: str) -> bytes:
+    """A QuickTime udta text atom: 16-bit length, 16-bit language, the text."""
+    raw = value.encode()
+    return box(kind, struct.pack(">HH", len(raw), 0x15C7), raw)
+
+
+def with_moov_children(*children: bytes) -> bytes:
+    """The project's sample clip with ``children`` in place of its moov/udta. Its moov follows
+    mdat, so the chunk offsets stay right and the frames still decode; its C2PA box becomes a
+    'free' box of the same size (the edit would otherwise read as tampering)."""
+    data = sample("signed_video.mp4").read_bytes()
+    out, pos, seen_mdat = b"", 0, False
+    while pos < len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos : pos + size]
+        if kind == b"uuid":
+            body = struct.pack(">I4s", size, b"free") + bytes(size - 8)
+        elif kind == b"mdat":
+            seen_mdat = True
+        elif kind == b"moov":
+            assert seen_mdat
+            inner, p = b"", 8
+            while p < size:
+                n, k = struct.unpack(">I4s", body[p : p + 8])
+                if k != b"udta":
+                    inner += body[p : p + n]
+                p += n
+            body = box(b"moov", inner, *children)
+        out += body
+        pos += size
+    return out
+
+
+def mov(*moov_children: bytes, top: tuple[bytes, ...] = ()) -> bytes:
+    """A QuickTime file with no media: enough for the metadata reader."""
+    return (
+        box(b"ftyp", b"qt  \0\0\0\0qt  ")
+        + box(b"mdat", bytes(64))
+        + box(b"moov", full(b"mvhd", bytes(96)), *moov_children)
+        + b"".join(top)
+    )
+
+
+def read_video(data: bytes) -> MetadataFinding:
+    from provenance.metadata import read_video_metadata
+
+    return read_video_metadata(io.BytesIO(data))
+
+
+def vhs_comment() -> str:
+    """Kosinkadink/ComfyUI-VideoHelperSuite videohelpersuite/nodes.py: ``video_metadata`` has
+    the prompt as JSON text and each extra_pnginfo entry as it is; ``ffmpeg_process`` writes
+    ``json.dumps(video_metadata)`` as FFmpeg's ``comment``."""
+    return json.dumps({"prompt": json.dumps(COMFY_GRAPH), "workflow": COMFY_WORKFLOW})
+
+
+def test_videohelpersuite_comment_in_mp4_decides_the_verdict(tmp_path: Path) -> None:
+    from service.pipeline import analyze
+
+    path = tmp_path / "AnimateDiff_00001.mp4"
+    path.write_bytes(
+        with_moov_children(
+            itunes_meta(data_item(b"\xa9too", "Lavf61.7.100"), data_item(b"\xa9cmt", vhs_comment()))
+        )
+    )
+    r = analyze(path).to_dict()
+    meta = r["provenance"]["metadata"]
+    sig = meta["signatures"][0]
+    assert (meta["generator"], sig["field"]) == ("comfyui", "MP4 moov/udta/meta/ilst '©cmt'")
+    assert (sig["model"], sig["seed"], sig["prompt"]) == (
+        "v1-5.safetensors",
+        "156680208700286",
+        "a bottle with a galaxy inside",
+    )
+    assert meta["software"] == ["Lavf61.7.100"]
+    assert (r["verdict"]["label"], r["verdict"]["confidence"]) == ("ai_generated", "medium")
+    assert r["verdict"]["basis"] == ["metadata"]
+    assert r["media"]["frames_analyzed"] == 2  # the frames still decode
+
+
+def test_comfyui_savevideo_mdta_keys() -> None:
+    # comfy_api/latest/_input_impl/video_types.py: container metadata (prompt, workflow) with
+    # movflags use_metadata_tags, so FFmpeg writes them as mdta keys, beside its "encoder".
+    meta = mdta_meta(
+        {
+            "encoder": "Lavf61.7.100",
+            "prompt": json.dumps(COMFY_GRAPH),
+            "workflow": json.dumps(COMFY_WORKFLOW),
+        }
+    )
+    m = read_video(box(b"ftyp", b"isom\0\0\2\0isomiso2avc1mp41") + box(b"moov", box(b"udta", meta)))
+    sig = m.signatures[0]
+    assert m.generator == "comfyui"
+    assert sig.field == (
+        "MP4 moov/udta/meta/ilst key 'prompt' and MP4 moov/udta/meta/ilst key 'workflow'"
+    )
+    assert (sig.sampler, sig.negative_prompt) == ("euler", "text, watermark")
+    assert m.software == ("Lavf61.7.100",)
+
+
+def test_apple_keys_camera_software_and_location() -> None:
+    from service.signals.metadata import Metadata
+
+    apple = mdta_meta(
+        {
+            "com.apple.quicktime.make": "Apple",
+            "com.apple.quicktime.model": "iPhone 15 Pro",
+            "com.apple.quicktime.software": "17.5.1",
+            "com.apple.quicktime.creationdate": "2024-06-01T10:00:00+0200",
+            "com.apple.quicktime.location.ISO6709": "+48.8584+002.2945+035.000/",
+        },
+        full_box=False,
+    )
+    m = read_video(mov(apple))
+    assert m.camera is not None
+    assert (m.camera.make, m.camera.model, m.camera.capture_time) == (
+        "Apple",
+        "iPhone 15 Pro",
+        "2024-06-01T10:00:00+0200",
+    )
+    assert (m.software, m.has_gps, m.ai_declared, m.error) == (("17.5.1",), True, False, None)
+    reasons = [c for c in Metadata().claims(m) if c.finding == "metadata.camera"]
+    assert reasons[0].detail.startswith(
+        "The video's metadata names a camera or device (Apple iPhone 15 Pro)."
+    )
+
+
+def test_quicktime_udta_atoms_and_xmp_declarations() -> None:
+    xmp = xmp_packet(xmp__CreatorTool="Adobe Firefly", Iptc4xmpExt__DigitalSourceType=_TRAINED)
+    m = read_video(
+        mov(
+            box(
+                b"udta",
+                qt_text(b"\xa9swr", "Adobe Premiere Pro 2025.0"),
+                qt_text(b"\xa9mak", "Canon"),
+                qt_text(b"\xa9mod", "Canon EOS R5"),
+                box(b"XMP_", xmp),
+            )
+        )
+    )
+    assert m.digital_source_type == "trainedAlgorithmicMedia"
+    assert [s.name for s in m.signatures] == ["adobe-firefly", "iptc-digital-source-type"]
+    assert m.signatures[0].field == "XMP 'xmp:CreatorTool'"
+    assert m.camera is not None
+    assert m.camera.display == "Canon EOS R5"
+    assert m.software == ("Adobe Firefly", "Adobe Premiere Pro 2025.0")
+    assert any(n.startswith("Camera metadata (Canon EOS R5) appears") for n in m.inconsistencies)
+    # The XMP uuid box at the top level (Adobe's place for it), and a vendor in the encoder.
+    uuid = box(b"uuid", bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC"), xmp)
+    m = read_video(mov(itunes_meta(data_item(b"\xa9too", "Runway Gen-3 Alpha")), top=(uuid,)))
+    assert m.digital_source_type == "trainedAlgorithmicMedia"
+    assert {s.name for s in m.signatures} == {"runway", "adobe-firefly", "iptc-digital-source-type"}
+    runway = next(s for s in m.signatures if s.name == "runway")
+    assert runway.field == "MOV moov/udta/meta/ilst '©too'"
+
+
+def test_a1111_parameters_in_a_video_comment() -> None:
+    m = read_video(mov(box(b"udta", qt_text(b"\xa9cmt", A1111))))
+    assert (m.generator, m.signatures[0].field) == ("automatic1111", "MOV moov/udta '©cmt'")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\0\0\0\x10ftyp",  # cut inside a box
+        box(b"ftyp", b"isom") + struct.pack(">I4s", 0x7FFFFFFF, b"moov"),  # beyond the file
+        box(b"ftyp", b"isom") + struct.pack(">I4sQ", 1, b"moov", 2**63),  # 64-bit, beyond
+        box(b"ftyp", b"isom") + struct.pack(">I4s", 3, b"moov") + bytes(16),  # too small
+        box(b"moov", box(b"udta", struct.pack(">I4s", 99, b"meta"))),  # child beyond parent
+        box(b"moov", box(b"udta", full(b"meta", box(b"keys", b"\xff" * 12)))),
+        box(b"moov", box(b"udta", full(b"meta", box(b"ilst", box(b"\0\0\0\x09", b"x"))))),
+        box(b"moov", box(b"udta", box(b"\xa9cmt", b"\xff\xff\0\0abc"))),
+        box(b"moov", box(b"udta", box(b"titl", b"\0"))),
+        box(b"moov", box(b"trak", box(b"mdia", box(b"hdlr", b"\x00" * 3)))),
+        box(b"uuid", bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC"), b"<x:xmpmeta"),
+        bytes(range(256)) * 40,
+    ],
+)
+def test_malformed_containers_never_raise(data: bytes) -> None:
+    m = read_video(data)
+    assert not m.ai_declared
+    json.dumps(dict(m.fields))
+
+
+def test_container_bounds() -> None:
+    import time
+
+    # Deep nesting: only fixed paths are descended, so it costs one box.
+    nested = b"x"
+    for _ in range(2000):
+        nested = box(b"moov", nested)
+    started = time.perf_counter()
+    m = read_video(nested)
+    # Many boxes: the walk stops at its bound and says so.
+    many = box(b"moov", box(b"udta", *(qt_text(b"\xa9xyz", "1") for _ in range(30_000))))
+    m = read_video(many)
+    assert "too many boxes" in m.fields["QuickTime:error"]
+    # A metadata box larger than the read bound is skipped, not read.
+    big = struct.pack(">I4s", 8 + 20_000_000, b"udta") + bytes(20_000_000)
+    m = read_video(box(b"ftyp", b"isom") + struct.pack(">I4s", 8 + len(big), b"moov") + big)
+    assert m.fields["QuickTime:error"] == "a metadata box of 20000000 bytes was not read"
+    assert time.perf_counter() - started < 10
+
+
+def test_video_metadata_from_a_path_and_an_unreadable_one(tmp_path: Path) -> None:
+    from provenance.metadata import read_video_metadata
+
+    m = read_video_metadata(sample("signed_video.mp4"))
+    assert m.software[0].startswith("Lavf")
+    assert read_video_metadata(tmp_path / "missing.mp4").error
+
+
+@pytest.mark.shared
+def test_real_videos_camera_software_and_history() -> None:
+    """contentauth/c2pa-rs test files (MIT OR Apache-2.0; see ../shared MANIFEST.tsv): a MOV
+    from macOS with Apple's mdta keys, an MP4 from Adobe Premiere Rush with XMP."""
+    from provenance.metadata import read_video_metadata
+
+    m = read_video_metadata(shared_path("c2pa", "rs", "c.mov"))
+    assert m.camera is not None
+    assert (m.camera.make, m.camera.model) == ("Apple", "Mac15,9")
+    assert m.software == ("macOS 14.6.1 (23G93)",)
+    assert m.fields["QuickTime:HandlerName"] == "Core Media Video"
+    m = read_video_metadata(shared_path("c2pa", "rs", "video1.mp4"))
+    assert m.software == ("Adobe Premiere Rush (Macintosh)",)
+    assert m.fields["QuickTime:HandlerName"] == "Mainconcept Video Media Handler"
+    assert not m.ai_declared
+    m = read_video_metadata(shared_path("c2pa", "adversarial", "nested_moov_1000.mp4"))
+    assert (m.error, m.ai_declared) == (None, False)
