@@ -1090,3 +1090,24 @@ def test_real_videos_camera_software_and_history() -> None:
     assert not m.ai_declared
     m = read_video_metadata(shared_path("c2pa", "adversarial", "nested_moov_1000.mp4"))
     assert (m.error, m.ai_declared) == (None, False)
+
+
+def test_analyze_reads_stealth_png_and_comfyui_animated_webp(tmp_path: Path) -> None:
+    """The whole path: analyze() decodes the image, then reads its metadata from it."""
+    from service.pipeline import analyze
+
+    stealth = tmp_path / "00012-1234567.png"
+    stealth.write_bytes(
+        encoded(reference_stealth(noisy(320, 240).convert("RGBA"), A1111, "alpha", True))
+    )
+    webp = tmp_path / "ComfyUI_00001_.webp"
+    webp.write_bytes(comfy_webp(frames=4))
+    for path, generator, where in (
+        (stealth, "automatic1111", "PNG alpha-channel LSB (stealth pngcomp)"),
+        (webp, "comfyui", "EXIF Model (0x0110) 'prompt:' and EXIF Make (0x010F) 'workflow:'"),
+    ):
+        r = analyze(path).to_dict()
+        meta = r["provenance"]["metadata"]
+        assert (meta["generator"], meta["signatures"][0]["field"]) == (generator, where)
+        assert (r["verdict"]["label"], r["verdict"]["confidence"]) == ("ai_generated", "medium")
+        assert r["verdict"]["basis"] == ["metadata"]
