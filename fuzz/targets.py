@@ -9,7 +9,7 @@ target          what it exercises
 media          sniffing, the header check (every container's claimed size), decoding to the
                working copy, for every format Shingan accepts
 metadata       EXIF, XMP, IPTC and PNG/WebP text reading, stealth LSB data (decoded pixels),
-               ComfyUI EXIF, and every generator parser
+               ComfyUI EXIF and APNG 'comf' chunks, and every generator parser
 video_metadata MP4/MOV metadata boxes (udta, meta/keys/ilst, XMP) and their interpretation
 c2pa           the C2PA wrapper: manifest reading, validation codes, signer details, ingredients
 archive        zip checks (zip slip, bombs, lying headers) and reading every member
@@ -237,6 +237,13 @@ def _generator_images() -> list[bytes]:
     exif[0x010F] = "workflow:" + json.dumps({"nodes": []})
     buf = io.BytesIO()
     frames[0].save(buf, format="WEBP", save_all=True, append_images=frames[1:], exif=exif)
+    out.append(buf.getvalue())
+    from PIL.PngImagePlugin import PngInfo
+
+    comf = PngInfo()  # SaveAnimatedPNG's private chunks
+    comf.add(b"comf", b"prompt\0" + json.dumps(_COMFY_GRAPH).encode(), after_idat=True)
+    buf = io.BytesIO()
+    frames[0].save(buf, format="PNG", save_all=True, append_images=frames[1:], pnginfo=comf)
     out.append(buf.getvalue())
     base = Image.new("RGB", (80, 80), (120, 130, 140))
     comfy = json.dumps({"prompt": json.dumps(_COMFY_GRAPH), "workflow": "{}"})

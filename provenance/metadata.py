@@ -358,6 +358,52 @@ def _collect_text(im: Image.Image, raw: _Raw) -> None:
         if key in _INFO_SKIP or not isinstance(key, str):
             continue
         raw.put(f"PNG:{key}" if im.format == "PNG" else f"{im.format}:{key}", value)
+    if im.format == "PNG":
+        for data in _comf_chunks(im):
+            name, _, value = data.partition(b"\0")
+            key = "PNGcomf:" + name.decode("latin-1")[:64]
+            raw.labels.setdefault(key, f"PNG 'comf' chunk '{name.decode('latin-1')[:64]}'")
+            raw.put(key, value.decode("utf-8", "replace"))
+
+
+_MAX_PNG_CHUNKS = 100_000
+
+
+def _comf_chunks(im: Image.Image) -> list[bytes]:
+    """ComfyUI's private ``comf`` chunks (``key NUL json``), which its SaveAnimatedPNG writes
+    after the image data for the prompt and each extra_pnginfo entry (comfyanonymous/ComfyUI
+    comfy_api/latest/_ui.py, ImageSaveHelper's APNG metadata). Pillow keeps them in
+    ``private_chunks`` once it has read past them; an animation rewound to its first frame has
+    lost them, so its chunk headers are walked (by seeking, nothing decoded) to find them."""
+    found = [c[1] for c in getattr(im, "private_chunks", []) if c[0] == b"comf"]
+    if found or not getattr(im, "is_animated", False):
+        return found
+    # Once a frame is decoded Pillow keeps an animation's file in ``_fp`` (``fp`` is None).
+    fp: Any = getattr(im, "fp", None) or getattr(im, "_fp", None)
+    if not (hasattr(fp, "seek") and hasattr(fp, "read") and hasattr(fp, "tell")):
+        return found
+    try:
+        position = fp.tell()
+    except (OSError, ValueError):  # closed
+        return found
+    try:
+        offset = 8
+        for _ in range(_MAX_PNG_CHUNKS):
+            fp.seek(offset)
+            head = fp.read(8)
+            if len(head) < 8:
+                break
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"IEND":
+                break
+            if kind == b"comf" and length <= _MAX_JSON + 256:
+                found.append(fp.read(length))
+            offset += 12 + length
+    except (OSError, ValueError) as exc:  # pragma: no cover - a file that stops reading
+        log.debug("PNG chunks unreadable: %s", exc)
+    finally:
+        fp.seek(position)
+    return found
 
 
 # Bounds on one XMP packet. Real packets stay far below them (a Photoshop file with a long
@@ -716,6 +762,7 @@ def _comfy_graph(prompt: Any) -> dict[str, Any]:
 # Where ComfyUI's API graph (``prompt``) and UI graph (``workflow``) are found, as pairs of keys.
 _COMFY_KEYS = (
     ("PNG:prompt", "PNG:workflow"),  # SaveImage: PNG tEXt
+    ("PNGcomf:prompt", "PNGcomf:workflow"),  # SaveAnimatedPNG: private 'comf' chunks
     ("ComfyUI:prompt", "ComfyUI:workflow"),  # SaveAnimatedWEBP and others: EXIF IFD0 (above)
     ("QuickTime:prompt", "QuickTime:workflow"),  # SaveVideo: MP4/MOV metadata keys (mdta)
 )

@@ -1111,3 +1111,33 @@ def test_analyze_reads_stealth_png_and_comfyui_animated_webp(tmp_path: Path) -> 
         assert (meta["generator"], meta["signatures"][0]["field"]) == (generator, where)
         assert (r["verdict"]["label"], r["verdict"]["confidence"]) == ("ai_generated", "medium")
         assert r["verdict"]["basis"] == ["metadata"]
+
+
+@pytest.mark.parametrize("frames", [3, 1])
+@pytest.mark.parametrize("decoded", [False, True])
+def test_comfyui_animated_png_comf_chunks(frames: int, decoded: bool, tmp_path: Path) -> None:
+    """SaveAnimatedPNG (comfy_api/latest/_ui.py): private 'comf' chunks after the image data,
+    ``key NUL json`` for the prompt and each extra_pnginfo entry."""
+    info = PngInfo()
+    for key, value in (("prompt", COMFY_GRAPH), ("workflow", COMFY_WORKFLOW)):
+        info.add(
+            b"comf",
+            key.encode("latin-1") + b"\0" + json.dumps(value).encode("latin-1"),
+            after_idat=True,
+        )
+    images = [Image.new("RGB", (16, 16), (60 * i, 90, 200)) for i in range(frames)]
+    path = tmp_path / "ComfyUI_00001_.png"
+    images[0].save(path, save_all=True, append_images=images[1:], duration=100, pnginfo=info)
+    with Image.open(path) as im:
+        if decoded:
+            im.load()
+        m = read_metadata(im)
+        assert im.tell() == 0
+        im.seek(getattr(im, "n_frames", 1) - 1)  # the animation still plays after the walk
+        im.load()
+    sig = m.signatures[0]
+    assert (m.generator, sig.field) == (
+        "comfyui",
+        "PNG 'comf' chunk 'prompt' and PNG 'comf' chunk 'workflow'",
+    )
+    assert (sig.model, sig.seed) == ("v1-5.safetensors", "156680208700286")
