@@ -39,6 +39,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from provenance.errors import ShinganError
+
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 
 _MAX_BOXES = 20_000
@@ -114,8 +116,10 @@ class BmffMetadata:
     boxes: int = 0
 
 
-class _Budget(Exception):
+class _Budget(ShinganError):
     """A bound was reached; what was read before it is kept."""
+
+    code = "bmff_metadata_bound"
 
 
 class _Reader:
