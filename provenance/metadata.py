@@ -19,15 +19,18 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import ExifTags, Image, IptcImagePlugin
 
+from provenance.bmff_metadata import read_bmff_metadata
 from provenance.errors import ShinganError
 from provenance.source_types import AI_SOURCE_TYPES
+from provenance.stealth import read_stealth
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +174,11 @@ class _Raw:
     history_agents: list[str] = field(default_factory=list)
     has_gps: bool = False
     has_makernote: bool = False
+    #: Where a key was found, when its name alone does not say it ("EXIF Model (0x0110) ...").
+    labels: dict[str, str] = field(default_factory=dict)
+    #: Generator payloads found outside the usual fields, as (where, text): stealth LSB data,
+    #: a video's comment. Each is read as A1111 parameters, a ComfyUI or a NovelAI JSON object.
+    embedded: list[tuple[str, str]] = field(default_factory=list)
 
     def put(self, key: str, value: Any) -> None:
         text = _text(value)
@@ -243,7 +251,31 @@ def _collect(im: Image.Image) -> _Raw:
     if xmp:
         _collect_xmp(xmp, raw)
     _collect_iptc(im, raw)
+    _collect_stealth(im, raw)
     return raw
+
+
+def _collect_stealth(im: Image.Image, raw: _Raw) -> None:
+    """Parameters hidden in the pixels' lowest bits (:mod:`provenance.stealth`)."""
+    try:
+        found = read_stealth(im)
+    except Exception as exc:  # decoding a signed image failed: the rest still counts
+        log.debug("stealth data unreadable: %s", exc)
+        raw.put("Stealth:error", f"stealth data could not be read: {exc}")
+        return
+    if found is None:
+        return
+    plane = "alpha-channel" if found.channel == "alpha" else "RGB"
+    where = f"{im.format} {plane} LSB ({found.signature.replace('_', ' ')})"
+    key = f"Stealth:{found.signature}"
+    raw.labels[key] = where
+    raw.put(key, found.text)
+    if found.error:
+        raw.put("Stealth:error", found.error)
+    elif found.truncated:
+        raw.put("Stealth:error", "stealth data larger than the bound; only its start was read")
+    if found.text:
+        raw.embedded.append((where, found.text))
 
 
 def _collect_exif(im: Image.Image, raw: _Raw) -> None:
@@ -263,10 +295,12 @@ def _collect_exif(im: Image.Image, raw: _Raw) -> None:
         raw.has_gps = any(k in gps for k in (2, 4))  # latitude / longitude present
     except Exception:
         gps = {}
-    for tags, names in ifds:
+    for index, (tags, names) in enumerate(ifds):
         for tag, value in tags.items():
             name = names.get(tag, f"0x{tag:04x}")
             if tag in (ExifTags.Base.ExifOffset, ExifTags.Base.GPSInfo, 0xA005):
+                continue
+            if index == 0 and _comfy_exif(tag, name, value, raw):
                 continue
             if tag == ExifTags.Base.UserComment:
                 raw.put("EXIF:UserComment", decode_user_comment(value))
@@ -285,6 +319,30 @@ def _collect_exif(im: Image.Image, raw: _Raw) -> None:
         raw.put(f"GPS:{_GPS_NAMES.get(tag, tag)}", value)
 
 
+# ComfyUI's WebP savers write the API graph into IFD0 Model (0x0110) as ``prompt:<json>`` and
+# each ``extra_pnginfo`` entry (the UI ``workflow``) into Make (0x010F), then 0x010E, 0x010D...
+# as ``<key>:<json>``: comfyanonymous/ComfyUI comfy_api/latest/_ui.py
+# (ImageSaveHelper._create_webp_metadata, used by SaveAnimatedWEBP in
+# comfy_extras/nodes_images.py); older releases wrote the same from nodes_images.py itself.
+# Custom nodes copy the scheme, some with capitalised keys ("Prompt:", "Workflow:").
+_COMFY_EXIF_TAGS = range(0x0100, 0x0111)
+_COMFY_EXIF_VALUE = re.compile(r"^\s*([A-Za-z_][\w-]{0,40}):\s*(?=[\[{])")
+
+
+def _comfy_exif(tag: int, name: str, value: Any, raw: _Raw) -> bool:
+    """Keep a ComfyUI ``key:<json>`` value out of the camera fields; True when it was one."""
+    if tag not in _COMFY_EXIF_TAGS or not isinstance(value, str | bytes):
+        return False
+    text = _text(value)
+    match = _COMFY_EXIF_VALUE.match(text)
+    if match is None:
+        return False
+    key = match.group(1).lower()
+    raw.put(f"ComfyUI:{key}", text[match.end() :])
+    raw.labels.setdefault(f"ComfyUI:{key}", f"EXIF {name} (0x{tag:04X}) '{match.group(1)}:'")
+    return True
+
+
 def _collect_text(im: Image.Image, raw: _Raw) -> None:
     """PNG tEXt/zTXt/iTXt chunks (also those after the image data), GIF/WebP comments."""
     text_chunks: Mapping[str, Any] = {}
@@ -300,6 +358,52 @@ def _collect_text(im: Image.Image, raw: _Raw) -> None:
         if key in _INFO_SKIP or not isinstance(key, str):
             continue
         raw.put(f"PNG:{key}" if im.format == "PNG" else f"{im.format}:{key}", value)
+    if im.format == "PNG":
+        for data in _comf_chunks(im):
+            name, _, value = data.partition(b"\0")
+            key = "PNGcomf:" + name.decode("latin-1")[:64]
+            raw.labels.setdefault(key, f"PNG 'comf' chunk '{name.decode('latin-1')[:64]}'")
+            raw.put(key, value.decode("utf-8", "replace"))
+
+
+_MAX_PNG_CHUNKS = 100_000
+
+
+def _comf_chunks(im: Image.Image) -> list[bytes]:
+    """ComfyUI's private ``comf`` chunks (``key NUL json``), which its SaveAnimatedPNG writes
+    after the image data for the prompt and each extra_pnginfo entry (comfyanonymous/ComfyUI
+    comfy_api/latest/_ui.py, ImageSaveHelper's APNG metadata). Pillow keeps them in
+    ``private_chunks`` once it has read past them; an animation rewound to its first frame has
+    lost them, so its chunk headers are walked (by seeking, nothing decoded) to find them."""
+    found = [c[1] for c in getattr(im, "private_chunks", []) if c[0] == b"comf"]
+    if found or not getattr(im, "is_animated", False):
+        return found
+    # Once a frame is decoded Pillow keeps an animation's file in ``_fp`` (``fp`` is None).
+    fp: Any = getattr(im, "fp", None) or getattr(im, "_fp", None)
+    if not (hasattr(fp, "seek") and hasattr(fp, "read") and hasattr(fp, "tell")):
+        return found
+    try:
+        position = fp.tell()
+    except (OSError, ValueError):  # closed
+        return found
+    try:
+        offset = 8
+        for _ in range(_MAX_PNG_CHUNKS):
+            fp.seek(offset)
+            head = fp.read(8)
+            if len(head) < 8:
+                break
+            length, kind = int.from_bytes(head[:4], "big"), head[4:]
+            if kind == b"IEND":
+                break
+            if kind == b"comf" and length <= _MAX_JSON + 256:
+                found.append(fp.read(length))
+            offset += 12 + length
+    except (OSError, ValueError) as exc:  # pragma: no cover - a file that stops reading
+        log.debug("PNG chunks unreadable: %s", exc)
+    finally:
+        fp.seek(position)
+    return found
 
 
 # Bounds on one XMP packet. Real packets stay far below them (a Photoshop file with a long
@@ -550,63 +654,65 @@ def _detect_a1111_family(raw: _Raw) -> Iterable[GeneratorSignature]:
         ("WEBP:parameters", "WebP 'parameters'"),
     ):
         text = raw.values.get(key)
-        if not text:
-            continue
-        data = _loads(text) if text.lstrip().startswith("{") else None
-        if isinstance(data, dict):
-            if "sui_image_params" in data:
-                p = data["sui_image_params"] if isinstance(data["sui_image_params"], dict) else {}
-                yield _sig(
-                    "swarmui",
-                    where,
-                    text,
-                    model=p.get("model"),
-                    sampler=p.get("sampler"),
-                    seed=p.get("seed"),
-                    steps=p.get("steps"),
-                    prompt=p.get("prompt"),
-                    negative_prompt=p.get("negativeprompt"),
-                )
-                continue
-            if "fooocus_scheme" in data or str(data.get("version", "")).lower().startswith(
-                "fooocus"
-            ):
-                yield _sig(
-                    "fooocus",
-                    where,
-                    text,
-                    model=data.get("base_model") or data.get("Base Model"),
-                    sampler=data.get("sampler") or data.get("Sampler"),
-                    seed=data.get("seed") or data.get("Seed"),
-                    steps=data.get("steps") or data.get("Steps"),
-                    prompt=data.get("prompt") or data.get("Prompt"),
-                    negative_prompt=data.get("negative_prompt") or data.get("Negative Prompt"),
-                    variant=data.get("version"),
-                )
-                continue
-        parsed = parse_a1111(text)
-        if parsed is None:
-            continue
-        version = parsed.get("Version", "")
-        variant: str | None
-        if "fooocus" in version.lower():
-            name, variant = "fooocus", version
-        elif version.startswith("f") and version[1:2].isdigit():
-            name, variant = "automatic1111", "forge " + version
-        else:
-            name, variant = "automatic1111", version or None
-        yield _sig(
-            name,
-            where,
-            text,
-            model=parsed.get("Model") or parsed.get("Model hash"),
-            sampler=parsed.get("Sampler"),
-            seed=parsed.get("Seed"),
-            steps=parsed.get("Steps"),
-            prompt=parsed.get("prompt"),
-            negative_prompt=parsed.get("negative_prompt"),
-            variant=variant,
-        )
+        if text:
+            yield from _a1111_sigs(text, where)
+
+
+def _a1111_sigs(text: str, where: str) -> Iterable[GeneratorSignature]:
+    """A1111/Forge ``parameters`` text, or the JSON that SwarmUI and Fooocus write instead."""
+    data = _loads(text) if text.lstrip().startswith("{") else None
+    if isinstance(data, dict):
+        if "sui_image_params" in data:
+            p = data["sui_image_params"] if isinstance(data["sui_image_params"], dict) else {}
+            yield _sig(
+                "swarmui",
+                where,
+                text,
+                model=p.get("model"),
+                sampler=p.get("sampler"),
+                seed=p.get("seed"),
+                steps=p.get("steps"),
+                prompt=p.get("prompt"),
+                negative_prompt=p.get("negativeprompt"),
+            )
+            return
+        if "fooocus_scheme" in data or str(data.get("version", "")).lower().startswith("fooocus"):
+            yield _sig(
+                "fooocus",
+                where,
+                text,
+                model=data.get("base_model") or data.get("Base Model"),
+                sampler=data.get("sampler") or data.get("Sampler"),
+                seed=data.get("seed") or data.get("Seed"),
+                steps=data.get("steps") or data.get("Steps"),
+                prompt=data.get("prompt") or data.get("Prompt"),
+                negative_prompt=data.get("negative_prompt") or data.get("Negative Prompt"),
+                variant=data.get("version"),
+            )
+            return
+    parsed = parse_a1111(text)
+    if parsed is None:
+        return
+    version = parsed.get("Version", "")
+    variant: str | None
+    if "fooocus" in version.lower():
+        name, variant = "fooocus", version
+    elif version.startswith("f") and version[1:2].isdigit():
+        name, variant = "automatic1111", "forge " + version
+    else:
+        name, variant = "automatic1111", version or None
+    yield _sig(
+        name,
+        where,
+        text,
+        model=parsed.get("Model") or parsed.get("Model hash"),
+        sampler=parsed.get("Sampler"),
+        seed=parsed.get("Seed"),
+        steps=parsed.get("Steps"),
+        prompt=parsed.get("prompt"),
+        negative_prompt=parsed.get("negative_prompt"),
+        variant=variant,
+    )
 
 
 def _comfy_graph(prompt: Any) -> dict[str, Any]:
@@ -653,25 +759,55 @@ def _comfy_graph(prompt: Any) -> dict[str, Any]:
     return out
 
 
+# Where ComfyUI's API graph (``prompt``) and UI graph (``workflow``) are found, as pairs of keys.
+_COMFY_KEYS = (
+    ("PNG:prompt", "PNG:workflow"),  # SaveImage: PNG tEXt
+    ("PNGcomf:prompt", "PNGcomf:workflow"),  # SaveAnimatedPNG: private 'comf' chunks
+    ("ComfyUI:prompt", "ComfyUI:workflow"),  # SaveAnimatedWEBP and others: EXIF IFD0 (above)
+    ("QuickTime:prompt", "QuickTime:workflow"),  # SaveVideo: MP4/MOV metadata keys (mdta)
+)
+
+
+_PNG_COMFY_LABELS = ("PNG text 'prompt'", "PNG text 'workflow'", "PNG text 'prompt' and 'workflow'")
+
+
 def _detect_comfyui(raw: _Raw) -> Iterable[GeneratorSignature]:
-    prompt_text = raw.values.get("PNG:prompt")
-    workflow_text = raw.values.get("PNG:workflow")
-    graph = _loads(prompt_text) if prompt_text else None
-    workflow = _loads(workflow_text) if workflow_text else None
+    for prompt_key, workflow_key in _COMFY_KEYS:
+        prompt_text = raw.values.get(prompt_key)
+        workflow_text = raw.values.get(workflow_key)
+        if not (prompt_text or workflow_text):
+            continue
+        if prompt_key == "PNG:prompt":
+            labels = _PNG_COMFY_LABELS
+        else:
+            lp = raw.labels.get(prompt_key) or _field_label(prompt_key)
+            lw = raw.labels.get(workflow_key) or _field_label(workflow_key)
+            labels = (lp, lw, f"{lp} and {lw}")
+        yield from _comfy_sigs(prompt_text, workflow_text, labels)
+
+
+def _comfy_sigs(
+    prompt: Any, workflow: Any, labels: tuple[str, str, str]
+) -> Iterable[GeneratorSignature]:
+    """A ComfyUI signature from its API graph and/or UI workflow (JSON text or parsed JSON);
+    ``labels`` name the field for the graph, the workflow and both."""
+    graph = _loads(prompt) if isinstance(prompt, str) else prompt
+    workflow_data = _loads(workflow) if isinstance(workflow, str) else workflow
     looks_like_graph = isinstance(graph, dict) and any(
         isinstance(v, dict) and "class_type" in v for v in graph.values()
     )
-    looks_like_workflow = isinstance(workflow, dict) and "nodes" in workflow
+    looks_like_workflow = isinstance(workflow_data, dict) and "nodes" in workflow_data
     if not (looks_like_graph or looks_like_workflow):
         return
     info = _comfy_graph(graph) if looks_like_graph else {}
-    where = "PNG text 'prompt'" if looks_like_graph else "PNG text 'workflow'"
+    where = labels[0] if looks_like_graph else labels[1]
     if looks_like_graph and looks_like_workflow:
-        where = "PNG text 'prompt' and 'workflow'"
+        where = labels[2]
+    evidence = prompt if looks_like_graph else workflow
     yield _sig(
         "comfyui",
         where,
-        (prompt_text or workflow_text or ""),
+        evidence if isinstance(evidence, str) else _dumps(evidence),
         model=info.get("model"),
         sampler=info.get("sampler"),
         seed=info.get("seed"),
@@ -679,6 +815,13 @@ def _detect_comfyui(raw: _Raw) -> Iterable[GeneratorSignature]:
         prompt=info.get("prompt"),
         negative_prompt=info.get("negative_prompt"),
     )
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value)[:_MAX_PROMPT]
+    except (TypeError, ValueError, RecursionError):
+        return ""
 
 
 _DREAM = re.compile(r'^"(?P<prompt>.*)"\s+(?P<args>-.*)$', re.DOTALL)
@@ -750,23 +893,66 @@ def _detect_invokeai(raw: _Raw) -> Iterable[GeneratorSignature]:
 
 
 def _detect_novelai(raw: _Raw) -> Iterable[GeneratorSignature]:
-    software = raw.values.get("PNG:Software", "")
-    source = raw.values.get("PNG:Source", "")
+    yield from _novelai_sigs(
+        raw.values.get("PNG:Software", ""),
+        raw.values.get("PNG:Source", ""),
+        raw.values.get("PNG:Comment", ""),
+        raw.values.get("PNG:Description"),
+        None,
+    )
+
+
+def _novelai_sigs(
+    software: Any, source: Any, comment_text: Any, description: Any, where: str | None
+) -> Iterable[GeneratorSignature]:
+    """NovelAI's PNG text (Software, Source, Description, Comment JSON) or the same keys in its
+    stealth LSB JSON; ``where`` None means the PNG text chunks."""
+    software = software if isinstance(software, str) else ""
+    source = source if isinstance(source, str) else ""
     if software.strip().lower() != "novelai" and not source.lower().startswith("novelai"):
         return
-    comment = _loads(raw.values.get("PNG:Comment", "")) or {}
+    comment = _loads(comment_text) if isinstance(comment_text, str) else comment_text
     comment = comment if isinstance(comment, dict) else {}
     yield _sig(
         "novelai",
-        "PNG text 'Software'",
+        where or "PNG text 'Software'",
         software or source,
         model=source or None,
         sampler=comment.get("sampler"),
         seed=comment.get("seed"),
         steps=comment.get("steps"),
-        prompt=raw.values.get("PNG:Description") or comment.get("prompt"),
+        prompt=(description if isinstance(description, str) else None) or comment.get("prompt"),
         negative_prompt=comment.get("uc"),
     )
+
+
+def _detect_embedded(raw: _Raw) -> Iterable[GeneratorSignature]:
+    """Payloads found outside the usual fields: stealth LSB data, a video's comment."""
+    for where, text in raw.embedded:
+        data = _loads(text) if text.lstrip().startswith("{") else None
+        if isinstance(data, dict):
+            if "prompt" in data or "workflow" in data:
+                # ComfyUI: a JSON object of its PNG text keys, each value itself JSON (text
+                # or, in VideoHelperSuite's comment, the workflow as an object).
+                labels = (f"{where}: 'prompt'", f"{where}: 'workflow'", where)
+                found = list(_comfy_sigs(data.get("prompt"), data.get("workflow"), labels))
+                if found:
+                    yield from found
+                    continue
+            if "Software" in data or "Source" in data:
+                found = list(
+                    _novelai_sigs(
+                        data.get("Software"),
+                        data.get("Source"),
+                        data.get("Comment"),
+                        data.get("Description"),
+                        where,
+                    )
+                )
+                if found:
+                    yield from found
+                    continue
+        yield from _a1111_sigs(text, where)
 
 
 _MJ_JOB = re.compile(r"Job ID:\s*[0-9a-f]{8}-[0-9a-f]{4}-", re.IGNORECASE)
@@ -789,14 +975,14 @@ def _detect_vendor_markers(raw: _Raw) -> Iterable[GeneratorSignature]:
             continue
         if _MJ_JOB.search(value) and "midjourney" not in seen:
             seen.add("midjourney")
-            yield _sig("midjourney", _field_label(key), value)
+            yield _sig("midjourney", raw.labels.get(key) or _field_label(key), value)
             continue
         if not _is_tool_field(key):
             continue
         for marker, name in _VENDOR_MARKERS:
             if name not in seen and marker.search(value):
                 seen.add(name)
-                yield _sig(name, _field_label(key), value)
+                yield _sig(name, raw.labels.get(key) or _field_label(key), value)
     for agent in raw.history_agents:
         for marker, name in _VENDOR_MARKERS:
             if name not in seen and marker.search(agent):
@@ -841,7 +1027,8 @@ _TOOL_FIELDS = re.compile(
     r"|(JPEG|WEBP|GIF|TIFF):(Software|Generator|comment)"
     r"|XMP:(xmp:CreatorTool|photoshop:Credit|Iptc4xmpExt:AISystemUsed"
     r"|Iptc4xmpExt:AISystemVersionUsed|tiff:Software|pdf:Producer)"
-    r"|IPTC:(OriginatingProgram|Credit))$"
+    r"|IPTC:(OriginatingProgram|Credit)"
+    r"|QuickTime:(Encoder|Software|Make|Model))$"
 )
 
 
@@ -851,7 +1038,14 @@ def _is_tool_field(key: str) -> bool:
 
 def _field_label(key: str) -> str:
     source, _, name = key.partition(":")
-    kinds = {"EXIF": "EXIF", "PNG": "PNG text", "XMP": "XMP", "IPTC": "IPTC IIM", "GPS": "GPS"}
+    kinds = {
+        "EXIF": "EXIF",
+        "PNG": "PNG text",
+        "XMP": "XMP",
+        "IPTC": "IPTC IIM",
+        "GPS": "GPS",
+        "QuickTime": "MP4/MOV",
+    }
     return f"{kinds.get(source, source)} '{name}'"
 
 
@@ -880,6 +1074,7 @@ _DETECTORS: tuple[Callable[[_Raw], Iterable[GeneratorSignature]], ...] = (
     _detect_comfyui,
     _detect_invokeai,
     _detect_novelai,
+    _detect_embedded,
     _detect_vendor_markers,
 )
 
@@ -914,8 +1109,8 @@ _EDITORS: tuple[tuple[str, str], ...] = (
 
 
 def _camera(raw: _Raw) -> Camera | None:
-    make = raw.get("EXIF:Make", "XMP:tiff:Make", "PNG:Make")
-    model = raw.get("EXIF:Model", "XMP:tiff:Model", "PNG:Model")
+    make = raw.get("EXIF:Make", "XMP:tiff:Make", "PNG:Make", "QuickTime:Make")
+    model = raw.get("EXIF:Model", "XMP:tiff:Model", "PNG:Model", "QuickTime:Model")
     if not (make or model):
         return None
     return Camera(
@@ -924,7 +1119,10 @@ def _camera(raw: _Raw) -> Camera | None:
         lens=raw.get("EXIF:LensModel", "XMP:aux:Lens", "XMP:exifEX:LensModel"),
         serial=raw.get("EXIF:BodySerialNumber", "XMP:aux:SerialNumber"),
         capture_time=raw.get(
-            "EXIF:DateTimeOriginal", "XMP:exif:DateTimeOriginal", "XMP:photoshop:DateCreated"
+            "EXIF:DateTimeOriginal",
+            "XMP:exif:DateTimeOriginal",
+            "XMP:photoshop:DateCreated",
+            "QuickTime:CreationDate",
         ),
     )
 
@@ -938,6 +1136,8 @@ def _software(raw: _Raw) -> list[str]:
         "PNG:Software",
         "EXIF:ProcessingSoftware",
         "IPTC:OriginatingProgram",
+        "QuickTime:Software",
+        "QuickTime:Encoder",
     ):
         value = raw.values.get(key)
         if value:
@@ -972,12 +1172,14 @@ def _inconsistencies(
     editors: list[str],
     sigs: list[GeneratorSignature],
     size: tuple[int, int],
+    camera_source: str = "EXIF",
 ) -> list[str]:
     notes: list[str] = []
     cam = camera.display if camera else ""
     if camera and editors:
         notes.append(
-            f"Camera EXIF ({cam}) but the file was last saved by an editor ({editors[-1]}); "
+            f"Camera {camera_source} ({cam}) but the file was last saved by an editor "
+            f"({editors[-1]}); "
             "the pixels may have been changed since capture."
         )
     for marker, vendor in _PHONE_PIPELINES:
@@ -989,7 +1191,7 @@ def _inconsistencies(
             )
     if camera and sigs:
         notes.append(
-            f"Camera EXIF ({cam}) appears together with AI-generator metadata "
+            f"Camera {camera_source} ({cam}) appears together with AI-generator metadata "
             f"({sigs[0].name}); one of them was added or copied."
         )
     captured = _parse_exif_time(camera.capture_time if camera else None)
@@ -1016,12 +1218,19 @@ def _inconsistencies(
 
 
 def read_metadata(im: Image.Image) -> MetadataFinding:
-    """Read and interpret the metadata of an opened Pillow image. Never raises for bad data."""
+    """Read and interpret the metadata of an opened Pillow image. Never raises for bad data.
+
+    An animated image is not decoded for it (only what Pillow read when opening it, and the
+    first frame's pixels when ``im`` was loaded already)."""
     try:
         raw = _collect(im)
     except Exception as exc:
         log.warning("metadata unreadable: %s", exc)
         return MetadataFinding(error=_text(f"metadata could not be read: {exc}", _MAX_VALUE))
+    return _interpret(raw, im.size)
+
+
+def _interpret(raw: _Raw, size: tuple[int, int], camera_source: str = "EXIF") -> MetadataFinding:
     signatures: list[GeneratorSignature] = []
     for detect in _DETECTORS:
         try:
@@ -1052,9 +1261,53 @@ def read_metadata(im: Image.Image) -> MetadataFinding:
         modified_at=_parse_exif_time(raw.get("EXIF:DateTime", "XMP:xmp:ModifyDate")),
         has_gps=raw.has_gps,
         has_makernote=raw.has_makernote,
-        inconsistencies=tuple(_inconsistencies(raw, camera, software, editors, named, im.size)),
+        inconsistencies=tuple(
+            _inconsistencies(raw, camera, software, editors, named, size, camera_source)
+        ),
         fields=fields,
     )
+
+
+# MP4/MOV fields that carry free text a generator may fill with its parameters or graph.
+_VIDEO_TEXT = ("QuickTime:Comment", "QuickTime:Description", "QuickTime:LongDescription")
+
+
+def read_video_metadata(source: str | os.PathLike[str] | BinaryIO) -> MetadataFinding:
+    """Read and interpret the metadata of an MP4 or MOV file (a path, or a binary file open for
+    reading) through :mod:`provenance.bmff_metadata`. Never raises for bad data: a file that
+    cannot be read gives a finding with ``error`` set; malformed boxes are noted in the
+    ``QuickTime:error`` field and what was read before them is used."""
+    try:
+        if isinstance(source, str | os.PathLike):
+            with open(source, "rb") as fh:
+                found = read_bmff_metadata(fh)
+        else:
+            found = read_bmff_metadata(source)
+    except Exception as exc:
+        log.warning("video metadata unreadable: %s", exc)
+        return MetadataFinding(error=_text(f"metadata could not be read: {exc}", _MAX_VALUE))
+    raw = _Raw()
+    for name, where, value in found.items:
+        key = f"QuickTime:{name}"
+        if key not in raw.values:
+            raw.labels[key] = where
+        raw.put(key, value)
+    for where, packet in found.xmp:
+        try:
+            _collect_xmp(packet, raw)
+        except Exception as exc:  # pragma: no cover - _collect_xmp guards its parser
+            log.debug("XMP in %s unreadable: %s", where, exc)
+    if found.problems:
+        raw.put("QuickTime:error", "; ".join(found.problems[:3]))
+    raw.has_gps = bool(raw.values.get("QuickTime:GPSCoordinates"))
+    for key in _VIDEO_TEXT:
+        if raw.values.get(key):
+            raw.embedded.append((raw.labels[key], raw.values[key]))
+    try:
+        return _interpret(raw, (0, 0), camera_source="metadata")
+    except Exception as exc:  # pragma: no cover - the detectors guard themselves
+        log.warning("video metadata not interpreted: %s", exc)
+        return MetadataFinding(error=_text(f"metadata could not be read: {exc}", _MAX_VALUE))
 
 
 def _dedupe(sigs: list[GeneratorSignature]) -> list[GeneratorSignature]:

@@ -50,7 +50,12 @@ def test_video_report_carries_frame_hashes() -> None:
     assert [f["time_s"] for f in frames] == [0.0, 1.0]
     assert r["media"]["frames_analyzed"] == 2
     assert r["media"]["hashes"]["pdq"] is None
-    assert r["provenance"]["metadata"]["error"]
+    # The container's metadata is read (OpenCV's FFmpeg names itself in moov/udta/meta/ilst).
+    meta = r["provenance"]["metadata"]
+    assert meta["error"] is None
+    assert meta["software"][0].startswith("Lavf")
+    assert meta["fields"]["QuickTime:Encoder"] == meta["software"][0]
+    assert "metadata" in r["timings_ms"]
 
 
 def test_trusted_camera_manifest_with_ai_metadata_is_a_shown_conflict(tmp_path: Path) -> None:

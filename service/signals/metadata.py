@@ -1,14 +1,22 @@
-"""Generator metadata (PNG text, EXIF, XMP, IPTC): rule 5; camera and edits as context."""
+"""Generator metadata (PNG text, EXIF, XMP, IPTC, stealth LSB data; MP4/MOV metadata boxes):
+rule 5; camera and edits as context."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from provenance.metadata import MetadataFinding, read_metadata
+from provenance.metadata import MetadataFinding, read_metadata, read_video_metadata
 from provenance.source_types import ALGORITHMIC_SOURCE_TYPES
 from service.messages import M, Msg
 from service.rules import Claim, Label, Rule, claim
 from service.signals.base import Findings, Inputs, SignalType
+
+_BMFF_VIDEO = frozenset({"video/mp4", "video/quicktime"})
+
+
+def _from_video(m: MetadataFinding) -> bool:
+    """Read from an MP4/MOV container (its fields are named ``QuickTime:...``)."""
+    return any(key.startswith("QuickTime:") for key in m.fields)
 
 
 def _generator_name(m: MetadataFinding) -> str | Msg:
@@ -25,6 +33,13 @@ class Metadata(SignalType[MetadataFinding]):
     needs = "pixels"
 
     def find(self, inputs: Inputs) -> MetadataFinding | None:
+        media = inputs.media
+        if media.kind == "video":
+            # MP4/MOV: the container's own metadata (encoder, camera, XMP, generator keys);
+            # bounded box walking, no decoding.
+            if media.mime not in _BMFF_VIDEO:
+                return None
+            return inputs.stage("metadata", lambda: read_video_metadata(media.path))
         image = inputs.image
         if image is None:
             problem = inputs.image_problem
@@ -73,7 +88,10 @@ class Metadata(SignalType[MetadataFinding]):
                 None,
                 "low",
                 False,
-                M("metadata.camera", camera=m.camera.display),
+                M(
+                    "metadata.camera.video" if _from_video(m) else "metadata.camera",
+                    camera=m.camera.display,
+                ),
             )
         for note in m.inconsistencies:
             # Written by provenance.metadata in English; shown as it is in every language.
