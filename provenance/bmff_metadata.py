@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from provenance.errors import ShinganError
+from provenance.media import bmff_boxes
 
 XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 
@@ -226,19 +227,10 @@ class _Reader:
     # --- inside a box read whole ----------------------------------------------------------
 
     def boxes(self, data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-        pos = start
-        while pos + 8 <= end:
+        """Boxes of an in-memory box's payload, counted against the file's box budget."""
+        for box in bmff_boxes(data, start, end):
             self._count()
-            size, kind = struct.unpack(">I4s", data[pos : pos + 8])
-            header = 8
-            if size == 1 and pos + 16 <= end:
-                size, header = struct.unpack(">Q", data[pos + 8 : pos + 16])[0], 16
-            elif size == 0:
-                size = end - pos
-            if size < header or pos + size > end:
-                return
-            yield kind, pos + header, pos + size
-            pos += size
+            yield box
 
     def udta(self, data: bytes, where: str) -> None:
         for kind, s, e in self.boxes(data, 0, len(data)):

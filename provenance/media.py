@@ -368,7 +368,7 @@ def _check_pixels(width: int, height: int, limits: Limits, what: str) -> None:
 _BMFF_MAX_BOXES = 4096
 
 
-def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def bmff_boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """ISO BMFF boxes in ``data[start:end]``: (type, payload start, box end). Stops at the first
     malformed box; never reads past ``end``."""
     pos, seen = start, 0
@@ -392,16 +392,16 @@ def heif_extents(path: Path, max_meta: int = 4 * 1024 * 1024) -> list[tuple[int,
     with path.open("rb") as fh:
         data = fh.read(max_meta)
     out: list[tuple[int, int]] = []
-    for kind, start, end in _boxes(data, 0, len(data)):
+    for kind, start, end in bmff_boxes(data, 0, len(data)):
         if kind != b"meta":
             continue
-        for k2, s2, e2 in _boxes(data, start + 4, end):  # meta is a full box
+        for k2, s2, e2 in bmff_boxes(data, start + 4, end):  # meta is a full box
             if k2 != b"iprp":
                 continue
-            for k3, s3, e3 in _boxes(data, s2, e2):
+            for k3, s3, e3 in bmff_boxes(data, s2, e2):
                 if k3 != b"ipco":
                     continue
-                for k4, s4, e4 in _boxes(data, s3, e3):
+                for k4, s4, e4 in bmff_boxes(data, s3, e3):
                     if k4 == b"ispe" and e4 - s4 >= 12:
                         w = int.from_bytes(data[s4 + 4 : s4 + 8], "big")
                         h = int.from_bytes(data[s4 + 8 : s4 + 12], "big")
