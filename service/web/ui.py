@@ -50,6 +50,7 @@ def report() -> str | tuple[str, int] | BaseResponse:
                 job = st.jobs.submit(
                     tmp,
                     caller=actor(),
+                    audit_as=f"web:{actor()}",  # as the page's direct uploads are
                     filename=upload.filename,
                     language=code,
                     thumbnails=True,
