@@ -119,6 +119,7 @@ def test_the_api_answers_202_and_a_job_to_poll(app: Flask) -> None:
     assert job["status"] == "done", job
     assert job["progress"]["frames_total"] >= 1
     assert job["progress"]["frames_done"] == job["progress"]["frames_total"]
+    assert app.extensions["shingan"].jobs.get(job["id"], None).pictures == {}  # none for APIs
     report = client.get(job["links"]["report"]).get_json()
     assert report["media"]["kind"] == "video"
     assert report["verdict"]["label"] == "authentic"

@@ -110,17 +110,25 @@ class VerifyJobs:
         self._lock = threading.Lock()
 
     def submit(
-        self, source: Path, *, caller: str, filename: str | None, language: str, **verify: Any
+        self,
+        source: Path,
+        *,
+        caller: str,
+        filename: str | None,
+        language: str,
+        pictures: bool = False,
+        **verify: Any,
     ) -> Job:
         """Take over ``source`` (a received upload: it is moved, then deleted when the job
-        ends) and queue its verification for ``caller``."""
+        ends) and queue its verification for ``caller``. With ``pictures``, the pictures its
+        report page shows are made before the file goes (the page's jobs; not the API's)."""
         self._forget_old()
         job = Job(uuid.uuid4().hex, caller, filename, time.monotonic())
         own = self._spool / f"job-{job.id}"
         shutil.move(str(source), own)
         with self._lock:
             self._jobs[job.id] = job
-        self._pool.submit(self._run, job, own, language, verify)
+        self._pool.submit(self._run, job, own, language, pictures, verify)
         return job
 
     def get(self, job_id: str, viewer: Viewer | None) -> Job:
@@ -147,7 +155,9 @@ class VerifyJobs:
                 job.cancel.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self, job: Job, path: Path, language: str, verify: dict[str, Any]) -> None:
+    def _run(
+        self, job: Job, path: Path, language: str, pictures: bool, verify: dict[str, Any]
+    ) -> None:
         who = f"job:{job.owner}"
         held = False
         try:
@@ -168,7 +178,7 @@ class VerifyJobs:
                 progress=job,
                 **verify,
             )
-            if self._pictures is not None:
+            if pictures and self._pictures is not None:
                 job.pictures = self._pictures(path, done.data)
             job.report_id = done.report.id
             job.status = "done"

@@ -52,6 +52,7 @@ def report() -> str | tuple[str, int] | BaseResponse:
                     caller=actor(),
                     audit_as=f"web:{actor()}",  # as the page's direct uploads are
                     filename=upload.filename,
+                    pictures=True,
                     language=code,
                     thumbnails=True,
                     forensics=False,
