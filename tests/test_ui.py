@@ -167,10 +167,6 @@ def test_a_job_can_be_cancelled_from_its_page(client: FlaskClient) -> None:
 def test_a_video_report_has_frames_an_axis_and_a_folded_table(client: FlaskClient) -> None:
     resp = upload(client, sample("signed_video.mp4").read_bytes(), "v.mp4")
     html = finished_job(client, resp)
-    assert "<figcaption>The file you gave (its first frame)</figcaption>" in html
-    store = client.application.extensions["shingan"].store
-    verified = [e for e in store.reports.audit() if e.action == "verify"]
-    assert verified[0].actor.startswith("web:")  # audited as the page's direct uploads are
     assert html.count('<li><img src="data:image/jpeg;base64,') >= 2  # the frame strip
     assert '<text class="tick"' in html
     assert '<details class="frames-table">' in html
