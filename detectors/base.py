@@ -11,6 +11,10 @@ import numpy as np
 from detectors.card import ModelCard
 from detectors.runtime import Runtime
 
+#: The note of a face detector, or a face-swap detector, that found no face to judge: the
+#: pipeline's ``no_faces`` abstention and the verdict's wording key on it.
+NO_FACES = "no faces found"
+
 
 @dataclass(frozen=True)
 class DetectorResult:

@@ -32,7 +32,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from detectors.base import DetectorResult, Pixels
+from detectors.base import NO_FACES, DetectorResult, Pixels
 from detectors.clip_probe import LinearHead, global_view, to_input, unit
 from detectors.faces import Face, Mtcnn
 from detectors.plugins import register
@@ -121,7 +121,7 @@ class FaceBlend(Mtcnn):
         found = self.detect(rgb)
         size = [int(rgb.shape[1]), int(rgb.shape[0])]
         if not found:
-            return self.result(False, notes="no faces found", faces=0, faces_found=0)
+            return self.result(False, notes=NO_FACES, faces=0, faces_found=0)
         # Only faces like those it was trained and calibrated on: large and confidently found.
         faces = [f for f in found if f.size >= min_side and f.score >= min_confidence]
         faces = faces[:max_faces]

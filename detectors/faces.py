@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from detectors.base import Detector, DetectorResult, Pixels
+from detectors.base import NO_FACES, Detector, DetectorResult, Pixels
 from detectors.plugins import register
 
 
@@ -255,7 +255,7 @@ class Mtcnn(Detector):
         return self.result(
             True,
             None,
-            notes=f"{len(faces)} face(s) found" if faces else "no faces found",
+            notes=f"{len(faces)} face(s) found" if faces else NO_FACES,
             faces=len(faces),
             boxes=[
                 {"box": [round(v, 1) for v in f.box], "score": round(f.score, 4)}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from detectors.base import DetectorResult
+from detectors.base import NO_FACES, DetectorResult
 
 
 def aggregate(
@@ -31,9 +31,7 @@ def aggregate(
             version=first.version,
             kind=first.kind,
             applicable=True,
-            notes=(
-                f"faces in {with_faces} of {len(frames)} frames" if with_faces else "no faces found"
-            ),
+            notes=(f"faces in {with_faces} of {len(frames)} frames" if with_faces else NO_FACES),
             details={
                 "frames": len(frames),
                 "frames_with_faces": with_faces,

@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from detectors import forensics
-from detectors.base import DetectorResult
+from detectors.base import NO_FACES, DetectorResult
 from detectors.video import aggregate
 from provenance import c2pa as c2pa_mod
 from provenance import hashing
@@ -381,8 +381,8 @@ def analyze(
         found[sig.name] = sig.find(inputs)
 
     results: tuple[DetectorResult, ...] = found.get("detector") or ()
-    if any(r.kind == "face_detection" and r.notes == "no faces found" for r in results):
-        run.abstentions.append(Abstention("no_faces", "no faces found"))
+    if any(r.kind == "face_detection" and r.notes == NO_FACES for r in results):
+        run.abstentions.append(Abstention("no_faces", NO_FACES))
     # "No faces" is the face detectors not applying, not a problem with the file: it stays a
     # typed abstention (for routing) and is no warning on a landscape.
     run.warnings.extend(a.message for a in run.abstentions if a.code != "no_faces")

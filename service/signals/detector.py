@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from detectors.base import DetectorResult
+from detectors.base import NO_FACES, DetectorResult
 from service.messages import M, Msg
 from service.rules import Claim, Confidence, Label, Rule, claim
 from service.signals.base import Findings, Inputs, SignalType
@@ -69,7 +69,7 @@ class Detectors(SignalType[Results]):
                 continue
             finding = f"detector.{r.name}"
             if not r.applicable:
-                if "no faces found" in r.notes:  # face detectors on a faceless image or clip
+                if NO_FACES in r.notes:  # face detectors on a faceless image or clip
                     msg = M("detector.no_faces", name=r.name)
                 else:
                     msg = M("detector.not_applicable", name=r.name, notes=r.notes or "-")

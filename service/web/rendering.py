@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import render_template, request, session
 
+from detectors.base import NO_FACES
 from provenance.errors import ShinganError
 from service.app.exports import TO_FINISH, claim_review, headline
 from service.messages import DEFAULT_LANGUAGE, LANGUAGES, PAGE_TEXT, negotiate
@@ -90,7 +91,9 @@ def render_print(data: dict[str, Any], code: str) -> str:
 def _other_warnings(data: dict[str, Any]) -> list[str]:
     """Warnings that are not abstentions (those are shown by code, in the page's language)."""
     said = {a["message"] for a in data.get("abstentions", [])}
-    return [w for w in data.get("warnings", []) if w not in said and w != "no faces found"]
+    return [
+        w for w in data.get("warnings", []) if w not in said and w != NO_FACES
+    ]  # reports made before no_faces left the warnings
 
 
 def _shown_failures(data: dict[str, Any]) -> list[str]:
