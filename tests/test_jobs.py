@@ -117,6 +117,12 @@ def test_the_api_answers_202_and_a_job_to_poll(app: Flask) -> None:
         time.sleep(0.2)
         job = client.get(res.headers["Location"]).get_json()
     assert job["status"] == "done", job
+    from jsonschema import Draft202012Validator
+
+    from service.web.openapi import components
+
+    schema = {"$ref": "#/components/schemas/VerifyJob", "components": {"schemas": components()}}
+    assert not list(Draft202012Validator(schema).iter_errors(job))  # the document says it
     assert job["progress"]["frames_total"] >= 1
     assert job["progress"]["frames_done"] == job["progress"]["frames_total"]
     assert app.extensions["shingan"].jobs.get(job["id"], None).pictures == {}  # none for APIs
