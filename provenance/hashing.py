@@ -46,11 +46,13 @@ class FrameHash:
     hash: PdqHash
 
 
-#: Only images longer than this are reduced before hashing. pdqhash costs about 55 ms per
-#: megapixel here (12 MP: 670 ms), but reducing a 2048 px image to 1024 px moved its hash by up
-#: to 18 bits, more than the 11 bits Meta allows between implementations; hashes must agree
-#: with other organisations' PDQ for banks to be exchanged, so ordinary photos keep full size.
-MAX_SIDE = 4096
+#: PDQ is computed on a copy at most this long (area-averaged), which costs a few
+#: milliseconds at any size where the full image cost about 55 ms per megapixel. On
+#: ThreatExchange's test images its hashes stay within the spread of the published reference
+#: implementations, and on photographs of 2-24 MP within 10 bits of the full-size reference
+#: arithmetic (docs/measurements/hashing.md, ``benchmarks/pdq_reference.py``); the match
+#: threshold is 31 bits.
+MAX_SIDE = 1280
 
 
 def pdq(rgb: np.ndarray) -> PdqHash:

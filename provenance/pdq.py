@@ -30,36 +30,38 @@ def window_size(old: int, new: int = 64) -> int:
     return (old + 2 * new - 1) // (2 * new)
 
 
-def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
+def _window_sums(
+    data: np.ndarray, window: int, axis: int, at: np.ndarray | None = None
+) -> np.ndarray:
     """``box1DFloat`` along ``axis``: the mean over ``[i + half - window, i + half - 1]``
-    clipped to the array, with ``half = (window + 2) // 2``.
+    clipped to the array, with ``half = (window + 2) // 2``; only at positions ``at`` along
+    ``axis`` when given (the same values as the full result there).
 
     Window sums are differences of a float64 running sum padded on both sides (zeros before,
     the total after), so every window, at the edges too, is two slices: no gathers.
     """
     n = data.shape[axis]
     half = (window + 2) // 2
-    idx = np.arange(n)
-    count = (np.minimum(n, idx + half) - np.maximum(0, idx + half - window)).astype(np.float64)
+    pos = np.arange(n) if at is None else at
+    count = (np.minimum(n, pos + half) - np.maximum(0, pos + half - window)).astype(np.float64)
     width = window + n + 1 + half  # [zeros * window][0, S1..Sn][Sn * half]
-    out = np.empty(data.shape, dtype=np.float32)
     if axis == 1:
+        out = np.empty((data.shape[0], pos.size), dtype=np.float32)
         for start in range(0, data.shape[0], _BLOCK):
             part = data[start : start + _BLOCK]
             sums = np.zeros((part.shape[0], width), dtype=np.float64)
             np.cumsum(part, axis=1, dtype=np.float64, out=sums[:, window + 1 : window + 1 + n])
             sums[:, window + 1 + n :] = sums[:, window + n : window + n + 1]
-            diff = sums[:, window + half : window + half + n] - sums[:, half : half + n]
+            if at is None:
+                diff = sums[:, window + half : window + half + n] - sums[:, half : half + n]
+            else:
+                diff = sums[:, window + half + at] - sums[:, half + at]
             out[start : start + _BLOCK] = diff / count
-    else:
-        for start in range(0, data.shape[1], _BLOCK):
-            part = data[:, start : start + _BLOCK]
-            sums = np.zeros((width, part.shape[1]), dtype=np.float64)
-            np.cumsum(part, axis=0, dtype=np.float64, out=sums[window + 1 : window + 1 + n])
-            sums[window + 1 + n :] = sums[window + n : window + n + 1]
-            diff = sums[window + half : window + half + n] - sums[half : half + n]
-            out[:, start : start + _BLOCK] = diff / count[:, None]
-    return out
+        return out
+    # Down the columns: filtering a transposed contiguous copy along its rows is faster than
+    # running sums down strided columns, and sums each column in the same order.
+    transposed = _window_sums(np.ascontiguousarray(data.T), window, 1, at)
+    return np.ascontiguousarray(transposed.T)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -74,18 +76,22 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def downsample(lum: np.ndarray) -> np.ndarray:
-    """Blur (two Jarosz passes) and decimate a float luma image to 64x64."""
+    """Blur (two Jarosz passes) and decimate a float luma image to 64x64.
+
+    The second pass is computed only where the decimation reads it: its row filter at the 64
+    sampled columns, its column filter at the 64 sampled rows. Each value is computed exactly
+    as over the whole image (the running sums still cover it all).
+    """
     rows, cols = lum.shape
     if (rows, cols) == (64, 64):
         return lum.astype(np.float32)
     along_rows, along_cols = window_size(cols), window_size(rows)
-    buf = lum
-    for _ in range(2):
-        buf = _box(buf, along_rows, axis=1)
-        buf = _box(buf, along_cols, axis=0)
     ri = ((np.arange(64) + 0.5) * rows / 64).astype(int)
     ci = ((np.arange(64) + 0.5) * cols / 64).astype(int)
-    small: np.ndarray = np.asarray(buf[np.ix_(ri, ci)], dtype=np.float32)
+    buf = _window_sums(lum, along_rows, axis=1)
+    buf = _window_sums(buf, along_cols, axis=0)
+    buf = _window_sums(buf, along_rows, axis=1, at=ci)
+    small: np.ndarray = _window_sums(buf, along_cols, axis=0, at=ri)
     return small
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from provenance.watermarks import (
     MAX_ORIGINAL_PIXELS,
+    SCALE,
     SCHEMES,
     SCHEMES_BY_NAME,
     Scheme,
@@ -20,6 +21,7 @@ from provenance.watermarks import (
     decode_bits,
     detect,
     embed,
+    haar_approximation,
     threshold,
 )
 from samples.make_samples import draw_generated, draw_scene
@@ -119,3 +121,37 @@ def test_decode_needs_enough_votes() -> None:
     assert bits is not None
     assert bits.tolist() == [1, 0, 1, 0]
     assert block_scores(np.zeros((4, 4, 3), np.uint8)).size == 0
+
+
+def _reference_scores(rgb: np.ndarray) -> np.ndarray:
+    """block_scores as the reference decoder computes it: BGR to YUV, then PyWavelets."""
+    import pywt
+
+    yuv = cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2YUV)
+    rows, cols = yuv.shape[0] // 4 * 4, yuv.shape[1] // 4 * 4
+    ca, _ = pywt.dwt2(yuv[:rows, :cols, 1], "haar")
+    nr, nc = ca.shape[0] // 4, ca.shape[1] // 4
+    flat = ca[: nr * 4, : nc * 4].reshape(nr, 4, nc, 4).transpose(0, 2, 1, 3).reshape(-1, 16)
+    pos = np.argmax(np.abs(flat[:, 1:]), axis=1) + 1
+    vals = np.abs(flat[np.arange(flat.shape[0]), pos])
+    return ((vals % SCALE) > 0.5 * SCALE).astype(np.float64)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (64, 96), (122, 250), (481, 643)])
+def test_haar_band_equals_pywavelets_bit_for_bit(shape: tuple[int, int]) -> None:
+    import pywt
+
+    plane = np.random.default_rng(shape[0]).integers(0, 256, size=shape, dtype=np.uint8)
+    even = plane[: shape[0] // 2 * 2, : shape[1] // 2 * 2]
+    ours = haar_approximation(plane)
+    theirs, _ = pywt.dwt2(even, "haar")
+    assert ours.dtype == np.float64
+    assert np.array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_block_votes_equal_the_reference_decoder(seed: int) -> None:
+    for rgb in (draw_scene(644, 484, seed=seed), draw_generated(512, 768, seed=seed)):
+        marked = embed(rgb, SCHEMES[seed % len(SCHEMES)].bits)
+        for image in (rgb, marked):
+            assert np.array_equal(block_scores(image), _reference_scores(image))
