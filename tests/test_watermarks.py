@@ -134,7 +134,8 @@ def _reference_scores(rgb: np.ndarray) -> np.ndarray:
     flat = ca[: nr * 4, : nc * 4].reshape(nr, 4, nc, 4).transpose(0, 2, 1, 3).reshape(-1, 16)
     pos = np.argmax(np.abs(flat[:, 1:]), axis=1) + 1
     vals = np.abs(flat[np.arange(flat.shape[0]), pos])
-    return ((vals % SCALE) > 0.5 * SCALE).astype(np.float64)
+    votes: np.ndarray = ((vals % SCALE) > 0.5 * SCALE).astype(np.float64)
+    return votes
 
 
 @pytest.mark.parametrize("shape", [(8, 8), (64, 96), (122, 250), (481, 643)])
