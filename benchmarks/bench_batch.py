@@ -1,10 +1,14 @@
 """Batch throughput (files/s) over a folder of varied files: CLI, API, Celery; and resume.
 
     .venv/bin/python benchmarks/bench_batch.py [--files 1000] [--modes cli,resume,api,celery]
+        [--kind mixed|photos2mp] [--provenance-only]
 
-The folder is made in a temporary directory from the project's samples and drawn pictures:
-copies of the signed samples and the video (so some files are identical), and pictures
+The folder is made in a temporary directory. ``--kind mixed`` (the default): copies of the
+project's signed samples and the video (so some files are identical), and drawn pictures
 re-encoded at several JPEG qualities and sizes or as PNG, so the mix exercises every stage.
+``--kind photos2mp``: distinct 1920x1080 JPEGs of drawn photographs and generated-looking
+pictures (the issue's 2 MP case). ``--provenance-only`` runs every mode with no pixel
+detectors (``detectors = []``, the documented mode for triage of large archives).
 
 - ``cli``: ``service.batch.run`` with 1 and 2 worker processes, each from an empty output.
 - ``resume``: ``shingan batch`` as a subprocess, killed (SIGKILL) once a third of the rows are
@@ -33,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 from samples.make_samples import draw_generated, draw_scene  # noqa: E402
 from service.batch import run  # noqa: E402
+
+#: Settings every mode applies (``--provenance-only`` turns the detectors off).
+OVERRIDES: dict[str, Any] = {}
 
 
 def make_folder(folder: Path, count: int) -> None:
@@ -65,6 +73,20 @@ def make_folder(folder: Path, count: int) -> None:
             (folder / f"{i:05d}.jpg").write_bytes(buf.getvalue())
 
 
+def make_photos(folder: Path, count: int) -> None:
+    """``count`` distinct 1920x1080 JPEGs (2 MP): 24 drawn pictures, each file shifted and
+    re-encoded at its own quality so that no two files have the same bytes."""
+    bases = [
+        draw_scene(1920, 1080, seed=i) if i % 3 else draw_generated(1920, 1080, seed=i)
+        for i in range(24)
+    ]
+    for i in range(count):
+        rgb = np.roll(bases[i % len(bases)], shift=(i // len(bases)) * 3, axis=1)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="JPEG", quality=75 + i % 20)
+        (folder / f"{i:05d}.jpg").write_bytes(buf.getvalue())
+
+
 def csv_rows(path: Path) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
@@ -74,7 +96,7 @@ def bench_cli(folder: Path, tmp: Path, count: int) -> None:
     for workers in (1, 2):
         out = tmp / f"results-{workers}.csv"
         start = time.monotonic()
-        summary = run([folder], out, workers=workers)
+        summary = run([folder], out, workers=workers, overrides=dict(OVERRIDES))
         elapsed = time.monotonic() - start
         rows = csv_rows(out)
         assert len(rows) == count == len({r["path"] for r in rows}), "incomplete CSV"
@@ -155,6 +177,7 @@ def bench_api(folder: Path, tmp: Path, count: int) -> None:
         settings: dict[str, Any] = {
             "data_dir": str(tmp / f"api-{workers}"),
             "batch_workers": workers,
+            **OVERRIDES,
         }
         if workers > 1:
             settings["onnx_threads"] = 1
@@ -194,6 +217,7 @@ def bench_celery(folder: Path, tmp: Path, count: int) -> None:
                 "SHINGAN_DATA_DIR": str(data),
                 "SHINGAN_BROKER_URL": url,
                 "SHINGAN_ONNX_THREADS": "1" if workers > 1 else "2",
+                **({"SHINGAN_DETECTORS": ""} if "detectors" in OVERRIDES else {}),
             }
             logs = [tmp / f"worker-{workers}-{n}.log" for n in range(workers)]
             procs = []
@@ -226,12 +250,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Batch throughput")
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--modes", default="cli,resume,api,celery")
+    parser.add_argument(
+        "--kind", choices=("mixed", "photos2mp"), default="mixed", help="what the folder holds"
+    )
+    parser.add_argument(
+        "--provenance-only", action="store_true", help="no pixel detectors (detectors = [])"
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
+    if args.provenance_only:
+        OVERRIDES["detectors"] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "incoming"
         folder.mkdir()
-        make_folder(folder, args.files)
+        (make_photos if args.kind == "photos2mp" else make_folder)(folder, args.files)
         print(f"{args.files} files, {sum(f.stat().st_size for f in folder.iterdir()) / 1e6:.0f} MB")
         steps = {"cli": bench_cli, "resume": bench_resume, "api": bench_api, "celery": bench_celery}
         for mode in modes:
