@@ -137,6 +137,8 @@ def _u_channel(rgb: np.ndarray) -> np.ndarray:
     without a reversed copy of the image.
     """
     rows, cols = rgb.shape[0] // 4 * 4, rgb.shape[1] // 4 * 4
+    if rows == 0 or cols == 0:  # OpenCV refuses an empty image
+        return np.zeros((rows, cols), dtype=np.uint8)
     yuv = cv2.cvtColor(np.ascontiguousarray(rgb[:rows, :cols]), cv2.COLOR_RGB2YUV)
     u: np.ndarray = yuv[:, :, 1]
     return u

@@ -150,6 +150,13 @@ def test_haar_band_equals_pywavelets_bit_for_bit(shape: tuple[int, int]) -> None
     assert np.array_equal(ours, theirs)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (4, 200), (7, 7)])
+def test_images_too_small_for_a_block_give_no_votes(shape: tuple[int, int]) -> None:
+    rgb = np.full((*shape, 3), 200, dtype=np.uint8)
+    assert block_scores(rgb).size == 0
+    assert not any(f.applicable for f in detect(rgb))
+
+
 @pytest.mark.parametrize("seed", [3, 4])
 def test_block_votes_equal_the_reference_decoder(seed: int) -> None:
     for rgb in (draw_scene(644, 484, seed=seed), draw_generated(512, 768, seed=seed)):
