@@ -12,7 +12,8 @@ reads the hashes its implementations publish for the images of ``pdq/data``:
 - WebAssembly (``pdq/wasm/test/TestData/PDQMD5TestData.csv``, the C++ compiled with Emscripten),
 
 and compares, per image, the hash Shingan reports (``provenance.hashing.pdq``: the reference
-arithmetic on a copy at most :data:`provenance.hashing.MAX_SIDE` long) and the reference
+arithmetic, on a copy reduced by a whole factor for images longer than
+:data:`provenance.hashing.MAX_SIDE`) and the reference
 arithmetic at full size (``provenance.pdq.hash256``, bit-exact with the C++ ``pdqhash``
 binding) with each published hash. The spread among the published hashes of one image is what
 the reference implementations themselves differ by; ThreatExchange calls an implementation
@@ -182,8 +183,9 @@ def markdown(result: dict[str, Any]) -> str:
         "# PDQ on a reduced copy against the published reference hashes",
         "",
         "Produced by `benchmarks/pdq_reference.py` (do not edit by hand). ThreatExchange commit "
-        f"`{result['threatexchange_commit']}`; Shingan hashes a copy at most "
-        f"{result['max_side']} px long. Distances in bits of 256; the match threshold is 31.",
+        f"`{result['threatexchange_commit']}`; Shingan hashes images longer than "
+        f"{result['max_side']} px from a copy reduced by a whole factor to at most that. "
+        "Distances in bits of 256; the match threshold is 31.",
         "",
         "*spread*: the largest distance among the published hashes of the image and the "
         "full-size reference arithmetic (what the reference implementations differ by). "
@@ -226,7 +228,7 @@ def main() -> int:
     result = measure(Source(args.threatexchange))
     if args.photos:
         result["photos"] = photos(args.photos, args.limit)
-    print(f"ThreatExchange {result['threatexchange_commit']}; Shingan hashes <= {MAX_SIDE} px")
+    print(f"ThreatExchange {result['threatexchange_commit']}; reduced copies over {MAX_SIDE} px")
     print(f"{'image':52s} {'size':>9s} {'q':>3s} {'spread':>6s} {'full':>4s}  to published")
     for row in result["images"]:
         spread = row["spread_among_references"]

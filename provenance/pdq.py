@@ -7,11 +7,16 @@ and the median threshold (Torben's median: the 128th smallest of 256).
 
 Why not the ``pdqhash`` binding: its C++ runs with Python's global interpreter lock held, about
 365 ms for a 12-megapixel image, during which no other request of the service (a health check,
-say) can run. Here the heavy work is NumPy operations over blocks of rows or columns, which
-release the lock. The results agree with ``pdqhash`` bit for bit on the images of
-``tests/test_pdq.py`` (414 images when measured, flat ones included: the DCT sums in the
-reference's float32 order). Box sums are kept in float64 where the C++ keeps float running sums,
-so a filtered value within rounding of a decision could in principle differ.
+say) can run. Here the heavy work is OpenCV box filters and NumPy operations over blocks of
+rows or columns, which release the lock. The results agree with ``pdqhash`` bit for bit on the
+images of ``tests/test_pdq.py`` (414 images when measured, flat ones included: the DCT sums in
+the reference's float32 order).
+
+Box sums are taken in float64 where the C++ keeps float running sums. A window's sum of float32
+values of this range is exact in float64 whatever the order of the additions, so OpenCV's
+sliding sums, NumPy's running sums and direct sums all give the same value; only the division
+by the window's count rounds, once, as in the reference. A filtered value within float32
+rounding of a decision could still in principle differ from the C++.
 """
 
 from __future__ import annotations
@@ -28,6 +33,48 @@ _BLOCK = 512  # rows (or columns) filtered at once: bounds the float64 working m
 def window_size(old: int, new: int = 64) -> int:
     """``computeJaroszFilterWindowSize``: half the block a decimated pixel covers, rounded up."""
     return (old + 2 * new - 1) // (2 * new)
+
+
+def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
+    """``box1DFloat`` along ``axis`` over the whole array (see :func:`_window_sums`), with
+    OpenCV's box filter: float64 sums of the window (zeros outside the array), divided by the
+    number of pixels inside it. Strips of :data:`_BLOCK` rows or columns bound the memory."""
+    import cv2
+
+    n = data.shape[axis]
+    half = (window + 2) // 2
+    idx = np.arange(n)
+    count = (np.minimum(n, idx + half) - np.maximum(0, idx + half - window)).astype(np.float64)
+    # The window of output i is [i + half - window, i + half - 1]: the kernel's anchor sits
+    # window - half places from its start.
+    anchor = window - half
+    out = np.empty(data.shape, dtype=np.float32)
+    for start in range(0, data.shape[1 - axis], _BLOCK):
+        if axis == 1:
+            part = data[start : start + _BLOCK]
+            sums = cv2.boxFilter(
+                part,
+                cv2.CV_64F,
+                (window, 1),
+                anchor=(anchor, 0),
+                normalize=False,
+                borderType=cv2.BORDER_CONSTANT,
+            )
+            sums /= count[None, :]
+            out[start : start + _BLOCK] = sums
+        else:
+            part = data[:, start : start + _BLOCK]
+            sums = cv2.boxFilter(
+                part,
+                cv2.CV_64F,
+                (1, window),
+                anchor=(0, anchor),
+                normalize=False,
+                borderType=cv2.BORDER_CONSTANT,
+            )
+            sums /= count[:, None]
+            out[:, start : start + _BLOCK] = sums
+    return out
 
 
 def _window_sums(
@@ -88,8 +135,8 @@ def downsample(lum: np.ndarray) -> np.ndarray:
     along_rows, along_cols = window_size(cols), window_size(rows)
     ri = ((np.arange(64) + 0.5) * rows / 64).astype(int)
     ci = ((np.arange(64) + 0.5) * cols / 64).astype(int)
-    buf = _window_sums(lum, along_rows, axis=1)
-    buf = _window_sums(buf, along_cols, axis=0)
+    buf = _box(lum, along_rows, axis=1)
+    buf = _box(buf, along_cols, axis=0)
     buf = _window_sums(buf, along_rows, axis=1, at=ci)
     small: np.ndarray = _window_sums(buf, along_cols, axis=0, at=ri)
     return small

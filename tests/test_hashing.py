@@ -88,9 +88,8 @@ def test_images_up_to_max_side_are_hashed_whole() -> None:
 
 def test_reduced_hashes_of_large_fixtures_stay_within_the_measured_spread() -> None:
     """Third-party photographs over MAX_SIDE: the reduced copy's hash against the full-size
-    reference arithmetic stays within the largest distance measured on 79 photographs
-    (docs/measurements/pdq-reference.md: 16 bits; ThreatExchange's own implementations
-    differ by up to 12)."""
+    reference arithmetic stays within the 10 bits ThreatExchange allows between
+    implementations (docs/measurements/pdq-reference.md)."""
     from provenance.hashing import MAX_SIDE, bits_to_hex
     from provenance.pdq import hash256
 
@@ -103,4 +102,4 @@ def test_reduced_hashes_of_large_fixtures_stay_within_the_measured_spread() -> N
         pytest.skip("../shared/fixtures is not present")
     for rgb in large[:8]:
         bits, _ = hash256(rgb)
-        assert distance(pdq(rgb).hex, bits_to_hex(bits)) <= 16
+        assert distance(pdq(rgb).hex, bits_to_hex(bits)) <= 10
