@@ -48,32 +48,24 @@ def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
     # The window of output i is [i + half - window, i + half - 1]: the kernel's anchor sits
     # window - half places from its start.
     anchor = window - half
+    kernel, point = ((window, 1), (anchor, 0)) if axis == 1 else ((1, window), (0, anchor))
+    counts = count[None, :] if axis == 1 else count[:, None]
     out = np.empty(data.shape, dtype=np.float32)
     for start in range(0, data.shape[1 - axis], _BLOCK):
-        if axis == 1:
-            part = data[start : start + _BLOCK]
-            sums = cv2.boxFilter(
-                part,
+        strip = np.s_[start : start + _BLOCK] if axis == 1 else np.s_[:, start : start + _BLOCK]
+        sums: np.ndarray = np.asarray(
+            cv2.boxFilter(
+                data[strip],
                 cv2.CV_64F,
-                (window, 1),
-                anchor=(anchor, 0),
+                kernel,
+                anchor=point,
                 normalize=False,
                 borderType=cv2.BORDER_CONSTANT,
-            )
-            sums /= count[None, :]
-            out[start : start + _BLOCK] = sums
-        else:
-            part = data[:, start : start + _BLOCK]
-            sums = cv2.boxFilter(
-                part,
-                cv2.CV_64F,
-                (1, window),
-                anchor=(0, anchor),
-                normalize=False,
-                borderType=cv2.BORDER_CONSTANT,
-            )
-            sums /= count[:, None]
-            out[:, start : start + _BLOCK] = sums
+            ),
+            dtype=np.float64,
+        )
+        sums /= counts
+        out[strip] = sums
     return out
 
 
