@@ -69,38 +69,24 @@ def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
     return out
 
 
-def _window_sums(
-    data: np.ndarray, window: int, axis: int, at: np.ndarray | None = None
-) -> np.ndarray:
-    """``box1DFloat`` along ``axis``: the mean over ``[i + half - window, i + half - 1]``
-    clipped to the array, with ``half = (window + 2) // 2``; only at positions ``at`` along
-    ``axis`` when given (the same values as the full result there).
-
-    Window sums are differences of a float64 running sum padded on both sides (zeros before,
-    the total after), so every window, at the edges too, is two slices: no gathers.
-    """
-    n = data.shape[axis]
+def _windows(n: int, window: int, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First and past-last index of ``box1DFloat``'s window at each position of ``at``:
+    ``[i + half - window, i + half - 1]`` clipped to ``[0, n)``, ``half = (window + 2) // 2``."""
     half = (window + 2) // 2
-    pos = np.arange(n) if at is None else at
-    count = (np.minimum(n, pos + half) - np.maximum(0, pos + half - window)).astype(np.float64)
-    width = window + n + 1 + half  # [zeros * window][0, S1..Sn][Sn * half]
-    if axis == 1:
-        out = np.empty((data.shape[0], pos.size), dtype=np.float32)
-        for start in range(0, data.shape[0], _BLOCK):
-            part = data[start : start + _BLOCK]
-            sums = np.zeros((part.shape[0], width), dtype=np.float64)
-            np.cumsum(part, axis=1, dtype=np.float64, out=sums[:, window + 1 : window + 1 + n])
-            sums[:, window + 1 + n :] = sums[:, window + n : window + n + 1]
-            if at is None:
-                diff = sums[:, window + half : window + half + n] - sums[:, half : half + n]
-            else:
-                diff = sums[:, window + half + at] - sums[:, half + at]
-            out[start : start + _BLOCK] = diff / count
-        return out
-    # Down the columns: filtering a transposed contiguous copy along its rows is faster than
-    # running sums down strided columns, and sums each column in the same order.
-    transposed = _window_sums(np.ascontiguousarray(data.T), window, 1, at)
-    return np.ascontiguousarray(transposed.T)
+    return np.maximum(0, at + half - window), np.minimum(n, at + half)
+
+
+def _means(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int) -> np.ndarray:
+    """The mean of each window ``[lo[j], hi[j])`` along ``axis``: summed in float64 (exact, see
+    the module's docstring) and divided by its length, stored as float32."""
+    shape = (data.shape[0], lo.size) if axis == 1 else (lo.size, data.shape[1])
+    out = np.empty(shape, dtype=np.float32)
+    for j, (a, b) in enumerate(zip(lo, hi, strict=True)):
+        if axis == 1:
+            out[:, j] = data[:, a:b].sum(axis=1, dtype=np.float64) / (b - a)
+        else:
+            out[j] = data[a:b].sum(axis=0, dtype=np.float64) / (b - a)
+    return out
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -117,9 +103,10 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 def downsample(lum: np.ndarray) -> np.ndarray:
     """Blur (two Jarosz passes) and decimate a float luma image to 64x64.
 
-    The second pass is computed only where the decimation reads it: its row filter at the 64
-    sampled columns, its column filter at the 64 sampled rows. Each value is computed exactly
-    as over the whole image (the running sums still cover it all).
+    Only what the decimation reads is computed: the first pass's row filter everywhere (each of
+    its values feeds some window), its column filter on the columns the second row filter's
+    windows cover (about half), the second pass at the 64 sampled columns, then rows. Every
+    value computed equals the one the whole-image passes would give (exact window sums).
     """
     rows, cols = lum.shape
     if (rows, cols) == (64, 64):
@@ -128,10 +115,14 @@ def downsample(lum: np.ndarray) -> np.ndarray:
     ri = ((np.arange(64) + 0.5) * rows / 64).astype(int)
     ci = ((np.arange(64) + 0.5) * cols / 64).astype(int)
     buf = _box(lum, along_rows, axis=1)
-    buf = _box(buf, along_cols, axis=0)
-    buf = _window_sums(buf, along_rows, axis=1, at=ci)
-    small: np.ndarray = _window_sums(buf, along_cols, axis=0, at=ri)
-    return small
+    lo, hi = _windows(cols, along_rows, ci)
+    needed = np.unique(np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]))
+    buf = _box(np.ascontiguousarray(buf[:, needed]), along_cols, axis=0)
+    # The second row filter's windows, as positions among the needed columns: each window is
+    # a run of consecutive columns, all of them needed.
+    first = np.searchsorted(needed, lo)
+    buf = _means(buf, first, first + (hi - lo), axis=1)
+    return _means(buf, *_windows(rows, along_cols, ri), axis=0)
 
 
 def quality(small: np.ndarray) -> int:
