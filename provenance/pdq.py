@@ -36,7 +36,7 @@ def window_size(old: int, new: int = 64) -> int:
 
 
 def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
-    """``box1DFloat`` along ``axis`` over the whole array (see :func:`_window_sums`), with
+    """``box1DFloat`` along ``axis`` over the whole array (window as in :func:`_windows`), with
     OpenCV's box filter: float64 sums of the window (zeros outside the array), divided by the
     number of pixels inside it. Strips of :data:`_BLOCK` rows or columns bound the memory."""
     import cv2
