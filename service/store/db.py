@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import NullPool
 
 from provenance.errors import ShinganError
+from service.db_url import normalise_url, sqlite_file
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -197,27 +198,7 @@ def iso(t: dt.datetime | None) -> str | None:
     return aware(t).isoformat()
 
 
-def default_url(data_dir: Path) -> str:
-    return f"sqlite:///{(data_dir / 'shingan.db').resolve()}"
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The SQLite file a URL names (None for other databases and in-memory ones)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        return Path(url[len(prefix) :])
-    return None
-
-
 _MIGRATION_LOCK = 0x5368696E67616E  # "Shingan", the advisory lock id for migrations
-
-
-def normalise_url(url: str) -> str:
-    """``postgresql://`` means the psycopg (3) driver, the one Shingan installs."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
 
 
 def migrate(url: str) -> None:
