@@ -83,3 +83,12 @@ def test_a_one_off_verify_imports_no_web_layer_and_no_database(tmp_path: Path) -
     assert {"numpy", "c2pa"} <= set(found)  # the probe sees the analysis's imports
     assert not {"flask", "sqlalchemy", "alembic"} & set(found)
     assert not (tmp_path / "shingan.db").exists()
+
+
+def test_verify_with_a_current_database_reads_it_without_alembic(tmp_path: Path) -> None:
+    from service.store import Store, default_url
+
+    Store(default_url(tmp_path)).close()  # created and migrated to the latest schema
+    found = loaded_after(cli("verify", "--json", str(sample("unsigned.jpg"))), tmp_path)
+    assert "sqlalchemy" in found  # the database's banks are looked up
+    assert not {"flask", "alembic"} & set(found)
