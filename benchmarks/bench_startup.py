@@ -1,10 +1,13 @@
 """How long the ``shingan`` command takes to start: ``--help``, ``config`` and ``verify``.
 
-    .venv/bin/python benchmarks/bench_startup.py [--repeat 7] [--file samples/unsigned.jpg] [--json]
+    .venv/bin/python benchmarks/bench_startup.py [--repeat 7] [--file samples/unsigned.jpg]
+        [--baseline DIR] [--json]
 
 Each case runs ``--repeat`` times (after one unmeasured warm-up run), every run in a fresh
 process, the cases taking turns so that a burst of load on the shared machine falls on all of
-them alike; the medians are printed (and the fastest and slowest run).
+them alike; the medians are printed (and the fastest and slowest run). ``--baseline DIR`` runs
+the same cases from another checkout in the same rounds, for a before/after comparison on a
+noisy machine (``git archive OLD | tar -x -C DIR`` makes one).
 
 The cases:
 
@@ -110,10 +113,11 @@ sys.exit(main())
 """
 
 
-def run_once(args: list[str], env: dict[str, str], trace_file: Path) -> dict[str, Any]:
+def run_once(root: Path, args: list[str], data_dir: Path, trace_file: Path) -> dict[str, Any]:
     cmd = [sys.executable, "-c", CHILD, str(trace_file), ",".join(HEAVY), *args]
+    env = child_env(root, data_dir)
     start = time.monotonic()
-    done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, check=False)
+    done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, check=False)
     end = time.monotonic()
     if done.returncode != 0:
         raise SystemExit(f"shingan {' '.join(args)} failed:\n{done.stderr.decode()}")
@@ -127,22 +131,22 @@ def run_once(args: list[str], env: dict[str, str], trace_file: Path) -> dict[str
     }
 
 
-def child_env(data_dir: Path) -> dict[str, str]:
+def child_env(root: Path, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHINGAN_")}
     env["SHINGAN_DATA_DIR"] = str(data_dir)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     return env
 
 
-def make_database(data_dir: Path, sample: Path) -> None:
-    """A migrated database with one bank of one entry, made by the CLI itself."""
-    env = child_env(data_dir)
+def make_database(root: Path, data_dir: Path, sample: Path) -> None:
+    """A migrated database with one bank of one entry, made by the checkout's CLI itself."""
+    env = child_env(root, data_dir)
     base = [sys.executable, "-m", "service.cli", "banks"]
     for extra in (
         ["create", "bench", "--label", "authentic"],
         ["add", "--bank", "bench", str(sample)],
     ):
-        subprocess.run([*base, *extra], env=env, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run([*base, *extra], env=env, cwd=root, check=True, capture_output=True)
     assert (data_dir / "shingan.db").is_file()
 
 
@@ -175,48 +179,56 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=7, help="measured runs per case")
-    parser.add_argument("--file", type=Path, default=ROOT / "samples" / "unsigned.jpg")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = parser.parse_args()
-    sample = args.file.resolve()
-
+def measure(roots: list[Path], sample: Path, repeat: int) -> list[dict[str, Any]]:
+    """Every case for every checkout in ``roots``, run by run in turn; results per checkout."""
     with tempfile.TemporaryDirectory() as tmp:
-        empty, with_db = Path(tmp, "empty"), Path(tmp, "with-db")
-        empty.mkdir()
-        with_db.mkdir()
-        make_database(with_db, sample)
         verify = ["verify", str(sample), "--json"]
-        cases: dict[str, tuple[list[str], Path]] = {
-            "help": (["--help"], empty),
-            "config": (["config"], empty),
-            "verify": (verify, empty),
-            "verify+db": (verify, with_db),
-        }
+        cases: list[tuple[int, str, list[str], Path]] = []
+        for i, root in enumerate(roots):
+            empty, with_db = Path(tmp, f"{i}-empty"), Path(tmp, f"{i}-with-db")
+            empty.mkdir()
+            with_db.mkdir()
+            make_database(root, with_db, sample)
+            cases += [
+                (i, "help", ["--help"], empty),
+                (i, "config", ["config"], empty),
+                (i, "verify", verify, empty),
+                (i, "verify+db", verify, with_db),
+            ]
         trace_file = Path(tmp, "trace.json")
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
-        for round_ in range(args.repeat + 1):
-            for name, (argv, data_dir) in cases.items():
-                result = run_once(argv, child_env(data_dir), trace_file)
+        runs: dict[tuple[int, str], list[dict[str, Any]]] = {(i, n): [] for i, n, _, _ in cases}
+        for round_ in range(repeat + 1):
+            for i, name, argv, data_dir in cases:
+                result = run_once(roots[i], argv, data_dir, trace_file)
                 if round_:  # the first round warms the file cache and is not counted
-                    runs[name].append(result)
-        assert not (empty / "shingan.db").exists(), "a one-off verify created a database"
-
+                    runs[(i, name)].append(result)
+        for i in range(len(roots)):
+            empty = Path(tmp, f"{i}-empty")
+            assert not (empty / "shingan.db").exists(), "a one-off verify created a database"
     shown = {str(sample): _shown(sample)}
-    results = {
-        name: {"command": " ".join(shown.get(a, a) for a in argv), **summarise(runs[name])}
-        for name, (argv, _) in cases.items()
-    }
-    if args.json:
-        print(json.dumps({"python": sys.version.split()[0], "cases": results}, indent=2))
-        return 0
+    return [
+        {
+            "root": str(root),
+            "cases": {
+                name: {
+                    "command": " ".join(shown.get(a, a) for a in argv),
+                    **summarise(runs[(j, name)]),
+                }
+                for j, name, argv, _ in cases
+                if j == i
+            },
+        }
+        for i, root in enumerate(roots)
+    ]
+
+
+def print_table(title: str, cases: dict[str, dict[str, Any]]) -> None:
+    print(title)
     print(
-        f"{'case':10s} {'wall s':>7s} {'(min-max)':>13s} {'start-up s':>11s} {'(min-max)':>13s}"
+        f"  {'case':10s} {'wall s':>7s} {'(min-max)':>11s} {'start-up s':>11s} {'(min-max)':>11s}"
         "  heavy modules loaded (at analysis, else at exit)"
     )
-    for name, r in results.items():
+    for name, r in cases.items():
         spread = f"{r['wall_min_s']:.2f}-{r['wall_max_s']:.2f}"
         if r["startup_median_s"] is not None:
             startup = f"{r['startup_median_s']:11.3f}"
@@ -225,10 +237,34 @@ def main() -> int:
         else:
             startup, sspread, loaded = f"{'-':>11s}", "", r["heavy_at_exit"]
         print(
-            f"{name:10s} {r['wall_median_s']:7.3f} {spread:>13s} {startup} {sspread:>13s}  "
+            f"  {name:10s} {r['wall_median_s']:7.3f} {spread:>11s} {startup} {sspread:>11s}  "
             f"{', '.join(loaded) or 'none'}"
         )
-    print(f"(medians of {args.repeat} runs each, fresh processes; python {sys.version.split()[0]})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7, help="measured runs per case")
+    parser.add_argument("--file", type=Path, default=ROOT / "samples" / "unsigned.jpg")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. an export of an older commit) measured in the same rounds",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    roots = [ROOT] + ([args.baseline.resolve()] if args.baseline else [])
+    results = measure(roots, args.file.resolve(), args.repeat)
+    python = sys.version.split()[0]
+    if args.json:
+        out: dict[str, Any] = {"python": python, "repeat": args.repeat, **results[0]}
+        if args.baseline:
+            out["baseline"] = results[1]
+        print(json.dumps(out, indent=2))
+        return 0
+    for result in results:
+        print_table(result["root"], result["cases"])
+    print(f"(medians of {args.repeat} runs each, fresh processes; python {python})")
     return 0
 
 
