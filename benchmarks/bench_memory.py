@@ -40,7 +40,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from provenance.media import DEFAULT_MAX_PIXELS, HEIF_MAX_PIXELS  # noqa: E402
+from provenance.defaults import DEFAULT_MAX_PIXELS  # noqa: E402
+from provenance.media import HEIF_MAX_PIXELS  # noqa: E402
 
 _CHILD = r"""
 import json, resource, sys, time

@@ -22,6 +22,7 @@ from typing import IO, Literal
 import numpy as np
 from PIL import Image
 
+from provenance.defaults import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_PIXELS
 from provenance.errors import ShinganError
 from provenance.structure import Incomplete, MissingIndex, incomplete
 
@@ -68,13 +69,6 @@ class EmptyMedia(MediaError):
     code = "empty_media"
 
 
-#: Pillow refuses images over twice its ``MAX_IMAGE_PIXELS`` (178,956,970) as bombs; Shingan's
-#: default stays below that, at a size where one image's decode stays well under 1 GiB
-#: (benchmarks/bench_memory.py): Pillow holds 4 bytes a pixel, so 120 MP cost 480 MB.
-DEFAULT_MAX_PIXELS = 120_000_000
-#: Video frames are decoded whole by FFmpeg with several reference frames beside them: 8K
-#: (8192x4320) is the largest frame accepted by default.
-DEFAULT_MAX_FRAME_PIXELS = 8192 * 4320
 #: HEIF/AVIF images are decoded whole by libheif and then copied into Pillow, so they cost 7
 #: bytes a pixel at the peak: 120 M pixels reached 1018 MB (benchmarks/bench_memory.py). Phones
 #: write at most 48 M pixels; HEIF over 64 M is refused whatever ``max_pixels`` allows.

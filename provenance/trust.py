@@ -30,18 +30,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from provenance.defaults import C2PA_SIGNER_EKUS
 from provenance.errors import ShinganError
 
 log = logging.getLogger(__name__)
-
-#: EKUs the C2PA specification accepts for claim signers, plus the C2PA claim-signing OID.
-C2PA_SIGNER_EKUS: tuple[str, ...] = (
-    "1.3.6.1.5.5.7.3.4",  # id-kp-emailProtection
-    "1.3.6.1.5.5.7.3.36",  # id-kp-documentSigning
-    "1.3.6.1.5.5.7.3.8",  # id-kp-timeStamping
-    "1.3.6.1.5.5.7.3.9",  # id-kp-OCSPSigning
-    "1.3.6.1.4.1.62558.2.1",  # c2pa-kp-claimSigning
-)
 
 _CERT_SUFFIXES = {".pem", ".crt", ".cer", ".der"}
 

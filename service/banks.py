@@ -23,14 +23,14 @@ from provenance.errors import ShinganError
 from provenance.hashing import NEAR_THRESHOLD, hex_to_int
 from provenance.media import Limits, decode_rgb, open_media
 from provenance.pdq_index import PdqIndex
-from service.rules import Label
+from service.rules import BANK_LABELS, Label
 
 if TYPE_CHECKING:
     from service.store import BankEntryRecord, BankRepository
 
 log = logging.getLogger(__name__)
 
-LABELS = ("authentic", "ai_generated", "manipulated")
+LABELS = BANK_LABELS
 FIELDS = ("bank", "entry", "label", "pdq", "note", "source")
 
 

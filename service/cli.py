@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from detectors.registry import Registry
-from provenance.media import MediaError
-from service.banks import LABELS
 from service.config import Config, ConfigError, load_config, parse_setting
 from service.messages import CLI_TEXT, LANGUAGES
-from service.pipeline import analyze, shingan_version
+from service.rules import BANK_LABELS
 
+# The analysis (numpy, OpenCV, c2pa, the detectors), the database and the web layer are imported
+# by the commands that use them, so that `shingan --help` and `shingan config` start quickly.
 if TYPE_CHECKING:
+    from detectors.registry import Registry
     from service.app.banks import Banks
     from service.store import BankRecord, Store
 
@@ -64,6 +64,17 @@ def _parse_settings(
         raise click.BadParameter(str(exc)) from exc
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``, as click's ``version_option`` prints it; the package metadata is read only
+    when asked for."""
+    if not value or ctx.resilient_parsing:
+        return
+    from service.version import shingan_version
+
+    click.echo(f"shingan, version {shingan_version()}", color=ctx.color)
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -83,7 +94,14 @@ def _parse_settings(
     ),
 )
 @click.option("-v", "--verbose", count=True, help="More log output (repeat for debug).")
-@click.version_option(shingan_version(), prog_name="shingan")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def main(
     ctx: click.Context, config_file: Path | None, settings: dict[str, Any], verbose: int
@@ -168,6 +186,9 @@ def verify(
         )
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
+    from provenance.media import MediaError
+    from service.pipeline import analyze
+
     failed = 0
     for path in files:
         try:
@@ -435,7 +456,7 @@ def _operator_bank(banks: Banks, name: str, hint: str = "") -> BankRecord:
         raise click.UsageError(f"no bank named {name!r}{hint}") from None
 
 
-_LABEL = click.Choice(LABELS)
+_LABEL = click.Choice(BANK_LABELS)
 
 
 @banks.command("create")
@@ -490,6 +511,7 @@ def banks_add(
     source: str,
 ) -> None:
     """Hash FILES (images; every sampled frame of videos) into a bank."""
+    from provenance.media import MediaError
     from service.banks import BankEntry, entries_from_media, write_bank_csv
 
     config = _load(ctx.obj)
@@ -749,6 +771,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
             "create one with 'shingan keys create --name NAME'",
             err=True,
         )
+    from service.version import shingan_version
+
     click.echo(
         f"shingan {shingan_version()} listening on http://{config.host}:{config.port} "
         f"(data dir {config.data_dir})",

@@ -19,16 +19,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryError
-from detectors.runtime import Runtime, RuntimeConfig
+from provenance.defaults import C2PA_SIGNER_EKUS, DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_PIXELS
 from provenance.errors import ShinganError
-from provenance.media import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_PIXELS, Limits
-from provenance.trust import C2PA_SIGNER_EKUS, TrustConfig, TrustConfigError, build_trust
-from service.banks import BankError, BankLookup, BankSet
-from service.pipeline import AnalyzeOptions
+from service.db_url import default_url, sqlite_file
 
+# What the settings build (trust, detectors, banks, limits, the database) is imported where it
+# is built: ``shingan --help`` and ``shingan config`` import this module and need none of it.
 if TYPE_CHECKING:
+    from detectors.registry import DetectorSet, Registry
+    from provenance.media import Limits
+    from provenance.trust import TrustConfig
+    from service.banks import BankLookup, BankSet
     from service.media_store import MediaStore
+    from service.options import AnalyzeOptions
     from service.store import Store
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -242,10 +245,11 @@ class Config(BaseModel):
         Raises:
             ConfigError: a trust file or a model configuration is unusable.
         """
+        from service.banks import LiveBanks
+        from service.options import AnalyzeOptions
+
         banks: BankLookup = self.build_banks()
         if store is not None:
-            from service.banks import LiveBanks
-
             banks = LiveBanks(banks, store.banks)
         return AnalyzeOptions(
             trust=self.build_trust(),
@@ -271,8 +275,6 @@ class Config(BaseModel):
 
     @property
     def store_url(self) -> str:
-        from service.store import default_url
-
         return self.database_url or default_url(self.data_dir)
 
     def open_store(self) -> Store:
@@ -285,8 +287,6 @@ class Config(BaseModel):
         """The database if there is one: a configured ``database_url``, or the data folder's
         SQLite file once something (a bank, a key, the service) has made it. A one-off
         ``shingan verify`` never creates it."""
-        from service.store.db import sqlite_file
-
         path = sqlite_file(self.store_url)
         if path is not None and not path.is_file():
             return None
@@ -324,6 +324,8 @@ class Config(BaseModel):
 
     def build_banks(self) -> BankSet:
         """Raises: ConfigError when a bank file is missing or malformed."""
+        from service.banks import BankError, BankSet
+
         try:
             return BankSet.load(self.banks)
         except BankError as exc:
@@ -331,6 +333,8 @@ class Config(BaseModel):
 
     @property
     def limits(self) -> Limits:
+        from provenance.media import Limits
+
         return Limits(
             max_bytes=int(self.max_upload_mb * 1024 * 1024),
             max_pixels=self.max_pixels,
@@ -343,6 +347,8 @@ class Config(BaseModel):
         Raises:
             ConfigError: a trust file is missing or malformed.
         """
+        from provenance.trust import TrustConfigError, build_trust
+
         try:
             return build_trust(
                 anchors=self.trust_anchors,
@@ -358,10 +364,15 @@ class Config(BaseModel):
 
     def model_folders(self) -> list[Path]:
         """The project's own models, then the configured extra folders."""
+        from detectors.registry import BUILTIN_MODELS
+
         return [BUILTIN_MODELS, *(Path(p).expanduser() for p in self.models_dirs)]
 
     def build_registry(self) -> Registry:
         """Raises: ConfigError on duplicate model names."""
+        from detectors.registry import Registry, RegistryError
+        from detectors.runtime import Runtime, RuntimeConfig
+
         runtime = Runtime(
             RuntimeConfig(providers=self.onnx_providers, intra_op_threads=self.onnx_threads)
         )
@@ -376,6 +387,9 @@ class Config(BaseModel):
         Raises:
             ConfigError: duplicate model names, or a requested detector that does not exist.
         """
+        from detectors.registry import BUILTIN_MODELS, DetectorSet, Registry, RegistryError
+        from detectors.runtime import Runtime, RuntimeConfig
+
         folders = [BUILTIN_MODELS, *(Path(p).expanduser() for p in self.models_dirs)]
         runtime = Runtime(
             RuntimeConfig(providers=self.onnx_providers, intra_op_threads=self.onnx_threads)

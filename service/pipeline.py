@@ -62,6 +62,7 @@ from service.stages import (
     run_with_deadline,
 )
 from service.verdict import fuse
+from service.version import shingan_version
 
 __all__ = [
     "AnalyzeOptions",
@@ -76,13 +77,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def shingan_version() -> str:
-    try:
-        return metadata.version("shingan")
-    except metadata.PackageNotFoundError:  # running from a source tree without install
-        return "0+unknown"
 
 
 @functools.cache

@@ -18,6 +18,8 @@ from provenance.errors import ShinganError
 from service.messages import Msg, render
 
 Label = Literal["authentic", "ai_generated", "manipulated", "inconclusive"]
+#: What a known-media bank may say its items are: every label but ``inconclusive``.
+BANK_LABELS: tuple[Label, ...] = ("authentic", "ai_generated", "manipulated")
 Confidence = Literal["high", "medium", "low"]
 Effect = Literal["supports", "contradicts", "neutral"]
 Signal = Literal["file", "c2pa", "watermark", "metadata", "known_media", "detector"]

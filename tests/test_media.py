@@ -272,7 +272,8 @@ def test_large_image_gets_a_bounded_working_copy_and_native_patches(tmp_path: Pa
 
 
 def test_pixel_limit_is_checked_on_the_header_before_decoding(tmp_path: Path) -> None:
-    from provenance.media import DEFAULT_MAX_PIXELS, TooManyPixels, open_media
+    from provenance.defaults import DEFAULT_MAX_PIXELS
+    from provenance.media import TooManyPixels, open_media
     from tests.hostile import sof_patched_jpeg, write
 
     assert 2 * (Image.MAX_IMAGE_PIXELS or 0) >= DEFAULT_MAX_PIXELS  # Pillow refuses above

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -157,3 +159,83 @@ def test_records_give_the_api_json_in_its_order(tmp_path: Path) -> None:
         assert store.banks.list_banks(Viewer("key:other")) == []
     finally:
         store.close()
+
+
+def _stamp(url: str) -> list[str]:
+    import sqlite3
+
+    from service.db_url import sqlite_file
+
+    path = sqlite_file(url)
+    assert path is not None
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")]
+
+
+def test_the_schema_head_is_alembics() -> None:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from service.store.db import MIGRATIONS, SCHEMA_HEAD
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [SCHEMA_HEAD], (
+        "a new migration: set service.store.db.SCHEMA_HEAD to its revision"
+    )
+
+
+def test_a_current_database_opens_without_alembic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.store import db
+    from service.store.db import SCHEMA_HEAD
+
+    url = default_url(tmp_path)
+    Store(url).close()  # created: Alembic runs
+    assert _stamp(url) == [SCHEMA_HEAD]
+
+    def no_alembic(url: str) -> None:
+        raise AssertionError("Alembic ran on a database at the latest schema")
+
+    monkeypatch.setattr(db, "migrate", no_alembic)
+    again = Store(url)
+    assert again.banks.list_banks() == []
+    again.close()
+
+
+def test_an_older_database_is_still_migrated(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from service.store.db import MIGRATIONS, SCHEMA_HEAD
+
+    url = default_url(tmp_path)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "0002")
+    assert _stamp(url) == ["0002"]
+    store = Store(url)
+    assert _stamp(url) == [SCHEMA_HEAD]
+    store.banks.create_bank("b", "authentic", owner=None, shared=True)
+    assert [b.name for b in store.banks.list_banks()] == ["b"]
+    store.close()
+
+
+def test_an_empty_or_broken_file_is_left_to_alembic(tmp_path: Path) -> None:
+    """A file that is not a current database is not taken for one: an empty file is migrated,
+    a file that is no database fails as it did before the shortcut."""
+    from sqlalchemy.exc import DBAPIError
+
+    from service.store.db import SCHEMA_HEAD
+
+    url = default_url(tmp_path)
+    (tmp_path / "shingan.db").write_bytes(b"")
+    Store(url).close()
+    assert _stamp(url) == [SCHEMA_HEAD]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "shingan.db").write_bytes(b"not a database " * 100)
+    with pytest.raises(DBAPIError):
+        Store(default_url(other))

@@ -6,8 +6,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from provenance.defaults import C2PA_SIGNER_EKUS
 from provenance.trust import (
-    C2PA_SIGNER_EKUS,
     TrustConfigError,
     build_trust,
     load_certificates,

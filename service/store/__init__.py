@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from service.db_url import default_url, normalise_url
 from service.store.banks import BankEntryRecord, BankRecord, BankRepository, EntryFields
 from service.store.batches import (
     BatchRecord,
@@ -39,13 +40,7 @@ from service.store.batches import (
     NewItem,
     WebhookStatus,
 )
-from service.store.db import (
-    Database,
-    StoreConflict,
-    StoreNotFound,
-    default_url,
-    normalise_url,
-)
+from service.store.db import Database, StoreConflict, StoreNotFound
 from service.store.holds import HOLD_TTL_S, HoldRepository
 from service.store.keys import ADMIN, ROLES, USER, ApiKey, KeyRepository, Viewer, hash_key
 from service.store.reports import AuditEvent, ReportRepository

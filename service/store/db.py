@@ -1,6 +1,7 @@
 """The database under the repositories: tables, migrations, engines and sessions.
 
-Schema changes are Alembic migrations (``service/migrations``), applied when a database opens.
+Schema changes are Alembic migrations (``service/migrations``), applied when a database opens;
+a SQLite database already at the newest one (:data:`SCHEMA_HEAD`) opens without Alembic.
 
 Several processes may share one database (the service and ``shingan worker`` processes). On
 SQLite, writes take the write lock when they begin (``BEGIN IMMEDIATE``) and wait for it, and the
@@ -29,10 +30,12 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from provenance.errors import ShinganError
+from service.db_url import normalise_url, sqlite_file
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -197,27 +200,29 @@ def iso(t: dt.datetime | None) -> str | None:
     return aware(t).isoformat()
 
 
-def default_url(data_dir: Path) -> str:
-    return f"sqlite:///{(data_dir / 'shingan.db').resolve()}"
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The SQLite file a URL names (None for other databases and in-memory ones)."""
-    prefix = "sqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        return Path(url[len(prefix) :])
-    return None
-
-
 _MIGRATION_LOCK = 0x5368696E67616E  # "Shingan", the advisory lock id for migrations
 
 
-def normalise_url(url: str) -> str:
-    """``postgresql://`` means the psycopg (3) driver, the one Shingan installs."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
+#: The newest migration in ``service/migrations/versions``: a database stamped with it needs no
+#: Alembic run (tests/test_store.py checks that this is Alembic's head).
+SCHEMA_HEAD = "0003"
+
+
+def _at_head(url: str, engine: Engine) -> bool:
+    """Whether an existing SQLite file is stamped with :data:`SCHEMA_HEAD`: one read of the
+    ``alembic_version`` row, so that opening a current database (every ``shingan`` command that
+    finds one) does not import and run Alembic to learn that there is nothing to do. A missing
+    file, another database, an older or newer schema, or any error reading the row: False, and
+    :func:`migrate` decides as it always did."""
+    path = sqlite_file(url)
+    if path is None or not path.is_file():
+        return False
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except DBAPIError:
+        return False
+    return rows == [SCHEMA_HEAD]
 
 
 def migrate(url: str) -> None:
@@ -291,9 +296,10 @@ class Database:
 
     def __init__(self, url: str) -> None:
         url = normalise_url(url)
-        migrate(url)
         self.url = url
         self.engine, self.writer = _engines(url)
+        if not _at_head(url, self.engine):
+            migrate(url)
         self.read: sessionmaker[Session] = sessionmaker(self.engine, expire_on_commit=False)
         self.write: sessionmaker[Session] = sessionmaker(self.writer, expire_on_commit=False)
 

@@ -23,7 +23,7 @@ from pydantic.json_schema import models_json_schema
 from provenance.errors import ShinganError
 from service import contract
 from service.messages import LANGUAGES
-from service.pipeline import shingan_version
+from service.version import shingan_version
 
 _REF = "#/components/schemas/{model}"
 
