@@ -144,6 +144,11 @@ def main(
     type=click.Path(dir_okay=False, path_type=Path),
     help="A sidecar C2PA manifest (.c2pa) to validate FILE against (one FILE only).",
 )
+@click.option(
+    "--provenance-only",
+    is_flag=True,
+    help="No pixel detectors: C2PA, metadata, watermarks and known media only (faster).",
+)
 @click.pass_context
 def verify(
     ctx: click.Context,
@@ -155,6 +160,7 @@ def verify(
     forensics: bool,
     lang: str,
     manifest: Path | None,
+    provenance_only: bool,
 ) -> None:
     """Analyse FILES and print a verdict for each.
 
@@ -175,6 +181,8 @@ def verify(
         overrides["trust_anchors"] = [str(p) for p in trust_anchors]
     if allowed_ekus:
         overrides["allowed_ekus"] = allowed_ekus
+    if provenance_only:
+        overrides["detectors"] = ()
     config = _load(ctx.obj, **overrides)
     try:
         options = config.analyze_options(
@@ -330,6 +338,11 @@ def render_text(report: dict[str, Any], name: str, lang: str = "en") -> str:
     is_flag=True,
     help="Analyse files of no media type too (each an error) instead of skipping them.",
 )
+@click.option(
+    "--provenance-only",
+    is_flag=True,
+    help="No pixel detectors: C2PA, metadata, watermarks and known media only (faster).",
+)
 @click.pass_context
 def batch(
     ctx: click.Context,
@@ -340,6 +353,7 @@ def batch(
     trust_anchors: Sequence[Path],
     lang: str,
     strict: bool,
+    provenance_only: bool,
 ) -> None:
     """Analyse every file under PATHS into a CSV or JSON Lines file, resumably.
 
@@ -350,6 +364,8 @@ def batch(
     overrides: dict[str, Any] = {}
     if trust_anchors:
         overrides["trust_anchors"] = [str(p) for p in trust_anchors]
+    if provenance_only:
+        overrides["detectors"] = ()
     _load(ctx.obj, **overrides)  # configuration errors are usage errors, before any work
     try:
         summary = batch_mod.run(

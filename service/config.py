@@ -402,6 +402,11 @@ class Config(BaseModel):
             unknown = set(self.detectors) - set(registry.statuses)
             if unknown:
                 raise ConfigError(f"detectors: unknown model(s) {', '.join(sorted(unknown))}")
+        if self.detectors == ():
+            # Provenance only: no model is loaded, and each report says which detectors it
+            # went without, so that no reader takes their silence for a finding.
+            defaults = [s.name for s in registry.list() if s.card is not None and s.card.default]
+            return DetectorSet(disabled=tuple((name, PROVENANCE_ONLY) for name in defaults))
         return DetectorSet.load(registry, self.detectors)
 
 
@@ -422,6 +427,10 @@ def _default_data_dir() -> Path:
 def _list_kind(key: str) -> str | None:
     extra = Config.model_fields[key].json_schema_extra
     return extra.get("list") if isinstance(extra, dict) else None  # type: ignore[return-value]
+
+
+#: Why a detector did not run when ``detectors = []`` (``--provenance-only``).
+PROVENANCE_ONLY = "turned off (provenance-only analysis: detectors = [])"
 
 
 def load_config(

@@ -194,3 +194,34 @@ def test_a_bad_set_is_a_usage_error(assignment: str, message: str) -> None:
     code, _, err = run("--set", assignment, "verify", str(sample("unsigned.jpg")))
     assert code == 2
     assert message in err
+
+
+def test_provenance_only_runs_no_detector_and_says_so(tmp_path: Path) -> None:
+    """The triage mode for large archives: every signal but the pixel detectors, and each
+    report names the detectors it went without."""
+    from service.config import PROVENANCE_ONLY
+
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(encode(draw_scene(640, 480, seed=12), "JPEG", quality=90))
+    env = {"SHINGAN_DATA_DIR": str(tmp_path / "data")}
+    code, out, _ = run("verify", "--json", str(photo), env=env)
+    assert code == 0
+    assert {d["name"] for d in reports(out)[0]["detectors"]} >= {"ai-clip", "faces-mtcnn"}  # type: ignore[attr-defined]
+    code, out, _ = run("verify", "--json", "--provenance-only", str(photo), env=env)
+    assert code == 0
+    report = reports(out)[0]
+    assert report["detectors"] == []
+    off = [w for w in report["warnings"] if PROVENANCE_ONLY in w]  # type: ignore[attr-defined]
+    assert any("ai-clip" in w for w in off)
+    assert any("faces-mtcnn" in w for w in off)
+    assert report["media"]["hashes"]["pdq"]  # type: ignore[index]
+
+    out_csv = tmp_path / "results.csv"
+    code, _, err = run("batch", str(photo), "--out", str(out_csv), "--provenance-only", env=env)
+    assert code == 0, err
+    import csv
+
+    with out_csv.open(encoding="utf-8", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["detector_score"] == ""
+    assert row["label"] == "inconclusive"
