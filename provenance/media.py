@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
@@ -689,7 +689,8 @@ class VideoReader:
     (tests/test_video_sampling.py).
 
     Frames longer than ``max_side`` are reduced, so that a 4K clip's frames cost what a 720p
-    clip's do. ``deadline`` (a ``time.monotonic()`` value) stops the reading, checked before
+    clip's do. ``times`` (seconds, as the frames read gave them) reads those frames instead of
+    the plan's. ``deadline`` (a ``time.monotonic()`` value) stops the reading, checked before
     every frame grabbed; a frame count in the header larger than the file holds ends the reading
     at the real end. A container OpenCV cannot decode gives no frames; never raises for it.
     """
@@ -703,6 +704,7 @@ class VideoReader:
         max_duration_s: float = 600.0,
         max_side: int = 1280,
         deadline: float | None = None,
+        times: Sequence[float] | None = None,
     ) -> None:
         import cv2
 
@@ -728,6 +730,8 @@ class VideoReader:
         self.indices, usable = frame_plan(
             fps, count, every_s=every_s, max_frames=max_frames, max_duration_s=max_duration_s
         )
+        if times is not None:  # frames already sampled, again (a page's pictures of them)
+            self.indices = sorted({max(0, round(t * fps)) for t in times} & set(range(count)))
         self.duration_s = round(count / fps, 3)
         self.covered_s = round(usable / fps, 3)
         spacing = (self.indices[1] - self.indices[0]) / fps if len(self.indices) > 1 else None

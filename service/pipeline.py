@@ -156,12 +156,19 @@ class _FrameAnalysis:
         self.per_detector_times: dict[str, list[float]] = {d.card.name: [] for d in self.detectors}
         self.hashes: list[FrameHash] = []
         self.entries: list[TimelineEntry] = []
-        self.busy_s = 0.0  # time spent analysing
+        self.busy_s = 0.0  # time spent running the detectors
+        self.hash_s = 0.0  # time spent hashing (in the frame reader's thread)
 
-    def add(self, time_s: float, rgb: np.ndarray) -> None:
+    def hash(self, rgb: np.ndarray) -> PdqHash | None:
+        """The frame's PDQ (called by the frame reader's thread, beside the models)."""
+        started = time.perf_counter()
+        frame_hash = guard("video hashing", self.run.warnings, lambda: hashing.pdq(rgb))
+        self.hash_s += time.perf_counter() - started
+        return frame_hash
+
+    def add(self, time_s: float, rgb: np.ndarray, frame_hash: PdqHash | None) -> None:
         started = time.perf_counter()
         warnings = self.run.warnings
-        frame_hash = guard("video hashing", warnings, lambda: hashing.pdq(rgb))
         if frame_hash is not None:
             self.hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
         scores: dict[str, float | None] = {}
@@ -205,14 +212,21 @@ class _SamplerHung(Exception):
 class _FrameFeed:
     """A :class:`VideoReader`'s frames, read in a helper thread at most ``ahead`` frames ahead
     of the analysis: decoding overlaps the models, and memory holds a few frames at a time
-    rather than every sampled frame. The first item is the reader itself (its plan), the last
-    :data:`_END`."""
+    rather than every sampled frame. Each frame comes with ``prepare``'s answer for it (its
+    PDQ, computed in the reader's thread while the models run on the previous frame). The first
+    item is the reader itself (its plan), the last :data:`_END`."""
 
-    def __init__(self, open_reader: Callable[[], VideoReader], ahead: int = 2) -> None:
+    def __init__(
+        self,
+        open_reader: Callable[[], VideoReader],
+        prepare: Callable[[np.ndarray], object],
+        ahead: int = 2,
+    ) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=ahead)
         self._stop = threading.Event()
         self.error: Exception | None = None
         self.sent = 0  # frames handed over
+        self._prepare = prepare
         self._helper = Helper("frames", lambda: self._read(open_reader))
 
     def _put(self, item: object) -> bool:
@@ -229,8 +243,8 @@ class _FrameFeed:
             with open_reader() as reader:
                 if not self._put(reader):
                     return
-                for item in reader.frames():
-                    if not self._put(item):
+                for time_s, rgb in reader.frames():
+                    if not self._put((time_s, rgb, self._prepare(rgb))):
                         return
                     self.sent += 1
         except Exception as exc:  # a decoder's failure costs the frames, not the report
@@ -386,6 +400,7 @@ class _Inputs:
         analysis_deadline = now + 2 * limit if limit > 0 else None
         hung_at = sampling_deadline + SAMPLING_GRACE_S if sampling_deadline is not None else None
         path = self.media.path
+        analysis = _FrameAnalysis(options, run)
         feed = _FrameFeed(
             lambda: VideoReader(
                 path,
@@ -393,9 +408,9 @@ class _Inputs:
                 max_frames=options.video_max_frames,
                 max_duration_s=options.video_max_duration_s,
                 deadline=sampling_deadline,
-            )
+            ),
+            analysis.hash,
         )
-        analysis = _FrameAnalysis(options, run)
         progress = self.progress
         reader: VideoReader | None = None
         received = 0
@@ -420,8 +435,8 @@ class _Inputs:
                             f" after {len(analysis.entries)} of {planned} frames",
                         )
                         break
-                    time_s, rgb = cast(tuple[float, np.ndarray], item)
-                    analysis.add(time_s, rgb)
+                    time_s, rgb, frame_hash = cast(tuple[float, np.ndarray, PdqHash | None], item)
+                    analysis.add(time_s, rgb, frame_hash)
                     del item, rgb
         except _SamplerHung:
             run.overran("frame sampling", f" after {received} frames")
@@ -430,7 +445,7 @@ class _Inputs:
             run.timer.ms["video"] = round((time.perf_counter() - started) * 1000, 3)
         if reader is not None:
             run.timer.ms["frames"] = round(reader.read_s * 1000, 3)
-            run.timer.ms["frame_analysis"] = round(analysis.busy_s * 1000, 3)
+            run.timer.ms["frame_analysis"] = round((analysis.busy_s + analysis.hash_s) * 1000, 3)
             if reader.timed_out:
                 run.overran("frame sampling", f" after {feed.sent} frames")
         if feed.error is not None:

@@ -254,3 +254,22 @@ def test_a_hung_reader_is_left_behind_at_the_deadline(
             break
         time.sleep(0.02)
     assert abandoned_stages() == before
+
+
+def test_page_pictures_of_the_analysed_frames_in_one_pass() -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from service.web import previews
+
+    report = {"media": {"kind": "video"}, "timeline": [{"time_s": 0.0}, {"time_s": 1.0}]}
+    pictures = previews.for_upload(sample("signed_video.mp4"), report)
+    given = pictures["given"]
+    assert given.startswith("data:image/jpeg;base64,")
+    with Image.open(io.BytesIO(base64.b64decode(given.split(",", 1)[1]))) as im:
+        assert im.size == (previews.PREVIEW_SIDE, 288)
+    assert [t for t, _ in pictures["frames"]] == [0.0, 1.0]
+    assert all(uri and uri.startswith("data:image/jpeg") for _, uri in pictures["frames"])
+    assert previews.video_frames(sample("signed_video.mp4"), [1.0, 50.0])[1] is None
