@@ -731,7 +731,7 @@ class VideoReader:
             fps, count, every_s=every_s, max_frames=max_frames, max_duration_s=max_duration_s
         )
         if times is not None:  # frames already sampled, again (a page's pictures of them)
-            self.indices = sorted({max(0, round(t * fps)) for t in times} & set(range(count)))
+            self.indices = sorted({i for i in (max(0, round(t * fps)) for t in times) if i < count})
         self.duration_s = round(count / fps, 3)
         self.covered_s = round(usable / fps, 3)
         spacing = (self.indices[1] - self.indices[0]) / fps if len(self.indices) > 1 else None

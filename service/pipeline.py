@@ -205,10 +205,6 @@ class _FrameAnalysis:
 _END = object()
 
 
-class _SamplerHung(Exception):
-    """The frame reader gave nothing for longer than its deadline allows."""
-
-
 class _FrameFeed:
     """A :class:`VideoReader`'s frames, read in a helper thread at most ``ahead`` frames ahead
     of the analysis: decoding overlaps the models, and memory holds a few frames at a time
@@ -254,11 +250,12 @@ class _FrameFeed:
             self._put(_END)
 
     def get(self, until: float | None) -> object:
-        """The next item; raises :class:`_SamplerHung` when none came by ``until``."""
+        """The next item; raises :class:`StageTimeout` when none came by ``until`` (the reader
+        is stuck in the decoder)."""
         while True:
             wait = 0.5 if until is None else min(0.5, until - time.monotonic())
             if wait <= 0:
-                raise _SamplerHung
+                raise StageTimeout("frames")
             try:
                 return self._queue.get(timeout=wait)
             except queue.Empty:
@@ -438,7 +435,7 @@ class _Inputs:
                     time_s, rgb, frame_hash = cast(tuple[float, np.ndarray, PdqHash | None], item)
                     analysis.add(time_s, rgb, frame_hash)
                     del item, rgb
-        except _SamplerHung:
+        except StageTimeout:
             run.overran("frame sampling", f" after {received} frames")
         finally:
             feed.stop()
