@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Literal
@@ -648,6 +648,167 @@ class VideoFrames:
     timed_out: bool = False  # sampling stopped at its deadline, before every frame was read
 
 
+def frame_plan(
+    fps: float, count: int, *, every_s: float, max_frames: int, max_duration_s: float
+) -> tuple[list[int], int]:
+    """The frame numbers to sample (one every ``every_s`` seconds over at most
+    ``max_duration_s``, spread further apart when that would exceed ``max_frames``) and the
+    number of frames the sampling covers."""
+    usable = min(count, int(max_duration_s * fps))
+    step = max(1, round(fps * every_s))
+    indices = list(range(0, usable, step))
+    if len(indices) > max_frames:
+        picks = np.linspace(0, len(indices) - 1, max_frames).round().astype(int)
+        indices = [indices[i] for i in picks]
+    return indices, usable
+
+
+#: A gap between two wanted frames longer than this is crossed by seeking rather than by
+#: decoding every frame in it: a seek decodes from the keyframe before the wanted frame, which
+#: costs less when keyframes are closer together than the gap (they are every 2-10 s in most
+#: footage). Shorter gaps, the 1 s of clips up to 64 s, are read through in one pass.
+SEEK_GAP_S = 5.0
+
+
+class VideoReader:
+    """Frames of a video at the times :func:`frame_plan` picks, read in one pass.
+
+    The wanted frames are decoded in order: the frames between them are only grabbed (decoded,
+    without the colour conversion), which for frames a second apart costs a third of seeking to
+    each (a seek decodes again from the keyframe before it, benchmarks/bench_video.py). Gaps
+    longer than :data:`SEEK_GAP_S` are seeked across, as long as seeking turns out cheaper than
+    grabbing through. A frame's number comes from its timestamp (as OpenCV's seek finds it), so
+    a variable-frame-rate clip is sampled at the same times as by seeking; files without usable
+    timestamps fall back to counting frames. The frames are those seeking gave, pixel for pixel
+    (tests/test_video_sampling.py).
+
+    Frames longer than ``max_side`` are reduced, so that a 4K clip's frames cost what a 720p
+    clip's do. ``times`` (seconds, as the frames read gave them) reads those frames instead of
+    the plan's. ``deadline`` (a ``time.monotonic()`` value) stops the reading, checked before
+    every frame grabbed; a frame count in the header larger than the file holds ends the reading
+    at the real end. A container OpenCV cannot decode gives no frames; never raises for it.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        every_s: float = 1.0,
+        max_frames: int = 64,
+        max_duration_s: float = 600.0,
+        max_side: int = 1280,
+        deadline: float | None = None,
+        times: Sequence[float] | None = None,
+    ) -> None:
+        import cv2
+
+        _quiet_ffmpeg()
+        self.max_side = max_side
+        self.deadline = deadline
+        self.timed_out = False
+        self.read_s = 0.0  # time spent reading and converting frames
+        self.indices: list[int] = []
+        self.fps = 0.0
+        self.duration_s: float | None = None
+        self.covered_s: float | None = None
+        self.spacing_s: float | None = None
+        self.truncated = False
+        self._cap = cv2.VideoCapture(str(path))
+        if not self._cap.isOpened():
+            return
+        fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if fps <= 0 or count <= 0:
+            return
+        self.fps = fps
+        self.indices, usable = frame_plan(
+            fps, count, every_s=every_s, max_frames=max_frames, max_duration_s=max_duration_s
+        )
+        if times is not None:  # frames already sampled, again (a page's pictures of them)
+            self.indices = sorted({i for i in (max(0, round(t * fps)) for t in times) if i < count})
+        self.duration_s = round(count / fps, 3)
+        self.covered_s = round(usable / fps, 3)
+        spacing = (self.indices[1] - self.indices[0]) / fps if len(self.indices) > 1 else None
+        self.spacing_s = round(spacing, 3) if spacing else None
+        self.truncated = usable < count
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def _late(self) -> bool:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            self.timed_out = True
+        return self.timed_out
+
+    def frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        """(time in seconds, ``HxWx3`` uint8 RGB) of each wanted frame that could be read, in
+        order; stops at the end of the file or at the deadline."""
+        import cv2
+
+        cap, fps = self._cap, self.fps
+        seek_gap = max(1, round(SEEK_GAP_S * fps))
+        seeking = True  # until a seek proves slower than grabbing through would have been
+        grab_s, grabbed = 0.0, 0  # time spent grabbing, frames grabbed
+        pos = -1  # number of the last frame grabbed
+        first_ms: float | None = None  # the first frame's timestamp
+        last_ms = 0.0
+        timestamps = True  # frames numbered by timestamp while they increase
+        for index in self.indices:
+            if self._late():
+                return
+            started = time.perf_counter()
+            gap = index - pos - 1
+            if seeking and pos >= 0 and gap > seek_gap:
+                # OpenCV lands on the frame by its timestamp, as the old seek-per-frame did.
+                cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+                if not cap.grab():
+                    return
+                pos, last_ms = index, cap.get(cv2.CAP_PROP_POS_MSEC)
+                if grabbed and time.perf_counter() - started > gap * grab_s / grabbed:
+                    seeking = False
+            else:
+                while pos < index:
+                    if self._late():
+                        return
+                    if not cap.grab():
+                        return  # the real end (the header may claim more frames)
+                    grabbed += 1
+                    ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                    if first_ms is None:
+                        first_ms, pos = ms, pos + 1
+                    elif timestamps and ms > last_ms:
+                        pos = int((ms - first_ms) * fps / 1000 + 0.5)
+                    else:
+                        timestamps, pos = False, pos + 1  # none, or not increasing: count
+                    last_ms = ms
+                grab_s += time.perf_counter() - started
+            ok, frame = cap.retrieve()
+            if ok and frame is not None:
+                rgb = self._convert(frame)
+                self.read_s += time.perf_counter() - started
+                yield round(index / fps, 3), rgb
+            else:
+                self.read_s += time.perf_counter() - started
+
+    def _convert(self, frame: np.ndarray) -> np.ndarray:
+        import cv2
+
+        fh, fw = frame.shape[:2]
+        if max(fh, fw) > self.max_side:
+            scale = self.max_side / max(fh, fw)
+            frame = cv2.resize(
+                frame, (round(fw * scale), round(fh * scale)), interpolation=cv2.INTER_AREA
+            )
+        rgb: np.ndarray = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return rgb
+
+
 def sample_video_frames(
     path: Path,
     *,
@@ -658,7 +819,8 @@ def sample_video_frames(
     deadline: float | None = None,
 ) -> VideoFrames:
     """Sample frames uniformly: one every ``every_s`` seconds over at most ``max_duration_s``,
-    spread further apart when that would exceed ``max_frames``.
+    spread further apart when that would exceed ``max_frames`` (:class:`VideoReader`, whose
+    frames this holds all at once: the pipeline streams them instead).
 
     Frames longer than ``max_side`` are reduced so that 64 frames of a 4K clip stay around
     180 MB rather than 1.6 GB in memory.
@@ -666,49 +828,20 @@ def sample_video_frames(
     ``deadline`` (a ``time.monotonic()`` value) stops the sampling with the frames read so far.
     A container OpenCV cannot decode gives no frames (the caller warns); never raises for it.
     """
-    import cv2
-
-    _quiet_ffmpeg()
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            return VideoFrames((), None, None, None, False)
-        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        if fps <= 0 or count <= 0:
-            return VideoFrames((), None, None, None, False)
-        duration = count / fps
-        usable = min(count, int(max_duration_s * fps))
-        step = max(1, round(fps * every_s))
-        indices = list(range(0, usable, step))
-        if len(indices) > max_frames:
-            picks = np.linspace(0, len(indices) - 1, max_frames).round().astype(int)
-            indices = [indices[i] for i in picks]
-        frames: list[tuple[float, np.ndarray]] = []
-        timed_out = False
-        for index in indices:
-            if deadline is not None and time.monotonic() > deadline:
-                timed_out = True
-                break
-            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                continue
-            fh, fw = frame.shape[:2]
-            if max(fh, fw) > max_side:
-                scale = max_side / max(fh, fw)
-                frame = cv2.resize(
-                    frame, (round(fw * scale), round(fh * scale)), interpolation=cv2.INTER_AREA
-                )
-            frames.append((round(index / fps, 3), cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
-        spacing = (indices[1] - indices[0]) / fps if len(indices) > 1 else None
+    with VideoReader(
+        path,
+        every_s=every_s,
+        max_frames=max_frames,
+        max_duration_s=max_duration_s,
+        max_side=max_side,
+        deadline=deadline,
+    ) as reader:
+        frames = tuple(reader.frames())
         return VideoFrames(
-            frames=tuple(frames),
-            duration_s=round(duration, 3),
-            covered_s=round(usable / fps, 3),
-            spacing_s=round(spacing, 3) if spacing else None,
-            truncated=usable < count,
-            timed_out=timed_out,
+            frames=frames,
+            duration_s=reader.duration_s,
+            covered_s=reader.covered_s,
+            spacing_s=reader.spacing_s,
+            truncated=reader.truncated,
+            timed_out=reader.timed_out,
         )
-    finally:
-        cap.release()

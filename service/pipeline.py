@@ -15,13 +15,15 @@ import functools
 import io
 import logging
 import os
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import cv2
 import numpy as np
@@ -38,10 +40,9 @@ from provenance.media import (
     DecodedImage,
     Media,
     MediaError,
-    VideoFrames,
+    VideoReader,
     decode_image,
     open_media,
-    sample_video_frames,
 )
 from provenance.metadata import MetadataFinding
 from provenance.watermarks import WatermarkFinding
@@ -54,6 +55,7 @@ from service.signals import Findings, signals
 from service.signals.detector import decides
 from service.stages import (
     Cancelled,
+    Helper,
     Progress,
     Run,
     StageTimeout,
@@ -135,50 +137,140 @@ def _stability(
     return Stability(tuple(trials))
 
 
-def _analyse_frames(
-    sampled: VideoFrames, options: AnalyzeOptions, run: Run, progress: Progress | None = None
-) -> tuple[tuple[FrameHash, ...], tuple[TimelineEntry, ...], list[DetectorResult]]:
-    """PDQ and image detectors on each sampled frame; detectors aggregated over the clip.
+class _FrameAnalysis:
+    """PDQ and the image detectors on each sampled frame, in time order; the detectors'
+    results aggregated over the clip by :meth:`finish`."""
 
-    The frames are analysed one after another until the stage's deadline; frames past it are
-    left out (a ``timed_out`` abstention says how many were analysed)."""
-    detectors = options.detectors.detectors
-    per_detector: dict[str, list[DetectorResult]] = {d.card.name: [] for d in detectors}
-    per_detector_times: dict[str, list[float]] = {d.card.name: [] for d in detectors}
-    hashes: list[FrameHash] = []
-    entries: list[TimelineEntry] = []
-    deadline = run.deadline()
-    for time_s, rgb in sampled.frames:
-        if progress is not None:
-            if progress.cancelled():
-                raise Cancelled("the analysis was cancelled")
-            progress.frames(len(entries), len(sampled.frames))
-        if time.monotonic() > deadline:
-            run.overran("frame analysis", f" after {len(entries)} of {len(sampled.frames)} frames")
-            break
-        frame_hash = guard("video hashing", run.warnings, lambda f=rgb: hashing.pdq(f))  # type: ignore[misc]
+    def __init__(self, options: AnalyzeOptions, run: Run) -> None:
+        self.detectors = options.detectors.detectors
+        self.run = run
+        self.per_detector: dict[str, list[DetectorResult]] = {
+            d.card.name: [] for d in self.detectors
+        }
+        self.per_detector_times: dict[str, list[float]] = {d.card.name: [] for d in self.detectors}
+        self.hashes: list[FrameHash] = []
+        self.entries: list[TimelineEntry] = []
+        self.busy_s = 0.0  # time spent running the detectors
+        self.hash_s = 0.0  # time spent hashing (in the frame reader's thread)
+
+    def hash(self, rgb: np.ndarray) -> PdqHash | None:
+        """The frame's PDQ (called by the frame reader's thread, beside the models)."""
+        started = time.perf_counter()
+        frame_hash = guard("video hashing", self.run.warnings, lambda: hashing.pdq(rgb))
+        self.hash_s += time.perf_counter() - started
+        return frame_hash
+
+    def add(self, time_s: float, rgb: np.ndarray, frame_hash: PdqHash | None) -> None:
+        started = time.perf_counter()
+        warnings = self.run.warnings
         if frame_hash is not None:
-            hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
+            self.hashes.append(FrameHash(time_s=time_s, hash=frame_hash))
         scores: dict[str, float | None] = {}
         faces: int | None = None
-        for detector in detectors:
+        for detector in self.detectors:
             result = guard(
                 f"{detector.card.name} detector",
-                run.warnings,
-                lambda d=detector, f=rgb: d.analyze_image(f),  # type: ignore[misc]
+                warnings,
+                lambda d=detector: d.analyze_image(rgb),  # type: ignore[misc]
             )
             if result is None:
                 continue
-            per_detector[detector.card.name].append(result)
-            per_detector_times[detector.card.name].append(time_s)
+            self.per_detector[detector.card.name].append(result)
+            self.per_detector_times[detector.card.name].append(time_s)
             if result.kind == "face_detection":
                 faces = (faces or 0) + int(result.details.get("faces", 0))
             else:
                 scores[detector.card.name] = result.score
-        entries.append(TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores, faces=faces))
-    aggregated = (aggregate(v, per_detector_times[k]) for k, v in per_detector.items())
-    results = [r for r in aggregated if r is not None]
-    return tuple(hashes), tuple(entries), results
+        self.entries.append(
+            TimelineEntry(time_s=time_s, pdq=frame_hash, scores=scores, faces=faces)
+        )
+        self.busy_s += time.perf_counter() - started
+
+    def finish(
+        self,
+    ) -> tuple[tuple[FrameHash, ...], tuple[TimelineEntry, ...], list[DetectorResult]]:
+        aggregated = (
+            aggregate(v, self.per_detector_times[k]) for k, v in self.per_detector.items()
+        )
+        results = [r for r in aggregated if r is not None]
+        return tuple(self.hashes), tuple(self.entries), results
+
+
+_END = object()
+
+
+class _FrameFeed:
+    """A :class:`VideoReader`'s frames, read in a helper thread at most ``ahead`` frames ahead
+    of the analysis: decoding overlaps the models, and memory holds a few frames at a time
+    rather than every sampled frame. Each frame comes with ``prepare``'s answer for it (its
+    PDQ, computed in the reader's thread while the models run on the previous frame). The first
+    item is the reader itself (its plan), the last :data:`_END`."""
+
+    def __init__(
+        self,
+        open_reader: Callable[[], VideoReader],
+        prepare: Callable[[np.ndarray], object],
+        ahead: int = 2,
+    ) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=ahead)
+        self._stop = threading.Event()
+        self.error: Exception | None = None
+        self.sent = 0  # frames handed over
+        self._prepare = prepare
+        self._helper = Helper("frames", lambda: self._read(open_reader))
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self, open_reader: Callable[[], VideoReader]) -> None:
+        try:
+            with open_reader() as reader:
+                if not self._put(reader):
+                    return
+                for time_s, rgb in reader.frames():
+                    if not self._put((time_s, rgb, self._prepare(rgb))):
+                        return
+                    self.sent += 1
+        except Exception as exc:  # a decoder's failure costs the frames, not the report
+            log.exception("frame sampling failed")
+            self.error = exc
+        finally:
+            self._put(_END)
+
+    def get(self, until: float | None) -> object:
+        """The next item; raises :class:`StageTimeout` when none came by ``until`` (the reader
+        is stuck in the decoder)."""
+        while True:
+            wait = 0.5 if until is None else min(0.5, until - time.monotonic())
+            if wait <= 0:
+                raise StageTimeout("frames")
+            try:
+                return self._queue.get(timeout=wait)
+            except queue.Empty:
+                continue
+
+    def stop(self) -> None:
+        """Stop reading; a reader stuck in the decoder is left to end on its own (counted
+        among the abandoned stages until it does)."""
+        self._stop.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if not self._helper.join(1.0):
+            self._helper.abandon()
+
+
+#: How long past the sampling deadline a reader that stops itself there may take to do so
+#: before it is taken for hung.
+SAMPLING_GRACE_S = 10.0
 
 
 class _Inputs:
@@ -287,46 +379,90 @@ class _Inputs:
         return maps
 
     def _analyse_video(self) -> None:
+        """Frames are read (:class:`VideoReader`, in a helper thread) while the previous ones
+        are analysed. ``timings_ms``: ``frames`` is the time spent reading frames,
+        ``frame_analysis`` the time spent analysing them (the two overlap), ``video`` the wall
+        time of both. The reading stops at the stage deadline, the analysis at twice it (each
+        had its own deadline when one came after the other)."""
         run, options = self.run, self.options
-        deadline = run.deadline()
-        sampled = run.stage(
-            "frames",
-            lambda: sample_video_frames(
-                self.media.path,
+        limit = options.stage_timeout_s
+        now = time.monotonic()
+        sampling_deadline = now + limit if limit > 0 else None
+        analysis_deadline = now + 2 * limit if limit > 0 else None
+        hung_at = sampling_deadline + SAMPLING_GRACE_S if sampling_deadline is not None else None
+        path = self.media.path
+        analysis = _FrameAnalysis(options, run)
+        feed = _FrameFeed(
+            lambda: VideoReader(
+                path,
                 every_s=options.video_every_s,
                 max_frames=options.video_max_frames,
                 max_duration_s=options.video_max_duration_s,
-                deadline=deadline,
+                deadline=sampling_deadline,
             ),
-            label="frame sampling",
-            grace_s=10.0,  # it stops itself at the deadline; the thread's limit catches hangs
+            analysis.hash,
         )
-        if sampled is not None and sampled.timed_out:
-            run.overran("frame sampling", f" after {len(sampled.frames)} frames")
-        if sampled is None or not sampled.frames:
+        progress = self.progress
+        reader: VideoReader | None = None
+        received = 0
+        started = time.perf_counter()
+        try:
+            first = feed.get(hung_at)
+            if first is not _END:
+                reader = cast(VideoReader, first)
+                planned = len(reader.indices)
+                while True:
+                    if progress is not None:
+                        if progress.cancelled():
+                            raise Cancelled("the analysis was cancelled")
+                        progress.frames(len(analysis.entries), planned)
+                    item = feed.get(hung_at)
+                    if item is _END:
+                        break
+                    received += 1
+                    if analysis_deadline is not None and time.monotonic() > analysis_deadline:
+                        run.overran(
+                            "frame analysis",
+                            f" after {len(analysis.entries)} of {planned} frames",
+                        )
+                        break
+                    time_s, rgb, frame_hash = cast(tuple[float, np.ndarray, PdqHash | None], item)
+                    analysis.add(time_s, rgb, frame_hash)
+                    del item, rgb
+        except StageTimeout:
+            run.overran("frame sampling", f" after {received} frames")
+        finally:
+            feed.stop()
+            run.timer.ms["video"] = round((time.perf_counter() - started) * 1000, 3)
+        if reader is not None:
+            run.timer.ms["frames"] = round(reader.read_s * 1000, 3)
+            run.timer.ms["frame_analysis"] = round((analysis.busy_s + analysis.hash_s) * 1000, 3)
+            if reader.timed_out:
+                run.overran("frame sampling", f" after {feed.sent} frames")
+        if feed.error is not None:
+            run.warnings.append(
+                "the frame sampling stage failed on this file; its result is missing"
+            )
+        if reader is None or not feed.sent:
             run.warnings.append("no video frames could be decoded")
             self._frame_results = []
             return
-        with run.timer.stage("frame_analysis"):
-            self.frame_hashes, self.timeline, self._frame_results = _analyse_frames(
-                sampled, options, run, self.progress
-            )
-        if self.progress is not None:
-            self.progress.frames(len(self.timeline), len(sampled.frames))
-        if sampled.truncated:
+        self.frame_hashes, self.timeline, self._frame_results = analysis.finish()
+        if progress is not None:
+            progress.frames(len(self.timeline), feed.sent)
+        if reader.truncated:
             run.abstentions.append(
                 Abstention(
                     "video_too_long",
-                    f"video too long to cover: only the first {sampled.covered_s:.0f} s of "
-                    f"{sampled.duration_s:.0f} s were analysed",
+                    f"video too long to cover: only the first {reader.covered_s:.0f} s of "
+                    f"{reader.duration_s:.0f} s were analysed",
                 )
             )
-        elif sampled.spacing_s and sampled.spacing_s > options.video_every_s * 1.5:
+        elif reader.spacing_s and reader.spacing_s > options.video_every_s * 1.5:
             run.abstentions.append(
                 Abstention(
                     "video_sparse",
-                    f"long video: {len(sampled.frames)} frames analysed, one every "
-                    f"{sampled.spacing_s:.1f} s",
+                    f"long video: {feed.sent} frames analysed, one every {reader.spacing_s:.1f} s",
                 )
             )
 

@@ -115,6 +115,45 @@ def run_with_deadline(name: str, timeout_s: float, run: Callable[[], T]) -> T:
     return value
 
 
+class Helper:
+    """``run()`` in a daemon thread that its caller may give up on: :meth:`abandon` counts it
+    among :func:`abandoned_stages` until it ends, as :func:`run_with_deadline` does for a stage
+    that overruns. ``run`` must not raise (it reports its own failures)."""
+
+    def __init__(self, name: str, run: Callable[[], None]) -> None:
+        self._done = False
+        self._abandoned = False
+        self._thread = threading.Thread(
+            target=self._target, args=(run,), name=f"shingan-stage-{name}", daemon=True
+        )
+        self._name = name
+        self._thread.start()
+
+    def _target(self, run: Callable[[], None]) -> None:
+        global _abandoned
+        try:
+            run()
+        finally:
+            with _abandoned_lock:
+                self._done = True
+                if self._abandoned:
+                    _abandoned -= 1
+                    log.warning("stage %s finished after its deadline", self._name)
+
+    def abandon(self) -> None:
+        """Go on without waiting: a thread still running is counted until it ends."""
+        global _abandoned
+        with _abandoned_lock:
+            if not self._done and not self._abandoned:
+                self._abandoned = True
+                _abandoned += 1
+
+    def join(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds; whether the thread has ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
 class Run:
     """One analysis: its timings, warnings and abstentions, and how each stage is run.
 

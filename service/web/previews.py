@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 PREVIEW_SIDE = 480
 FRAME_WIDTH = 120
 MAX_FRAMES = 12
+#: The strip's frames are read again from the upload, within this many seconds.
+READ_LIMIT_S = 60.0
 
 
 def _data_uri(image: Image.Image, quality: int = 80) -> str:
@@ -48,26 +51,33 @@ def image_preview(path: Path) -> str | None:
 
 def video_frames(path: Path, times: Sequence[float], width: int = FRAME_WIDTH) -> list[str | None]:
     """Small pictures of the frames at ``times`` (seconds); None where one cannot be read."""
+    return _video_pictures(path, [(t, width) for t in times])
+
+
+def _video_pictures(path: Path, wanted: Sequence[tuple[float, int]]) -> list[str | None]:
+    """Pictures of the frames at the ``(time in seconds, width)`` asked, read in one pass as
+    the analysis read them (:class:`provenance.media.VideoReader`); None where one cannot be
+    read."""
     import cv2
 
-    out: list[str | None] = []
-    cap = cv2.VideoCapture(str(path))
+    from provenance.media import VideoReader
+
+    made: dict[tuple[float, int], str] = {}
     try:
-        for t in times:
-            cap.set(cv2.CAP_PROP_POS_MSEC, float(t) * 1000)
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                out.append(None)
-                continue
-            h, w = frame.shape[:2]
-            small = cv2.resize(frame, (width, max(1, round(h * width / w))))
-            rgb = np.ascontiguousarray(small[:, :, ::-1])
-            out.append(_data_uri(Image.fromarray(rgb), quality=70))
+        deadline = time.monotonic() + READ_LIMIT_S
+        with VideoReader(path, times=[t for t, _ in wanted], deadline=deadline) as reader:
+            fps = reader.fps
+            for t, rgb in reader.frames():
+                for asked, width in wanted:
+                    if round(round(asked * fps) / fps, 3) != t or (asked, width) in made:
+                        continue
+                    h, w = rgb.shape[:2]
+                    size = (width, max(1, round(h * width / w)))
+                    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+                    made[(asked, width)] = _data_uri(Image.fromarray(small), quality=70)
     except Exception:
         log.info("no frames for %s", path, exc_info=True)
-    finally:
-        cap.release()
-    return out
+    return [made.get(key) for key in wanted]
 
 
 def strip_times(timeline: Sequence[dict[str, float]]) -> list[float]:
@@ -87,7 +97,7 @@ def for_upload(path: Path, report: dict[str, Any]) -> dict[str, Any]:
         return {"given": image_preview(path)}
     if kind != "video":
         return {}
-    first = video_frames(path, [0.0], width=PREVIEW_SIDE)
     times = strip_times(report["timeline"])
-    strip = video_frames(path, times)  # may stop short on a broken file
-    return {"given": first[0] if first else None, "frames": list(zip(times, strip, strict=False))}
+    # One pass over the file for the first frame and the strip (may stop short on a broken file).
+    first, *strip = _video_pictures(path, [(0.0, PREVIEW_SIDE)] + [(t, FRAME_WIDTH) for t in times])
+    return {"given": first, "frames": list(zip(times, strip, strict=False))}
