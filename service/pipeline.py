@@ -56,6 +56,7 @@ from service.signals.detector import decides
 from service.stages import (
     Cancelled,
     Helper,
+    Pending,
     Progress,
     Run,
     StageTimeout,
@@ -293,6 +294,7 @@ class _Inputs:
         self._image: DecodedImage | None = None
         self.image_problem: str | None = None
         self.pdq: PdqHash | None = None
+        self._pdq_pending: Pending[PdqHash] | None = None
         self.frame_hashes: tuple[FrameHash, ...] = ()
         self.timeline: tuple[TimelineEntry, ...] = ()
         self._frame_results: list[DetectorResult] | None = None
@@ -303,9 +305,12 @@ class _Inputs:
         if not self._decoded and self.media.kind == "image" and self.media.width is not None:
             self._decoded = True
             try:
-                self._image = self.run.raw(
+                image = self._image = self.run.raw(
                     "decode", lambda: decode_image(self.media, self.options.limits)
                 )
+                # The perceptual hash needs nothing but these pixels: it runs beside the
+                # signals that follow (NumPy and OpenCV release the interpreter lock).
+                self._pdq_pending = self.run.start("hashing", lambda: hashing.pdq(image.oriented))
             except StageTimeout:
                 self.run.overran("decode")
                 self.image_problem = "the image took too long to decode"
@@ -368,7 +373,7 @@ class _Inputs:
             # overran may still be reading them; it keeps the image alive until it ends.
             if not run.timed_out & {"metadata", "detectors", "abstentions"}:
                 image.image.close()
-        self.pdq = run.stage("hashing", lambda: hashing.pdq(image.oriented))
+        self.pdq = self._pdq_pending.result() if self._pdq_pending is not None else None
         maps = None
         if options.include_forensics:
             maps = run.stage(

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from provenance.errors import ShinganError
 from service.abstentions import Abstention
@@ -73,6 +73,52 @@ def abandoned_stages() -> int:
         return _abandoned
 
 
+class _StageThread:
+    """A stage's work in a daemon thread, with the time it took there."""
+
+    def __init__(self, name: str, run: Callable[[], Any]) -> None:
+        self.name = name
+        self.box: dict[str, Any] = {}
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        threading.Thread(
+            target=self._target, args=(run,), name=f"shingan-stage-{name}", daemon=True
+        ).start()
+
+    def _target(self, run: Callable[[], Any]) -> None:
+        global _abandoned
+        start = time.perf_counter()
+        try:
+            self.box["value"] = run()
+        except BaseException as exc:  # handed to the caller, or dropped if it left
+            self.box["error"] = exc
+        finally:
+            self.box["ms"] = round((time.perf_counter() - start) * 1000, 3)
+            with _abandoned_lock:
+                self.done.set()
+                if self.box.get("abandoned"):
+                    _abandoned -= 1
+                    log.warning("stage %s finished after its deadline", self.name)
+
+    def wait(self, timeout_s: float | None) -> Any:
+        """The value, once the thread ends within ``timeout_s`` (None: no limit).
+
+        Raises:
+            StageTimeout: the time passed first (the thread is counted as abandoned).
+            Exception: whatever the work raised.
+        """
+        global _abandoned
+        if not self.done.wait(timeout_s):
+            with _abandoned_lock:
+                if not self.done.is_set():
+                    self.box["abandoned"] = True
+                    _abandoned += 1
+                    raise StageTimeout(self.name)
+        if "error" in self.box:
+            raise self.box["error"]
+        return self.box["value"]
+
+
 def run_with_deadline(name: str, timeout_s: float, run: Callable[[], T]) -> T:
     """``run()`` in a helper thread, waiting at most ``timeout_s`` for it.
 
@@ -83,36 +129,40 @@ def run_with_deadline(name: str, timeout_s: float, run: Callable[[], T]) -> T:
         StageTimeout: the deadline passed first.
         Exception: whatever ``run`` raised.
     """
-    global _abandoned
     if timeout_s <= 0:
         return run()
-    box: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        global _abandoned
-        try:
-            box["value"] = run()
-        except BaseException as exc:  # handed to the caller, or dropped if it left
-            box["error"] = exc
-        finally:
-            with _abandoned_lock:
-                done.set()
-                if box.get("abandoned"):
-                    _abandoned -= 1
-                    log.warning("stage %s finished after its deadline", name)
-
-    threading.Thread(target=target, name=f"shingan-stage-{name}", daemon=True).start()
-    if not done.wait(timeout_s):
-        with _abandoned_lock:
-            if not done.is_set():
-                box["abandoned"] = True
-                _abandoned += 1
-                raise StageTimeout(name)
-    if "error" in box:
-        raise box["error"]
-    value: T = box["value"]
+    value: T = _StageThread(name, run).wait(timeout_s)
     return value
+
+
+class Pending(Generic[T]):
+    """A stage started ahead of the point that needs its result, so that it overlaps the
+    stages in between (:meth:`Run.start`). :meth:`result` waits for it under the stage's
+    deadline, counted from its start, and guards it as :meth:`Run.stage` does; the stage's
+    timing is its own work's time."""
+
+    def __init__(self, run: Run, stage: str, work: Callable[[], T], label: str | None) -> None:
+        self._run, self._label = run, label
+        self._thread = _StageThread(stage, work)
+
+    def result(self) -> T | None:
+        run, thread = self._run, self._thread
+        limit = run.options.stage_timeout_s
+        remaining = None if limit <= 0 else max(0.0, thread.started + limit - time.monotonic())
+        try:
+            value: T = thread.wait(remaining)
+            return value
+        except StageTimeout:
+            run.overran(self._label or thread.name)
+        except Exception:
+            log.exception("stage %s failed", thread.name)
+            run.warnings.append(
+                f"the {self._label or thread.name} stage failed on this file; its result is missing"
+            )
+        finally:
+            waited = round((time.monotonic() - thread.started) * 1000, 3)
+            run.timer.ms[thread.name] = thread.box.get("ms", waited)
+        return None
 
 
 class Helper:
@@ -181,6 +231,10 @@ class Run:
                 f"stopped{what}; its signal is missing",
             )
         )
+
+    def start(self, stage: str, run: Callable[[], T], *, label: str | None = None) -> Pending[T]:
+        """``run()`` begun now in its own thread; :meth:`Pending.result` collects it."""
+        return Pending(self, stage, run, label)
 
     def raw(self, stage: str, run: Callable[[], T], *, grace_s: float = 0.0) -> T:
         """Timed and under the deadline; exceptions (StageTimeout among them) propagate."""

@@ -913,6 +913,53 @@ def test_a_stalled_stage_costs_its_signal_not_the_report(monkeypatch: pytest.Mon
     assert report["media"]["hashes"]  # the stages after it ran
 
 
+def test_the_hash_started_beside_the_signals_keeps_its_deadline_and_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PDQ runs in its own thread from the decode on (Run.start); a stall costs the hash (a
+    timed_out abstention, its deadline counted from its start), a failure a warning."""
+    from dataclasses import replace
+
+    import provenance.hashing as hashing
+    import service.pipeline as pipeline
+    from service.config import load_config
+
+    release = threading.Event()
+    real = hashing.pdq
+
+    def stalled(rgb: Any) -> Any:
+        release.wait(30)
+        return real(rgb)
+
+    monkeypatch.setattr(hashing, "pdq", stalled)
+    options = replace(
+        load_config(env={"SHINGAN_DETECTORS": ""}).analyze_options(), stage_timeout_s=0.5
+    )
+    try:
+        started = time.perf_counter()
+        report = pipeline.analyze(sample("unsigned.jpg"), options).to_dict()
+        assert time.perf_counter() - started < 10
+    finally:
+        release.set()
+    assert report["media"]["hashes"]["pdq"] is None
+    timed = [a for a in report["abstentions"] if a["code"] == "timed_out"]
+    assert len(timed) == 1
+    assert "hashing stage took longer than 0.5 s" in timed[0]["message"]
+    assert report["timings_ms"]["hashing"] >= 400
+
+    def broken(rgb: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hashing, "pdq", broken)
+    report = pipeline.analyze(sample("unsigned.jpg"), options).to_dict()
+    assert "the hashing stage failed on this file; its result is missing" in report["warnings"]
+    assert report["verdict"]["label"] == "inconclusive"
+    monkeypatch.setattr(hashing, "pdq", real)
+    report = pipeline.analyze(sample("unsigned.jpg"), options).to_dict()
+    assert report["media"]["hashes"]["pdq"]
+    assert 0 < report["timings_ms"]["hashing"] < report["timings_ms"]["total"]
+
+
 def test_video_sampling_stops_at_its_deadline(tmp_path: Path) -> None:
     from provenance.media import sample_video_frames
 
