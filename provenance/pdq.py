@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 MIN_HASHABLE_DIM = 5
 _BLOCK = 512  # rows (or columns) filtered at once: bounds the float64 working memory
 _LUMA_ROWS = 32
+_STRIP = 64  # rows of luma made and filtered at a time (hash256)
 
 
 def window_size(old: int, new: int = 64) -> int:
@@ -36,10 +38,11 @@ def window_size(old: int, new: int = 64) -> int:
     return (old + 2 * new - 1) // (2 * new)
 
 
-def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
+def _box(data: np.ndarray, window: int, axis: int, keep: np.ndarray | None = None) -> np.ndarray:
     """``box1DFloat`` along ``axis`` over the whole array (window as in :func:`_windows`), with
     OpenCV's box filter: float64 sums of the window (zeros outside the array), divided by the
-    number of pixels inside it. Strips of :data:`_BLOCK` rows or columns bound the memory."""
+    number of pixels inside it. Strips of :data:`_BLOCK` rows or columns bound the memory.
+    ``keep`` (rows only): return just those columns."""
     import cv2
 
     n = data.shape[axis]
@@ -51,7 +54,9 @@ def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
     anchor = window - half
     kernel, point = ((window, 1), (anchor, 0)) if axis == 1 else ((1, window), (0, anchor))
     counts = count[None, :] if axis == 1 else count[:, None]
-    out = np.empty(data.shape, dtype=np.float32)
+    if keep is not None:
+        counts = counts[:, keep]
+    out = np.empty(data.shape if keep is None else (data.shape[0], keep.size), dtype=np.float32)
     for start in range(0, data.shape[1 - axis], _BLOCK):
         strip = np.s_[start : start + _BLOCK] if axis == 1 else np.s_[:, start : start + _BLOCK]
         sums: np.ndarray = np.asarray(
@@ -65,6 +70,8 @@ def _box(data: np.ndarray, window: int, axis: int) -> np.ndarray:
             ),
             dtype=np.float64,
         )
+        if keep is not None:
+            sums = sums[:, keep]
         sums /= counts
         out[strip] = sums
     return out
@@ -114,23 +121,40 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def downsample(lum: np.ndarray) -> np.ndarray:
-    """Blur (two Jarosz passes) and decimate a float luma image to 64x64.
-
-    Only what the decimation reads is computed: the first pass's row filter everywhere (each of
-    its values feeds some window), its column filter on the columns the second row filter's
-    windows cover (about half), the second pass at the 64 sampled columns, then rows. Every
-    value computed equals the one the whole-image passes would give (exact window sums).
-    """
-    rows, cols = lum.shape
-    if (rows, cols) == (64, 64):
+    """Blur (two Jarosz passes) and decimate a float luma image to 64x64."""
+    if lum.shape == (64, 64):
         return lum.astype(np.float32)
+    return _decimate(lum.shape, lambda window, keep: _box(lum, window, axis=1, keep=keep))
+
+
+def _luma_row_filter(rgb: np.ndarray, window: int, keep: np.ndarray) -> np.ndarray:
+    """The luma's first row filter at the columns ``keep``, made strip by strip so that no
+    full-size float image is written (the same values as :func:`luma`, then :func:`_box`)."""
+    out = np.empty((rgb.shape[0], keep.size), dtype=np.float32)
+    for start in range(0, rgb.shape[0], _STRIP):
+        part = luma(rgb[start : start + _STRIP])
+        out[start : start + part.shape[0]] = _box(part, window, axis=1, keep=keep)
+    return out
+
+
+def _decimate(
+    shape: tuple[int, ...], first_pass: Callable[[int, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """The 64x64 decimation of an image of ``shape`` whose first row filter (window, columns to
+    keep) ``first_pass`` computes.
+
+    Only what the decimation reads is computed: the first pass's row filter at the columns the
+    second row filter's windows cover (about half), its column filter there, the second pass
+    at the 64 sampled columns, then rows. Every value computed equals the one the whole-image
+    passes would give (exact window sums).
+    """
+    rows, cols = shape[:2]
     along_rows, along_cols = window_size(cols), window_size(rows)
     ri = ((np.arange(64) + 0.5) * rows / 64).astype(int)
     ci = ((np.arange(64) + 0.5) * cols / 64).astype(int)
-    buf = _box(lum, along_rows, axis=1)
     lo, hi = _windows(cols, along_rows, ci)
     needed = np.unique(np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]))
-    buf = _box(np.ascontiguousarray(buf[:, needed]), along_cols, axis=0)
+    buf = _box(first_pass(along_rows, needed), along_cols, axis=0)
     # The second row filter's windows, as positions among the needed columns: each window is
     # a run of consecutive columns, all of them needed.
     first = np.searchsorted(needed, lo)
@@ -175,7 +199,10 @@ def hash256(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     rows, cols = rgb.shape[:2]
     if rows < MIN_HASHABLE_DIM or cols < MIN_HASHABLE_DIM:
         return np.zeros(256, dtype=np.uint8), 0
-    small = downsample(luma(rgb))
+    if (rows, cols) == (64, 64):
+        small = luma(rgb)
+    else:
+        small = _decimate(rgb.shape, lambda window, keep: _luma_row_filter(rgb, window, keep))
     coeffs = dct16(small)
     median = np.sort(coeffs, axis=None)[127]
     bits = (coeffs > median).astype(np.uint8).reshape(256)
