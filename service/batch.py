@@ -268,7 +268,7 @@ def _init_worker(
     from service.config import load_config
     from service.memory import tune_malloc
 
-    tune_malloc()
+    tune_malloc(worker=True)  # one file at a time: keep freed memory for the next
     if share:
         import cv2
 

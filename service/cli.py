@@ -683,7 +683,9 @@ def worker(ctx: click.Context, concurrency: int, node: str | None) -> None:
     import os
 
     from service.jobs import celery_app
+    from service.memory import tune_malloc
 
+    tune_malloc(worker=True)  # its processes analyse one file at a time (service.memory)
     config = _load(ctx.obj)
     if not config.broker_url:
         raise click.UsageError("set SHINGAN_BROKER_URL (redis://...) to run workers")

@@ -1035,3 +1035,4 @@ def test_freed_memory_goes_back_to_the_system() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert tune_malloc() is True
+    assert tune_malloc(worker=True) is True
