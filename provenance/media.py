@@ -580,6 +580,9 @@ def decode_image(
             else:
                 stored = _rgb_array(im)
             oriented = orient(stored, orientation)
+            # Shared by every signal, read by all and written by none: read-only says so (and
+            # lets the face detectors know the image again without hashing it).
+            oriented.flags.writeable = False
     except BaseException as exc:
         if im is not None:
             im.close()

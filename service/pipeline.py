@@ -163,6 +163,7 @@ class _FrameAnalysis:
 
     def add(self, time_s: float, rgb: np.ndarray, frame_hash: PdqHash | None) -> None:
         started = time.perf_counter()
+        rgb.flags.writeable = False  # read by every detector, written by none (as images)
         warnings = self.run.warnings
         if frame_hash is not None:
             self.hashes.append(FrameHash(time_s=time_s, hash=frame_hash))

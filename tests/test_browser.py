@@ -286,10 +286,12 @@ def test_a_long_video_shows_progress_and_can_be_cancelled(
         pg.goto(f"{server}/?lang={lang}")
         pg.set_input_files("input[type=file]", str(clip))
         pg.click("button[type=submit]")
+        # Measured once the refreshed page has its stylesheet: an unstyled page (the moment
+        # between a refresh's HTML and its CSS) is wider than any styled one.
         status = poll(
             pg,
             "() => { const p = document.querySelector('main progress');"
-            " return p && p.max > 1 && p.value >= 1 &&"
+            " return document.readyState === 'complete' && p && p.max > 1 && p.value >= 1 &&"
             " [document.querySelector('main [role=status]').innerText,"
             "  document.documentElement.scrollWidth - window.innerWidth, location.href]; }",
         )

@@ -66,3 +66,39 @@ def test_nms_and_square() -> None:
     assert keep.tolist() == [0, 2]
     sq = _square(np.array([[0.0, 0.0, 10.0, 4.0, 1.0]]))
     assert sq[0, 2] - sq[0, 0] == pytest.approx(sq[0, 3] - sq[0, 1])
+
+
+def test_the_last_detection_is_reused_only_for_the_same_pixels(
+    mtcnn: Mtcnn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Face detector and face-manipulation detector share one cascade run per image: a
+    read-only array is known again by identity, any other by a hash of its pixels."""
+    from detectors import faces as faces_mod
+
+    faces_mod.clear_face_cache()
+    runs: list[int] = []
+    real = Mtcnn._detect
+
+    def counted(self: Mtcnn, rgb: np.ndarray) -> list[faces_mod.Face]:
+        runs.append(1)
+        return real(self, rgb)
+
+    monkeypatch.setattr(Mtcnn, "_detect", counted)
+    frozen = draw_scene(320, 240, seed=5)
+    frozen.flags.writeable = False
+    mtcnn.detect(frozen)
+    mtcnn.detect(frozen)
+    assert len(runs) == 1
+    same_pixels = frozen.copy()  # writeable, another object: known by its hash
+    mtcnn.detect(same_pixels)
+    assert len(runs) == 2
+    mtcnn.detect(same_pixels)
+    assert len(runs) == 2
+    same_pixels[0, 0] ^= 1  # changed in place: the hash tells
+    mtcnn.detect(same_pixels)
+    assert len(runs) == 3
+    other = frozen.copy()
+    other.flags.writeable = False  # equal pixels, another object: not taken for the first
+    mtcnn.detect(frozen)
+    mtcnn.detect(other)
+    assert len(runs) == 5
