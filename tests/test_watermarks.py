@@ -157,6 +157,20 @@ def test_images_too_small_for_a_block_give_no_votes(shape: tuple[int, int]) -> N
     assert not any(f.applicable for f in detect(rgb))
 
 
+def test_block_votes_on_the_boundaries_equal_the_reference_decoder() -> None:
+    """Blocks whose largest sum is a multiple of 36 are decided in floating point: flat and
+    noisy planes put many blocks there."""
+    rng = np.random.default_rng(0)
+    boundary = np.zeros((64, 96, 3), dtype=np.uint8)
+    boundary[...] = (100, 100, 12)  # U = 90: every block sums to 360, a multiple of 36
+    assert int(cv2.cvtColor(boundary, cv2.COLOR_RGB2YUV)[0, 0, 1]) * 4 % 36 == 0
+    planes = [boundary, np.full((64, 96, 3), 128, dtype=np.uint8)]
+    planes.append(rng.integers(0, 256, (120, 200, 3), dtype=np.uint8))
+    planes.append((rng.integers(0, 3, (120, 200, 3)) * 9 + 100).astype(np.uint8))
+    for rgb in planes:
+        assert np.array_equal(block_scores(rgb), _reference_scores(rgb))
+
+
 @pytest.mark.parametrize("seed", [3, 4])
 def test_block_votes_equal_the_reference_decoder(seed: int) -> None:
     for rgb in (draw_scene(644, 484, seed=seed), draw_generated(512, 768, seed=seed)):
