@@ -100,6 +100,18 @@ class _StageThread:
                     _abandoned -= 1
                     log.warning("stage %s finished after its deadline", self.name)
 
+    def abandon(self) -> bool:
+        """Count the thread as abandoned if it is still running (until it ends); whether it
+        was still running."""
+        global _abandoned
+        with _abandoned_lock:
+            if self.done.is_set():
+                return False
+            if not self.box.get("abandoned"):
+                self.box["abandoned"] = True
+                _abandoned += 1
+            return True
+
     def wait(self, timeout_s: float | None) -> Any:
         """The value, once the thread ends within ``timeout_s`` (None: no limit).
 
@@ -107,13 +119,8 @@ class _StageThread:
             StageTimeout: the time passed first (the thread is counted as abandoned).
             Exception: whatever the work raised.
         """
-        global _abandoned
-        if not self.done.wait(timeout_s):
-            with _abandoned_lock:
-                if not self.done.is_set():
-                    self.box["abandoned"] = True
-                    _abandoned += 1
-                    raise StageTimeout(self.name)
+        if not self.done.wait(timeout_s) and self.abandon():
+            raise StageTimeout(self.name)
         if "error" in self.box:
             raise self.box["error"]
         return self.box["value"]
@@ -171,37 +178,15 @@ class Helper:
     that overruns. ``run`` must not raise (it reports its own failures)."""
 
     def __init__(self, name: str, run: Callable[[], None]) -> None:
-        self._done = False
-        self._abandoned = False
-        self._thread = threading.Thread(
-            target=self._target, args=(run,), name=f"shingan-stage-{name}", daemon=True
-        )
-        self._name = name
-        self._thread.start()
-
-    def _target(self, run: Callable[[], None]) -> None:
-        global _abandoned
-        try:
-            run()
-        finally:
-            with _abandoned_lock:
-                self._done = True
-                if self._abandoned:
-                    _abandoned -= 1
-                    log.warning("stage %s finished after its deadline", self._name)
+        self._thread = _StageThread(name, run)
 
     def abandon(self) -> None:
         """Go on without waiting: a thread still running is counted until it ends."""
-        global _abandoned
-        with _abandoned_lock:
-            if not self._done and not self._abandoned:
-                self._abandoned = True
-                _abandoned += 1
+        self._thread.abandon()
 
     def join(self, timeout: float) -> bool:
         """Wait at most ``timeout`` seconds; whether the thread has ended."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._thread.done.wait(timeout)
 
 
 class Run:
