@@ -186,7 +186,7 @@ def verify(
     config = _load(ctx.obj, **overrides)
     try:
         options = config.analyze_options(
-            store=_existing_store(config),
+            store=None if _holds_no_banks(config) else _existing_store(config),
             include_thumbnails=thumbnails,
             include_forensics=forensics,
             language=lang,
@@ -423,6 +423,28 @@ def _toml(value: Any) -> str:
 @main.group()
 def banks() -> None:
     """Known-media banks: in the database (used by every verification) or as CSV files."""
+
+
+def _holds_no_banks(config: Config) -> bool:
+    """Whether the data folder's SQLite database certainly holds no bank entry, read with the
+    standard library: a one-off ``verify`` then needs neither the database layer (SQLAlchemy,
+    about 0.2 s to import) nor the database. Anything unexpected (another database, a file
+    that does not read as one) says no, and the database is opened as usual."""
+    import sqlite3
+    from contextlib import closing
+
+    from service.db_url import sqlite_file
+
+    path = sqlite_file(config.store_url)
+    if path is None or not path.is_file():
+        return False
+    try:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            (found,) = db.execute("SELECT EXISTS (SELECT 1 FROM bank_entries)").fetchone()
+    except (sqlite3.Error, OSError, ValueError):
+        return False
+    return bool(found == 0)
 
 
 def _existing_store(config: Config) -> Store | None:

@@ -86,9 +86,23 @@ def test_a_one_off_verify_imports_no_web_layer_and_no_database(tmp_path: Path) -
 
 
 def test_verify_with_a_current_database_reads_it_without_alembic(tmp_path: Path) -> None:
+    from provenance.media import Limits
+    from service.app.banks import Banks
+    from service.banks import BankEntry
     from service.store import Store, default_url
 
-    Store(default_url(tmp_path)).close()  # created and migrated to the latest schema
+    store = Store(default_url(tmp_path))  # created and migrated to the latest schema
+    store.close()
+    found = loaded_after(cli("verify", "--json", str(sample("unsigned.jpg"))), tmp_path)
+    assert not {"flask", "alembic", "sqlalchemy"} & set(found)  # no bank: no database layer
+    store = Store(default_url(tmp_path))
+    try:
+        banks = Banks(store, Limits(), tmp_path)
+        banks.create_bank("fakes", "manipulated", owner=None, shared=True, caller="test")
+        entry = BankEntry(bank="fakes", entry="1", label="manipulated", pdq="f" * 64)
+        assert banks.add("fakes", [entry], caller="test") == 1
+    finally:
+        store.close()
     found = loaded_after(cli("verify", "--json", str(sample("unsigned.jpg"))), tmp_path)
     assert "sqlalchemy" in found  # the database's banks are looked up
     assert not {"flask", "alembic"} & set(found)
