@@ -104,8 +104,8 @@ class _Detection:
     """One thread's last answer, and how to know the image again.
 
     A read-only array (the pipeline's decoded images and frames) is known by identity: it is
-    the same live object, whose pixels cannot have changed, and hashing it twice cost 6-8 ms of
-    a 2 MP analysis. Any other array is known by :func:`_fingerprint`.
+    the same live object, whose pixels cannot have changed, so the two detectors need not hash
+    all its pixels. Any other array is known by :func:`_fingerprint`.
     """
 
     def __init__(self, key: tuple[object, ...], rgb: np.ndarray, faces: tuple[Face, ...]) -> None:

@@ -120,13 +120,6 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def downsample(lum: np.ndarray) -> np.ndarray:
-    """Blur (two Jarosz passes) and decimate a float luma image to 64x64."""
-    if lum.shape == (64, 64):
-        return lum.astype(np.float32)
-    return _decimate(lum.shape, lambda window, keep: _box(lum, window, axis=1, keep=keep))
-
-
 def _luma_row_filter(rgb: np.ndarray, window: int, keep: np.ndarray) -> np.ndarray:
     """The luma's first row filter at the columns ``keep``, made strip by strip so that no
     full-size float image is written (the same values as :func:`luma`, then :func:`_box`)."""

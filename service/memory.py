@@ -10,10 +10,12 @@ environment variables ``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` and
 ``MALLOC_ARENA_MAX`` override these.
 
 A process that analyses one file at a time (a batch worker, a Celery worker) is different: what
-it frees, the next file needs again, and mapping every block afresh cost a 2 MP JPEG's analysis
-a quarter of its CPU in page faults (71 -> 94 ms a file; blocks up to 32 MiB from the heap and
-up to 128 MiB of free heap kept: 60 ms, 220 MB resident). :func:`tune_malloc` with ``worker``
-sets that; larger blocks (images of tens of megapixels) are still mapped and given back.
+it frees, the next file needs again, and mapping every block afresh spent much of a 2 MP JPEG's
+analysis in page faults: with blocks up to 32 MiB from the heap and up to 128 MiB of free heap
+kept, a provenance-only batch of 2 MP JPEGs on two workers went from 19.8 to 33.3 files/s
+(``benchmarks/bench_batch.py --kind photos2mp --provenance-only``). :func:`tune_malloc` with
+``worker`` sets that; larger blocks (images of tens of megapixels) are still mapped and given
+back.
 """
 
 from __future__ import annotations
