@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 MIN_HASHABLE_DIM = 5
-_BLOCK = 512  # rows (or columns) filtered at once: bounds the float64 working memory
-_LUMA_ROWS = 32
-_STRIP = 64  # rows of luma made and filtered at a time (hash256)
+_BLOCK = 512  # columns filtered at once: bounds the float64 working memory
+_STRIP = 64  # rows of luma made and filtered at a time
 
 
 def window_size(old: int, new: int = 64) -> int:
@@ -38,43 +36,18 @@ def window_size(old: int, new: int = 64) -> int:
     return (old + 2 * new - 1) // (2 * new)
 
 
-def _box(data: np.ndarray, window: int, axis: int, keep: np.ndarray | None = None) -> np.ndarray:
-    """``box1DFloat`` along ``axis`` over the whole array (window as in :func:`_windows`), with
-    OpenCV's box filter: float64 sums of the window (zeros outside the array), divided by the
-    number of pixels inside it. Strips of :data:`_BLOCK` rows or columns bound the memory.
-    ``keep`` (rows only): return just those columns."""
+def _box_sums(data: np.ndarray, window: int, axis: int) -> np.ndarray:
+    """``box1DFloat``'s window sums along ``axis`` (window ``[i + half - window, i + half - 1]``
+    as in :func:`_windows`, zeros outside the array) in float64, by OpenCV's box filter."""
     import cv2
 
-    n = data.shape[axis]
     half = (window + 2) // 2
-    idx = np.arange(n)
-    count = (np.minimum(n, idx + half) - np.maximum(0, idx + half - window)).astype(np.float64)
-    # The window of output i is [i + half - window, i + half - 1]: the kernel's anchor sits
-    # window - half places from its start.
-    anchor = window - half
+    anchor = window - half  # the kernel's anchor sits this many places from its start
     kernel, point = ((window, 1), (anchor, 0)) if axis == 1 else ((1, window), (0, anchor))
-    counts = count[None, :] if axis == 1 else count[:, None]
-    if keep is not None:
-        counts = counts[:, keep]
-    out = np.empty(data.shape if keep is None else (data.shape[0], keep.size), dtype=np.float32)
-    for start in range(0, data.shape[1 - axis], _BLOCK):
-        strip = np.s_[start : start + _BLOCK] if axis == 1 else np.s_[:, start : start + _BLOCK]
-        sums: np.ndarray = np.asarray(
-            cv2.boxFilter(
-                data[strip],
-                cv2.CV_64F,
-                kernel,
-                anchor=point,
-                normalize=False,
-                borderType=cv2.BORDER_CONSTANT,
-            ),
-            dtype=np.float64,
-        )
-        if keep is not None:
-            sums = sums[:, keep]
-        sums /= counts
-        out[strip] = sums
-    return out
+    sums: np.ndarray = cv2.boxFilter(
+        data, cv2.CV_64F, kernel, anchor=point, normalize=False, borderType=cv2.BORDER_CONSTANT
+    )
+    return sums
 
 
 def _windows(n: int, window: int, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,6 +55,12 @@ def _windows(n: int, window: int, at: np.ndarray) -> tuple[np.ndarray, np.ndarra
     ``[i + half - window, i + half - 1]`` clipped to ``[0, n)``, ``half = (window + 2) // 2``."""
     half = (window + 2) // 2
     return np.maximum(0, at + half - window), np.minimum(n, at + half)
+
+
+def _covered(n: int, window: int, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The windows at ``at`` (as :func:`_windows`) and every index one of them covers, sorted."""
+    lo, hi = _windows(n, window, at)
+    return lo, hi, np.unique(np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]))
 
 
 def _means(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int) -> np.ndarray:
@@ -97,62 +76,73 @@ def _means(data: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: int) -> np.nd
     return out
 
 
+_LUMA_WEIGHTS = np.array([[299, 587, 114]], dtype=np.float32)
+
+
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """Float luma as ``pdqhash`` computes it (double, then float).
+    """Float luma as ``pdqhash`` computes it: ``0.299 R + 0.587 G + 0.114 B`` in double, then
+    rounded to float.
 
-    In strips of :data:`_LUMA_ROWS` rows through two reused float64 buffers: strips that stay in
-    the processor's cache made this a third faster than whole-image temporaries.
+    Computed as ``(299 R + 587 G + 114 B) / 1000`` in float32: the weighted sum is an integer
+    below 2**24, exact in float32 whatever the order, and one correctly rounded division gives
+    the float nearest the exact value, which the double expression also rounds to (equal for
+    all 2**24 colours; ``tests/test_pdq.py``). Half the memory traffic of float64.
     """
-    rows, cols = rgb.shape[:2]
-    out = np.empty((rows, cols), dtype=np.float32)
-    acc = np.empty((_LUMA_ROWS, cols), dtype=np.float64)
-    term = np.empty_like(acc)
-    for start in range(0, rows, _LUMA_ROWS):
-        part = rgb[start : start + _LUMA_ROWS]
-        n = part.shape[0]
-        a, t = acc[:n], term[:n]
-        np.multiply(part[:, :, 0], 0.299, out=a)
-        np.multiply(part[:, :, 1], 0.587, out=t)
-        a += t
-        np.multiply(part[:, :, 2], 0.114, out=t)
-        a += t
-        out[start : start + n] = a
-    return out
+    import cv2
+
+    weighted = cv2.transform(np.asarray(rgb, dtype=np.float32), _LUMA_WEIGHTS)
+    out: np.ndarray = np.divide(weighted, np.float32(1000), out=weighted)
+    return out.reshape(rgb.shape[:2])
 
 
-def _luma_row_filter(rgb: np.ndarray, window: int, keep: np.ndarray) -> np.ndarray:
-    """The luma's first row filter at the columns ``keep``, made strip by strip so that no
-    full-size float image is written (the same values as :func:`luma`, then :func:`_box`)."""
+def _row_filter(rgb: np.ndarray, window: int, keep: np.ndarray) -> np.ndarray:
+    """The first row filter of the luma at the columns ``keep``, made :data:`_STRIP` rows at a
+    time so that no full-size float image is written."""
+    lo, hi = _windows(rgb.shape[1], window, keep)
+    count = (hi - lo).astype(np.float64)
     out = np.empty((rgb.shape[0], keep.size), dtype=np.float32)
     for start in range(0, rgb.shape[0], _STRIP):
         part = luma(rgb[start : start + _STRIP])
-        out[start : start + part.shape[0]] = _box(part, window, axis=1, keep=keep)
+        rows = out[start : start + part.shape[0]]
+        np.divide(_box_sums(part, window, axis=1)[:, keep], count, out=rows, casting="same_kind")
     return out
 
 
-def _decimate(
-    shape: tuple[int, ...], first_pass: Callable[[int, np.ndarray], np.ndarray]
-) -> np.ndarray:
-    """The 64x64 decimation of an image of ``shape`` whose first row filter (window, columns to
-    keep) ``first_pass`` computes.
+def _column_filter(data: np.ndarray, window: int, keep: np.ndarray) -> np.ndarray:
+    """The column filter of ``data`` at the rows ``keep``, :data:`_BLOCK` columns at a time."""
+    lo, hi = _windows(data.shape[0], window, keep)
+    count = (hi - lo).astype(np.float64)[:, None]
+    out = np.empty((keep.size, data.shape[1]), dtype=np.float32)
+    for start in range(0, data.shape[1], _BLOCK):
+        part = np.s_[:, start : start + _BLOCK]
+        sums = _box_sums(data[part], window, axis=0)[keep]
+        np.divide(sums, count, out=out[part], casting="same_kind")
+    return out
+
+
+def _decimate(rgb: np.ndarray) -> np.ndarray:
+    """The 64x64 decimation of the two filter passes over the luma of ``rgb``.
 
     Only what the decimation reads is computed: the first pass's row filter at the columns the
-    second row filter's windows cover (about half), its column filter there, the second pass
-    at the 64 sampled columns, then rows. Every value computed equals the one the whole-image
-    passes would give (exact window sums).
+    second row filter's windows cover (about half), its column filter at the rows the second
+    column filter's windows cover (about half), then the second pass at the 64 sampled columns
+    and rows. Every value computed equals the one the whole-image passes would give (exact
+    window sums, one rounding each).
     """
-    rows, cols = shape[:2]
+    rows, cols = rgb.shape[:2]
     along_rows, along_cols = window_size(cols), window_size(rows)
     ri = ((np.arange(64) + 0.5) * rows / 64).astype(int)
     ci = ((np.arange(64) + 0.5) * cols / 64).astype(int)
-    lo, hi = _windows(cols, along_rows, ci)
-    needed = np.unique(np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]))
-    buf = _box(first_pass(along_rows, needed), along_cols, axis=0)
-    # The second row filter's windows, as positions among the needed columns: each window is
-    # a run of consecutive columns, all of them needed.
-    first = np.searchsorted(needed, lo)
-    buf = _means(buf, first, first + (hi - lo), axis=1)
-    return _means(buf, *_windows(rows, along_cols, ri), axis=0)
+    col_lo, col_hi, cols_needed = _covered(cols, along_rows, ci)
+    row_lo, row_hi, rows_needed = _covered(rows, along_cols, ri)
+    buf = _row_filter(rgb, along_rows, cols_needed)
+    buf = _column_filter(buf, along_cols, rows_needed)
+    # The second pass's windows as positions among the needed columns and rows: each window
+    # is a run of consecutive indices, all of them needed.
+    first = np.searchsorted(cols_needed, col_lo)
+    buf = _means(buf, first, first + (col_hi - col_lo), axis=1)
+    first = np.searchsorted(rows_needed, row_lo)
+    return _means(buf, first, first + (row_hi - row_lo), axis=0)
 
 
 def quality(small: np.ndarray) -> int:
@@ -192,10 +182,7 @@ def hash256(rgb: np.ndarray) -> tuple[np.ndarray, int]:
     rows, cols = rgb.shape[:2]
     if rows < MIN_HASHABLE_DIM or cols < MIN_HASHABLE_DIM:
         return np.zeros(256, dtype=np.uint8), 0
-    if (rows, cols) == (64, 64):
-        small = luma(rgb)
-    else:
-        small = _decimate(rgb.shape, lambda window, keep: _luma_row_filter(rgb, window, keep))
+    small = luma(rgb) if (rows, cols) == (64, 64) else _decimate(rgb)
     coeffs = dct16(small)
     median = np.sort(coeffs, axis=None)[127]
     bits = (coeffs > median).astype(np.uint8).reshape(256)

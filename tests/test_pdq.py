@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance.pdq import hash256, window_size
+from provenance.pdq import hash256, luma, window_size
 from samples.make_samples import draw_scene
 from tests.conftest import FIXTURES, SAMPLES
 
@@ -42,6 +42,16 @@ def test_bit_exact_with_the_reference_binding() -> None:
         bits, quality = hash256(rgb)
         assert np.array_equal(np.asarray(ref_bits, dtype=np.uint8), bits), name
         assert quality == ref_quality, name
+
+
+def test_luma_equals_the_double_expression_for_every_colour() -> None:
+    """The float32 integer form in ``luma`` against the reference's double arithmetic."""
+    levels = np.arange(256, dtype=np.float64)
+    g, b = np.meshgrid(levels, levels, indexing="ij")
+    for red in range(256):
+        rgb = np.stack([np.full_like(g, red), g, b], axis=-1).astype(np.uint8)
+        expected = (0.299 * red + 0.587 * g + 0.114 * b).astype(np.float32)
+        assert np.array_equal(luma(rgb), expected), red
 
 
 def test_window_sizes_match_the_reference() -> None:
