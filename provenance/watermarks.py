@@ -186,8 +186,10 @@ def block_scores(rgb: np.ndarray) -> np.ndarray:
     scores: np.ndarray = ((top % (2 * SCALE)) > SCALE).astype(np.float64)
     edge = np.flatnonzero(top % SCALE == 0)
     if edge.size:
-        patches = u[: nr * 8, : nc * 8].reshape(nr, 8, nc, 8).transpose(0, 2, 1, 3)
-        flat = haar_approximation_blocks(patches.reshape(-1, 8, 8)[edge])
+        block_row, block_col = np.divmod(edge, nc)
+        # Only those blocks' 8x8 patches are gathered (N x 8 x 8).
+        patches = u[: nr * 8, : nc * 8].reshape(nr, 8, nc, 8)[block_row, :, block_col, :]
+        flat = haar_approximation_blocks(patches)
         pos = np.argmax(np.abs(flat[:, 1:]), axis=1) + 1
         vals = np.abs(flat[np.arange(flat.shape[0]), pos])
         scores[edge] = (vals % SCALE) > 0.5 * SCALE
