@@ -4,6 +4,7 @@ claims frames they do not hold."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -221,8 +222,52 @@ def test_frames_are_analysed_as_they_are_read_not_held(
     report = pipeline.analyze(sample("signed_video.mp4"), custom_options).to_dict()
     assert [e["time_s"] for e in report["timeline"]] == [float(i) for i in range(40)]
     assert report["media"]["frames_analyzed"] == 40
-    assert max(ahead) <= 4  # the queue's two, one being put, the one analysed
+    # The queue's two, one being put, the frames being analysed.
+    assert max(ahead) <= 3 + pipeline.FRAME_WORKERS
     assert {"frames", "frame_analysis", "video"} <= set(report["timings_ms"])
+
+
+def test_frames_analysed_together_are_recorded_in_time_order(
+    custom_options: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Frames finish out of order (even ones slower); the timeline, the per-frame scores and
+    the clip's result are those of one frame at a time."""
+    import threading
+
+    from service import pipeline
+
+    detector = custom_options.detectors.detectors[0]
+    analyse = detector.analyze_image
+    overlapped = threading.Event()
+    running = [0]
+    lock = threading.Lock()
+
+    def slow_evens(rgb: np.ndarray) -> Any:
+        with lock:
+            running[0] += 1
+            if running[0] > 1:
+                overlapped.set()
+        try:
+            if int(rgb[0, 0, 0]) % 2 == 0:
+                time.sleep(0.03)
+            return analyse(rgb)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def run(workers: int) -> dict[str, Any]:
+        monkeypatch.setattr(pipeline, "FRAME_WORKERS", workers)
+        monkeypatch.setattr(pipeline, "VideoReader", lambda *a, **k: FakeReader(12))
+        return dict(pipeline.analyze(sample("signed_video.mp4"), custom_options).to_dict())
+
+    monkeypatch.setattr(detector, "analyze_image", slow_evens)
+    together, alone = run(2), run(1)
+    assert overlapped.is_set()  # two frames were analysed at once
+    assert [e["time_s"] for e in together["timeline"]] == [float(i) for i in range(12)]
+    scores = [e["scores"] for e in together["timeline"]]
+    assert len({json.dumps(x, sort_keys=True) for x in scores}) > 6  # frames score differently
+    assert together["timeline"] == alone["timeline"]
+    assert together["detectors"] == alone["detectors"]
 
 
 def test_a_hung_reader_is_left_behind_at_the_deadline(
