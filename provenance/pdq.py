@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 MIN_HASHABLE_DIM = 5
-_BLOCK = 512  # columns filtered at once: bounds the float64 working memory
+_BLOCK = 256  # columns filtered at once: bounds the float64 working memory
 _STRIP = 64  # rows of luma made and filtered at a time
 
 
@@ -95,16 +98,55 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     return out.reshape(rgb.shape[:2])
 
 
+_helper: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+_use_helper = True
+
+
+def use_helper_thread(enabled: bool) -> None:
+    """Whether a hash may take a second core (:func:`_in_halves`). A process that is given one
+    core (a batch worker among several) turns it off: there it would only add hand-overs."""
+    global _use_helper
+    _use_helper = enabled
+
+
+def _in_halves(work: Callable[[int, int], None], n: int) -> None:
+    """``work(0, n)`` as two halves: the second on a helper thread if it is free, while this
+    thread does the first (NumPy and OpenCV release the interpreter lock); if the helper is
+    still busy with another image when the first half is done, this thread does the second
+    too. A lone analysis so uses both cores for its hash; busy ones lose nothing."""
+    global _helper
+    if n < 2 or not _use_helper:
+        work(0, n)
+        return
+    with _helper_lock:
+        if _helper is None:
+            _helper = ThreadPoolExecutor(1, thread_name_prefix="shingan-pdq")
+        helper = _helper
+    half = n // 2
+    later = helper.submit(work, half, n)
+    work(0, half)
+    if later.cancel():
+        work(half, n)
+    else:
+        later.result()
+
+
 def _row_filter(rgb: np.ndarray, window: int, keep: np.ndarray) -> np.ndarray:
     """The first row filter of the luma at the columns ``keep``, made :data:`_STRIP` rows at a
     time so that no full-size float image is written."""
     lo, hi = _windows(rgb.shape[1], window, keep)
     count = (hi - lo).astype(np.float64)
     out = np.empty((rgb.shape[0], keep.size), dtype=np.float32)
-    for start in range(0, rgb.shape[0], _STRIP):
-        part = luma(rgb[start : start + _STRIP])
-        rows = out[start : start + part.shape[0]]
-        np.divide(_box_sums(part, window, axis=1)[:, keep], count, out=rows, casting="same_kind")
+
+    def strips(first: int, last: int) -> None:
+        for start in range(first * _STRIP, min(rgb.shape[0], last * _STRIP), _STRIP):
+            part = luma(rgb[start : start + _STRIP])
+            rows = out[start : start + part.shape[0]]
+            sums = _box_sums(part, window, axis=1)[:, keep]
+            np.divide(sums, count, out=rows, casting="same_kind")
+
+    _in_halves(strips, -(-rgb.shape[0] // _STRIP))
     return out
 
 
@@ -113,10 +155,14 @@ def _column_filter(data: np.ndarray, window: int, keep: np.ndarray) -> np.ndarra
     lo, hi = _windows(data.shape[0], window, keep)
     count = (hi - lo).astype(np.float64)[:, None]
     out = np.empty((keep.size, data.shape[1]), dtype=np.float32)
-    for start in range(0, data.shape[1], _BLOCK):
-        part = np.s_[:, start : start + _BLOCK]
-        sums = _box_sums(data[part], window, axis=0)[keep]
-        np.divide(sums, count, out=out[part], casting="same_kind")
+
+    def blocks(first: int, last: int) -> None:
+        for start in range(first * _BLOCK, min(data.shape[1], last * _BLOCK), _BLOCK):
+            part = np.s_[:, start : start + _BLOCK]
+            sums = _box_sums(data[part], window, axis=0)[keep]
+            np.divide(sums, count, out=out[part], casting="same_kind")
+
+    _in_halves(blocks, -(-data.shape[1] // _BLOCK))
     return out
 
 

@@ -272,7 +272,10 @@ def _init_worker(
     if share:
         import cv2
 
+        from provenance.pdq import use_helper_thread
+
         cv2.setNumThreads(1)
+        use_helper_thread(False)
         overrides = {"onnx_threads": 1, **overrides}
 
     config = load_config(config_file, overrides=overrides)

@@ -80,3 +80,30 @@ def test_large_images_leave_other_threads_running() -> None:
         stop.set()
         thread.join()
     assert max(gaps) < 0.1  # the binding: about 230 ms at this size
+
+
+def test_a_busy_helper_thread_neither_blocks_nor_changes_the_hash() -> None:
+    """The second half of each pass goes to a helper thread when it is free; when it is busy
+    (another image), the caller does that half itself; turned off, the caller does all."""
+    from provenance import pdq
+
+    rgb = np.random.default_rng(3).integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    expected = pdq.hash256(rgb)
+    assert pdq._helper is not None  # the free helper took its halves
+    gate = threading.Event()
+    blocker = pdq._helper.submit(gate.wait)
+    try:
+        started = time.perf_counter()
+        busy = pdq.hash256(rgb)
+        assert time.perf_counter() - started < 5
+        assert not blocker.done()  # done without the helper
+    finally:
+        gate.set()
+    pdq.use_helper_thread(False)
+    try:
+        alone = pdq.hash256(rgb)
+    finally:
+        pdq.use_helper_thread(True)
+    for got in (busy, alone):
+        assert np.array_equal(got[0], expected[0])
+        assert got[1] == expected[1]
