@@ -26,7 +26,7 @@ from provenance.pdq_index import PdqIndex
 from service.rules import BANK_LABELS, Label
 
 if TYPE_CHECKING:
-    from service.store import BankEntryRecord, BankRepository
+    from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,37 @@ class BankError(ShinganError):
     code = "bad_bank"
 
 
+class StoredEntry(Protocol):
+    """A bank entry row as the database gives it (``service.store.BankEntryRecord``, or
+    ``service.banks_sqlite.BankEntryRow``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def bank(self) -> str: ...
+    @property
+    def entry(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def pdq(self) -> str: ...
+    @property
+    def note(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
+
+class BankSource(Protocol):
+    """The reads :class:`LiveBanks` makes of the database: ``service.store.BankRepository``,
+    or ``service.banks_sqlite.SqliteBanks`` for a one-off command."""
+
+    def banks_state(self) -> tuple[int, int]: ...
+
+    def bank_entries(self, bank: str | None = None, after_id: int = 0) -> Iterator[StoredEntry]: ...
+
+    def usable_banks(self, actor: str) -> frozenset[str]: ...
+
+
 @dataclass(frozen=True)
 class BankEntry:
     bank: str
@@ -61,7 +92,7 @@ class BankEntry:
     source: str = ""
 
     @classmethod
-    def of(cls, r: BankEntryRecord) -> BankEntry:
+    def of(cls, r: StoredEntry) -> BankEntry:
         """The entry of a row read from the store."""
         return cls(r.bank, r.entry, r.label, r.pdq, r.note, r.source)
 
@@ -224,7 +255,7 @@ class LiveBanks:
     every process sharing the database.
     """
 
-    def __init__(self, files: BankLookup, store: BankRepository) -> None:
+    def __init__(self, files: BankLookup, store: BankSource) -> None:
         self.files = files
         self.store = store
         self._lock = threading.Lock()

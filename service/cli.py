@@ -27,6 +27,7 @@ from service.rules import BANK_LABELS
 if TYPE_CHECKING:
     from detectors.registry import Registry
     from service.app.banks import Banks
+    from service.banks import BankSource
     from service.store import BankRecord, Store
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ def verify(
     config = _load(ctx.obj, **overrides)
     try:
         options = config.analyze_options(
-            store=None if _holds_no_banks(config) else _existing_store(config),
+            bank_source=_database_banks(config),
             include_thumbnails=thumbnails,
             include_forensics=forensics,
             language=lang,
@@ -445,6 +446,22 @@ def _holds_no_banks(config: Config) -> bool:
     except (sqlite3.Error, OSError, ValueError):
         return False
     return bool(found == 0)
+
+
+def _database_banks(config: Config) -> BankSource | None:
+    """The database's banks for a one-off ``verify``: none when there is no database or it
+    holds no entry; a current SQLite file read with the standard library
+    (:class:`service.banks_sqlite.SqliteBanks`); anything else through the database layer."""
+    if _holds_no_banks(config):
+        return None
+    from service.banks_sqlite import SqliteBanks
+    from service.db_url import sqlite_file
+
+    reader = SqliteBanks.open_current(sqlite_file(config.store_url))
+    if reader is not None:
+        return reader
+    store = _existing_store(config)
+    return store.banks if store is not None else None
 
 
 def _existing_store(config: Config) -> Store | None:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from detectors.registry import DetectorSet, Registry
     from provenance.media import Limits
     from provenance.trust import TrustConfig
-    from service.banks import BankLookup, BankSet
+    from service.banks import BankLookup, BankSet, BankSource
     from service.media_store import MediaStore
     from service.options import AnalyzeOptions
     from service.store import Store
@@ -237,10 +237,16 @@ class Config(BaseModel):
             raise ValueError("expected OIDs, a store.cfg path or sdk")
         return tuple(str(v) for v in value)
 
-    def analyze_options(self, *, store: Store | None = None, **extra: Any) -> AnalyzeOptions:
+    def analyze_options(
+        self,
+        *,
+        store: Store | None = None,
+        bank_source: BankSource | None = None,
+        **extra: Any,
+    ) -> AnalyzeOptions:
         """Everything ``analyze`` needs, loaded from this configuration (trust files, models).
-        With ``store``, the banks kept in its database are looked up too (with the CSV banks),
-        kept current as they change.
+        With ``store`` (or ``bank_source``, its banks read another way), the banks kept in its
+        database are looked up too (with the CSV banks), kept current as they change.
 
         Raises:
             ConfigError: a trust file or a model configuration is unusable.
@@ -250,7 +256,9 @@ class Config(BaseModel):
 
         banks: BankLookup = self.build_banks()
         if store is not None:
-            banks = LiveBanks(banks, store.banks)
+            bank_source = store.banks
+        if bank_source is not None:
+            banks = LiveBanks(banks, bank_source)
         return AnalyzeOptions(
             trust=self.build_trust(),
             limits=self.limits,

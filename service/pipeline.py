@@ -409,8 +409,9 @@ class _Inputs:
         """Frames are read (:class:`VideoReader`, in a helper thread) while the previous ones
         are analysed, :data:`FRAME_WORKERS` at a time. ``timings_ms``: ``frames`` is the time
         spent reading frames, ``frame_analysis`` the time spent analysing them, summed over
-        the frames analysed at once (the two overlap), ``video`` the wall time of both. The reading stops at the stage deadline, the analysis at twice it (each
-        had its own deadline when one came after the other)."""
+        the frames analysed at once (the two overlap), ``video`` the wall time of both. The
+        reading stops at the stage deadline, the analysis at twice it (each had its own
+        deadline when one came after the other)."""
         run, options = self.run, self.options
         limit = options.stage_timeout_s
         now = time.monotonic()

@@ -199,3 +199,60 @@ def test_api_banks_are_used_at_once_and_forgotten_when_deleted(
         assert_error(res, 404, "not_found")
     actions = [e.action for e in app.extensions["shingan"].store.reports.audit(limit=50)]
     assert {"bank_created", "bank_entries_added", "bank_imported", "bank_deleted"} <= set(actions)
+
+
+def test_the_standard_library_reader_agrees_with_the_database_layer(tmp_path: Path) -> None:
+    """``shingan verify`` reads a current SQLite file's banks with sqlite3 (no SQLAlchemy):
+    the same state, entries and per-caller banks as the store's repository."""
+    import sqlite3
+
+    from service.banks import BankEntry
+    from service.banks_sqlite import SqliteBanks
+    from service.store import Store
+
+    url = default_url(tmp_path)
+    store = Store(url)
+    try:
+        repo = store.banks
+        repo.create_bank("shared", "manipulated")
+        repo.create_bank("mine", "authentic", owner="key:alice", shared=False)
+        repo.create_bank("theirs", "ai_generated", owner="key:bob", shared=False)
+        for i, bank in enumerate(["shared", "mine", "theirs", "shared", "mine"]):
+            pdq = f"{i:064x}"
+            repo.add_bank_entries(bank, [BankEntry(bank, f"e{i}", "x", pdq, f"note {i}", "src")])
+        reader = SqliteBanks.open_current(tmp_path / "shingan.db")
+        assert reader is not None
+        try:
+            assert reader.banks_state() == repo.banks_state()
+            cases: list[tuple[str | None, int]] = [
+                (None, 0),
+                (None, 2),
+                ("mine", 0),
+                ("shared", 1),
+                ("none", 0),
+            ]
+            for name, after in cases:
+                got = [BankEntry.of(e) for e in reader.bank_entries(name, after_id=after)]
+                want = [BankEntry.of(e) for e in repo.bank_entries(name, after_id=after)]
+                assert got == want, (name, after)
+                assert [e.id for e in reader.bank_entries(name, after)] == [
+                    e.id for e in repo.bank_entries(name, after)
+                ]
+            assert len(list(reader.bank_entries())) == 5
+            for actor in ("key:alice", "key:bob", "key:carol", "local"):
+                assert reader.usable_banks(actor) == repo.usable_banks(actor), actor
+            repo.delete_bank("theirs")
+            assert reader.banks_state() == repo.banks_state()  # the epoch moved: seen at once
+        finally:
+            reader.close()
+    finally:
+        store.close()
+    # Not the newest schema, or not a database: the caller opens the database layer instead.
+    with sqlite3.connect(tmp_path / "shingan.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '0002'")
+    db.close()
+    assert SqliteBanks.open_current(tmp_path / "shingan.db") is None
+    (tmp_path / "junk.db").write_bytes(b"not a database at all")
+    assert SqliteBanks.open_current(tmp_path / "junk.db") is None
+    assert SqliteBanks.open_current(tmp_path / "missing.db") is None
+    assert SqliteBanks.open_current(None) is None

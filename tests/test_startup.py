@@ -103,6 +103,35 @@ def test_verify_with_a_current_database_reads_it_without_alembic(tmp_path: Path)
         assert banks.add("fakes", [entry], caller="test") == 1
     finally:
         store.close()
+    # The banks are read with sqlite3 (service.banks_sqlite; tests/test_banks_db.py checks the
+    # reads and that verify finds a match through them).
     found = loaded_after(cli("verify", "--json", str(sample("unsigned.jpg"))), tmp_path)
-    assert "sqlalchemy" in found  # the database's banks are looked up
-    assert not {"flask", "alembic"} & set(found)
+    assert not {"flask", "alembic", "sqlalchemy"} & set(found)
+
+    # A database at an older schema goes through the database layer, which migrates it.
+    import sqlite3
+    from contextlib import closing
+
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from service.db_url import SCHEMA_HEAD
+    from service.store.db import MIGRATIONS
+
+    older = tmp_path / "older"
+    older.mkdir()
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", default_url(older))
+    command.upgrade(cfg, "0002")
+    with closing(sqlite3.connect(older / "shingan.db")) as db, db:
+        db.execute("INSERT INTO banks (name, label, created_at) VALUES ('b', 'authentic', 0)")
+        db.execute(
+            "INSERT INTO bank_entries (bank, entry, label, pdq, created_at) "
+            "VALUES ('b', '1', 'authentic', ?, 0)",
+            ("f" * 64,),
+        )
+    found = loaded_after(cli("verify", "--json", str(sample("unsigned.jpg"))), older)
+    assert "sqlalchemy" in found
+    with closing(sqlite3.connect(older / "shingan.db")) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(SCHEMA_HEAD,)]

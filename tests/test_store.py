@@ -176,20 +176,21 @@ def test_the_schema_head_is_alembics() -> None:
     from alembic.config import Config as AlembicConfig
     from alembic.script import ScriptDirectory
 
-    from service.store.db import MIGRATIONS, SCHEMA_HEAD
+    from service.db_url import SCHEMA_HEAD
+    from service.store.db import MIGRATIONS
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_heads() == [SCHEMA_HEAD], (
-        "a new migration: set service.store.db.SCHEMA_HEAD to its revision"
+        "a new migration: set service.db_url.SCHEMA_HEAD to its revision"
     )
 
 
 def test_a_current_database_opens_without_alembic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from service.db_url import SCHEMA_HEAD
     from service.store import db
-    from service.store.db import SCHEMA_HEAD
 
     url = default_url(tmp_path)
     Store(url).close()  # created: Alembic runs
@@ -208,7 +209,8 @@ def test_an_older_database_is_still_migrated(tmp_path: Path) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from service.store.db import MIGRATIONS, SCHEMA_HEAD
+    from service.db_url import SCHEMA_HEAD
+    from service.store.db import MIGRATIONS
 
     url = default_url(tmp_path)
     cfg = AlembicConfig()
@@ -228,7 +230,7 @@ def test_an_empty_or_broken_file_is_left_to_alembic(tmp_path: Path) -> None:
     a file that is no database fails as it did before the shortcut."""
     from sqlalchemy.exc import DBAPIError
 
-    from service.store.db import SCHEMA_HEAD
+    from service.db_url import SCHEMA_HEAD
 
     url = default_url(tmp_path)
     (tmp_path / "shingan.db").write_bytes(b"")

@@ -35,7 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import NullPool
 
 from provenance.errors import ShinganError
-from service.db_url import normalise_url, sqlite_file
+from service.db_url import SCHEMA_HEAD, normalise_url, sqlite_file
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -201,11 +201,6 @@ def iso(t: dt.datetime | None) -> str | None:
 
 
 _MIGRATION_LOCK = 0x5368696E67616E  # "Shingan", the advisory lock id for migrations
-
-
-#: The newest migration in ``service/migrations/versions``: a database stamped with it needs no
-#: Alembic run (tests/test_store.py checks that this is Alembic's head).
-SCHEMA_HEAD = "0003"
 
 
 def _at_head(url: str, engine: Engine) -> bool:
