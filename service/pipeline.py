@@ -313,6 +313,7 @@ class _Inputs:
         self.run = run
         self.options = run.options
         self._decoded = False
+        self._decoding: Pending[DecodedImage] | None = None
         self._image: DecodedImage | None = None
         self.image_problem: str | None = None
         self.pdq: PdqHash | None = None
@@ -322,13 +323,29 @@ class _Inputs:
         self._frame_results: list[DetectorResult] | None = None
         self._sampled = False
 
+    def _decodable(self) -> bool:
+        return self.media.kind == "image" and self.media.width is not None
+
+    def start_decoding(self) -> None:
+        """Begin decoding an image now, in its own thread, beside the C2PA stage that comes
+        first (every image is decoded: :meth:`finish_pixels` needs it). Errors and overruns
+        come out where :attr:`image` is first read, as if it had decoded then."""
+        if self._decodable() and self._decoding is None and not self._decoded:
+            media, limits = self.media, self.options.limits
+            self._decoding = self.run.start("decode", lambda: decode_image(media, limits))
+
     @property
     def image(self) -> DecodedImage | None:
-        if not self._decoded and self.media.kind == "image" and self.media.width is not None:
+        if not self._decoded and self._decodable():
             self._decoded = True
+            decoding = self._decoding
             try:
-                image = self._image = self.run.raw(
-                    "decode", lambda: decode_image(self.media, self.options.limits)
+                image = self._image = (
+                    decoding.value()
+                    if decoding is not None
+                    else self.run.raw(
+                        "decode", lambda: decode_image(self.media, self.options.limits)
+                    )
                 )
                 # The perceptual hash needs nothing but these pixels: it runs beside the
                 # signals that follow (NumPy and OpenCV release the interpreter lock).
@@ -534,6 +551,7 @@ def analyze(
     with run.timer.stage("intake"):
         media = open_media(Path(path), options.limits)
     inputs = _Inputs(media, run, manifest, progress)
+    inputs.start_decoding()
     for name, reason in options.detectors.disabled:
         run.warnings.append(f"detector {name} is disabled: {reason}")
     found: dict[str, Any] = {}

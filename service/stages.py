@@ -152,23 +152,35 @@ class Pending(Generic[T]):
         self._run, self._label = run, label
         self._thread = _StageThread(stage, work)
 
-    def result(self) -> T | None:
+    def value(self) -> T:
+        """The result, as :meth:`Run.raw` gives it (timed, under the deadline).
+
+        Raises:
+            StageTimeout: the deadline passed first.
+            Exception: whatever the work raised.
+        """
         run, thread = self._run, self._thread
         limit = run.options.stage_timeout_s
         remaining = None if limit <= 0 else max(0.0, thread.started + limit - time.monotonic())
         try:
             value: T = thread.wait(remaining)
             return value
-        except StageTimeout:
-            run.overran(self._label or thread.name)
-        except Exception:
-            log.exception("stage %s failed", thread.name)
-            run.warnings.append(
-                f"the {self._label or thread.name} stage failed on this file; its result is missing"
-            )
         finally:
             waited = round((time.monotonic() - thread.started) * 1000, 3)
             run.timer.ms[thread.name] = thread.box.get("ms", waited)
+
+    def result(self) -> T | None:
+        """The result, guarded as :meth:`Run.stage` does: None when it failed or overran."""
+        try:
+            return self.value()
+        except StageTimeout:
+            self._run.overran(self._label or self._thread.name)
+        except Exception:
+            log.exception("stage %s failed", self._thread.name)
+            self._run.warnings.append(
+                f"the {self._label or self._thread.name} stage failed on this file; "
+                "its result is missing"
+            )
         return None
 
 

@@ -1036,3 +1036,62 @@ def test_freed_memory_goes_back_to_the_system() -> None:
         pytest.skip("mallopt is glibc's")
     assert tune_malloc() is True
     assert tune_malloc(worker=True) is True
+
+
+def test_the_decode_started_beside_c2pa_keeps_its_deadline_and_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An image is decoded from intake on, beside the C2PA stage (Run.start); its overrun and
+    its errors come out where the pixels are first needed, as when it ran there."""
+    from dataclasses import replace
+
+    import provenance.c2pa as c2pa_mod
+    import service.pipeline as pipeline
+    from provenance.media import CorruptMedia, decode_image
+    from service.config import load_config
+
+    options = replace(
+        load_config(env={"SHINGAN_DETECTORS": ""}).analyze_options(), stage_timeout_s=0.5
+    )
+    real_decode, real_c2pa = decode_image, c2pa_mod.verify_c2pa
+    decoding = threading.Event()
+
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        decoding.set()
+        return real_decode(*args, **kwargs)
+
+    def c2pa_seeing_the_decode(*args: Any, **kwargs: Any) -> Any:
+        assert decoding.wait(5), "the decode had not begun while C2PA ran"
+        return real_c2pa(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "decode_image", noted)
+    monkeypatch.setattr(c2pa_mod, "verify_c2pa", c2pa_seeing_the_decode)
+    report = pipeline.analyze(sample("camera_capture.jpg"), options).to_dict()
+    assert report["provenance"]["c2pa"]["state"] == "valid", report["warnings"]
+    assert report["media"]["hashes"]["pdq"]
+    assert 0 < report["timings_ms"]["decode"] < report["timings_ms"]["total"]
+    monkeypatch.setattr(c2pa_mod, "verify_c2pa", real_c2pa)
+
+    release = threading.Event()
+
+    def stalled(*args: Any, **kwargs: Any) -> Any:
+        release.wait(30)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "decode_image", stalled)
+    try:
+        started = time.perf_counter()
+        report = pipeline.analyze(sample("unsigned.jpg"), options).to_dict()
+        assert time.perf_counter() - started < 10
+    finally:
+        release.set()
+    timed = [a["message"] for a in report["abstentions"] if a["code"] == "timed_out"]
+    assert any("decode stage took longer than 0.5 s" in m for m in timed), timed
+    assert report["media"]["hashes"]["pdq"] is None
+
+    def corrupt(*args: Any, **kwargs: Any) -> Any:
+        raise CorruptMedia("the image data cannot be decoded: bad Huffman code")
+
+    monkeypatch.setattr(pipeline, "decode_image", corrupt)
+    report = pipeline.analyze(sample("unsigned.jpg"), options).to_dict()
+    assert any("could not be decoded" in w for w in report["warnings"]), report["warnings"]
