@@ -84,13 +84,19 @@ def flat_share(rgb: np.ndarray) -> float:
     h, w = rgb.shape[:2]
     y0, x0 = max(0, (h - 512) // 2), max(0, (w - 512) // 2)
     window = rgb[y0 : y0 + 512, x0 : x0 + 512]
-    grey: np.ndarray = cv2.cvtColor(window, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey = cv2.cvtColor(window, cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
     h8, w8 = h // 8 * 8, w // 8 * 8
     if h8 == 0 or w8 == 0:
         return 0.0
-    blocks = grey[:h8, :w8].reshape(h8 // 8, 8, w8 // 8, 8).std(axis=(1, 3))
-    return float((blocks < 1.0).mean())
+    # std < 1 as variance < 1 from each block's mean and mean square: OpenCV's area average by
+    # a whole factor of these integer levels is exact in float64, so the variances are exact
+    # (the float32 standard deviation this replaces, three times slower, is exact near 1 too).
+    g = grey[:h8, :w8].astype(np.float64)
+    size = (w8 // 8, h8 // 8)
+    mean = cv2.resize(g, size, interpolation=cv2.INTER_AREA)
+    mean_square = cv2.resize(g * g, size, interpolation=cv2.INTER_AREA)
+    return float(((mean_square - mean * mean) < 1.0).mean())
 
 
 def image_abstentions(

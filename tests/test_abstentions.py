@@ -49,6 +49,25 @@ def test_screenshot_like(tmp_path: Path) -> None:
     assert "screenshot_like" not in codes(g)
 
 
+def test_flat_share_is_the_share_of_blocks_with_standard_deviation_under_one() -> None:
+    """The block variances from area averages equal the definition, at the boundary too."""
+    import cv2
+
+    rng = np.random.default_rng(11)
+    levels = np.kron(rng.choice([3, 4], size=(64, 64)), np.ones((8, 8), dtype=int))
+    grey = (100 + rng.random((512, 512)) * levels).astype(np.uint8)  # variances around 1
+    grey[:8, :8] = np.repeat([[100], [102]], 4, axis=0)  # variance exactly 1: not flat
+    grey[8:16, :8] = 100
+    grey[8, 0] = 108  # one pixel off by 8: variance 63/64, flat
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    assert np.array_equal(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), grey)
+    blocks = grey.astype(np.float64).reshape(64, 8, 64, 8).std(axis=(1, 3))
+    assert blocks[0, 0] == 1.0
+    assert blocks[1, 0] < 1.0
+    assert 0.2 < (blocks < 1.0).mean() < 0.8  # both kinds, many of each
+    assert flat_share(rgb) == (blocks < 1.0).mean()
+
+
 def test_illustration_like(tmp_path: Path) -> None:
     canvas = np.full((400, 600, 3), 255, np.uint8)
     canvas[100:140, 50:550] = (20, 20, 20)  # a "line of text" on white
