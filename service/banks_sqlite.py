@@ -16,9 +16,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from service.db_url import SCHEMA_HEAD
+from service.db_url import SCHEMA_HEAD, sqlite_file
+
+if TYPE_CHECKING:
+    from service.banks import BankSource
+    from service.config import Config
 
 _PAGE = 50_000
 
@@ -100,3 +104,37 @@ class SqliteBanks:
                 "SELECT name FROM banks WHERE shared = 1 OR owner = ?", (actor,)
             ).fetchall()
         return frozenset(name for (name,) in rows)
+
+
+def holds_no_banks(path: Path | None) -> bool:
+    """Whether the SQLite file at ``path`` certainly holds no bank entry (whatever its schema):
+    then a one-off command needs neither the database nor its layer. Anything unexpected
+    (another database, a file that does not read as one) says no."""
+    if path is None or not path.is_file():
+        return False
+    try:
+        uri = path.resolve().as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            (found,) = db.execute("SELECT EXISTS (SELECT 1 FROM bank_entries)").fetchone()
+    except (sqlite3.Error, OSError, ValueError):
+        return False
+    return bool(found == 0)
+
+
+def database_banks(config: Config) -> BankSource | None:
+    """The banks kept in ``config``'s database, for a process that only reads them (``shingan
+    verify``, the batch workers): None when there is no database or it holds no entry; a
+    current SQLite file read with :class:`SqliteBanks`; anything else through the database
+    layer (which migrates an older schema).
+
+    Raises:
+        Exception: whatever opening the database through its layer raised.
+    """
+    path = sqlite_file(config.store_url)
+    if holds_no_banks(path):
+        return None
+    reader = SqliteBanks.open_current(path)
+    if reader is not None:
+        return reader
+    store = config.existing_store()
+    return store.banks if store is not None else None

@@ -278,11 +278,14 @@ def _init_worker(
         use_helper_thread(False)
         overrides = {"onnx_threads": 1, **overrides}
 
+    from service.banks_sqlite import database_banks
+
     config = load_config(config_file, overrides=overrides)
     # The banks kept in the database count as they do for the service (the CLI is the
-    # operator: every bank); without a database, the CSV banks alone.
+    # operator: every bank); without a database, the CSV banks alone. A current SQLite file is
+    # read without the database layer (service.banks_sqlite).
     _OPTIONS = config.analyze_options(
-        store=config.existing_store(), **{"find_sidecars": True, **extra}
+        bank_source=database_banks(config), **{"find_sidecars": True, **extra}
     )
 
 

@@ -426,49 +426,13 @@ def banks() -> None:
     """Known-media banks: in the database (used by every verification) or as CSV files."""
 
 
-def _holds_no_banks(config: Config) -> bool:
-    """Whether the data folder's SQLite database certainly holds no bank entry, read with the
-    standard library: a one-off ``verify`` then needs neither the database layer (SQLAlchemy,
-    about 0.2 s to import) nor the database. Anything unexpected (another database, a file
-    that does not read as one) says no, and the database is opened as usual."""
-    import sqlite3
-    from contextlib import closing
-
-    from service.db_url import sqlite_file
-
-    path = sqlite_file(config.store_url)
-    if path is None or not path.is_file():
-        return False
-    try:
-        uri = path.resolve().as_uri() + "?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True)) as db:
-            (found,) = db.execute("SELECT EXISTS (SELECT 1 FROM bank_entries)").fetchone()
-    except (sqlite3.Error, OSError, ValueError):
-        return False
-    return bool(found == 0)
-
-
 def _database_banks(config: Config) -> BankSource | None:
-    """The database's banks for a one-off ``verify``: none when there is no database or it
-    holds no entry; a current SQLite file read with the standard library
-    (:class:`service.banks_sqlite.SqliteBanks`); anything else through the database layer."""
-    if _holds_no_banks(config):
-        return None
-    from service.banks_sqlite import SqliteBanks
-    from service.db_url import sqlite_file
+    """The database's banks for a one-off ``verify`` (:func:`service.banks_sqlite.database_banks`);
+    a database that cannot be opened is a usage error."""
+    from service.banks_sqlite import database_banks
 
-    reader = SqliteBanks.open_current(sqlite_file(config.store_url))
-    if reader is not None:
-        return reader
-    store = _existing_store(config)
-    return store.banks if store is not None else None
-
-
-def _existing_store(config: Config) -> Store | None:
-    """The database's banks count for the CLI as for the service; a one-off run without a
-    database does not create one."""
     try:
-        return config.existing_store()
+        return database_banks(config)
     except Exception as exc:  # SQLAlchemy, Alembic or file-system errors opening the database
         raise click.UsageError(f"database {config.store_url}: {exc}") from exc
 
