@@ -289,6 +289,10 @@ def _init_worker(
     )
 
 
+def _ready() -> None:
+    """A first task for each worker, so that it starts before the files are known."""
+
+
 def _analyse(path: str) -> tuple[str, dict[str, Any] | None, Failure | None]:
     from service.pipeline import analyze
 
@@ -370,69 +374,76 @@ def run(
     sink = Sink(out, resume)
     summary = Summary(total=len(files))
     start = time.monotonic()
-    todo: list[Path] = []
-    first: dict[str, Path] = {}  # sha256 -> the file that will be analysed for it
-    twins: dict[str, list[Path]] = {}  # sha256 -> other files with the same bytes
-    for f in files:
-        if f.suffix.lower() == ".c2pa" or (not strict and not looks_like_media(f)):
-            # A sidecar manifest is read with its asset (find_sidecars), never on its own.
-            summary.not_media += 1
-            continue
-        sha = _sha_or_blank(f)
-        if sha and sha in sink.done:
-            if not sink.has_path(f):
-                sink.write_copy(f, sha)  # e.g. a copy added to the folder since the last run
-            summary.skipped += 1
-            if sink.failed_before(sha):
-                summary.failed_before += 1
-        elif sha and sha in first:
-            twins.setdefault(sha, []).append(f)
-        else:
-            if sha:
-                first[sha] = f
-            todo.append(f)
-
-    to_write = len(todo) + sum(map(len, twins.values()))
-
-    def record(path: str, report: dict[str, Any] | None, failure: Failure | None) -> None:
-        sha = report["media"]["sha256"] if report else (failure.sha256 if failure else "")
-        for p in [Path(path), *twins.pop(sha, [])]:  # identical files: analysed once
-            sink.write(p, report, failure)
-            if report:
-                summary.analysed += 1
-                summary.labels[report["verdict"]["label"]] += 1
-            else:
-                summary.errors += 1
-            summary.identical += p != Path(path)
-        summary.seconds = time.monotonic() - start
-        if progress:
-            progress(summary, to_write)
-
     args = (config_file, overrides or {}, extra or {})
+    pool: ProcessPoolExecutor | None = None
     try:
-        if workers <= 1:
-            _init_worker(*args)
+        todo: list[Path] = []
+        first: dict[str, Path] = {}  # sha256 -> the file that will be analysed for it
+        twins: dict[str, list[Path]] = {}  # sha256 -> other files with the same bytes
+        for f in files:
+            if f.suffix.lower() == ".c2pa" or (not strict and not looks_like_media(f)):
+                # A sidecar manifest is read with its asset (find_sidecars), never on its own.
+                summary.not_media += 1
+                continue
+            sha = _sha_or_blank(f)
+            if sha and sha in sink.done:
+                if not sink.has_path(f):
+                    sink.write_copy(f, sha)  # e.g. a copy added to the folder since the last run
+                summary.skipped += 1
+                if sink.failed_before(sha):
+                    summary.failed_before += 1
+            elif sha and sha in first:
+                twins.setdefault(sha, []).append(f)
+            else:
+                if sha:
+                    first[sha] = f
+                todo.append(f)
+                if pool is None and workers > 1:
+                    # spawn, not fork: the parent may already run onnxruntime and c2pa threads,
+                    # and a forked copy of those crashes. Started at the first file to analyse,
+                    # the workers load (interpreter, imports, configuration) while this process
+                    # reads and hashes the rest.
+                    pool = ProcessPoolExecutor(
+                        max_workers=workers,
+                        mp_context=multiprocessing.get_context("spawn"),
+                        initializer=_init_worker,
+                        initargs=(*args, True),
+                    )
+                    for _ in range(workers):
+                        pool.submit(_ready)
+
+        to_write = len(todo) + sum(map(len, twins.values()))
+
+        def record(path: str, report: dict[str, Any] | None, failure: Failure | None) -> None:
+            sha = report["media"]["sha256"] if report else (failure.sha256 if failure else "")
+            for p in [Path(path), *twins.pop(sha, [])]:  # identical files: analysed once
+                sink.write(p, report, failure)
+                if report:
+                    summary.analysed += 1
+                    summary.labels[report["verdict"]["label"]] += 1
+                else:
+                    summary.errors += 1
+                summary.identical += p != Path(path)
+            summary.seconds = time.monotonic() - start
+            if progress:
+                progress(summary, to_write)
+
+        if pool is None:
+            if todo:
+                _init_worker(*args)
             for f in todo:
                 record(*_analyse(str(f)))
         else:
-            # spawn, not fork: the parent may already run onnxruntime and c2pa threads, and a
-            # forked copy of those crashes.
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=ctx,
-                initializer=_init_worker,
-                initargs=(*args, True),
-            ) as pool:
-                pending: list[Future[tuple[str, dict[str, Any] | None, Failure | None]]] = []
-                queue = iter(todo)
-                for f in queue:  # a bounded window in flight; results written in file order
-                    pending.append(pool.submit(_analyse, str(f)))
-                    if len(pending) >= workers * 2:
-                        record(*pending.pop(0).result())
-                for fut in pending:
-                    record(*fut.result())
+            pending: list[Future[tuple[str, dict[str, Any] | None, Failure | None]]] = []
+            for f in todo:  # a bounded window in flight; results written in file order
+                pending.append(pool.submit(_analyse, str(f)))
+                if len(pending) >= workers * 2:
+                    record(*pending.pop(0).result())
+            for fut in pending:
+                record(*fut.result())
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         sink.close()
         summary.seconds = time.monotonic() - start
     return summary
