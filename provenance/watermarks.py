@@ -182,7 +182,7 @@ def block_scores(rgb: np.ndarray) -> np.ndarray:
     nr, nc = u.shape[0] // 8, u.shape[1] // 8
     x = u[: nr * 8, : nc * 8].astype(np.uint16)
     sums = x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]
-    top = _blocks(sums)[:, 1:].max(axis=1).astype(np.int32)
+    top = _largest_but_first(sums)
     scores: np.ndarray = ((top % (2 * SCALE)) > SCALE).astype(np.float64)
     edge = np.flatnonzero(top % SCALE == 0)
     if edge.size:
@@ -194,6 +194,19 @@ def block_scores(rgb: np.ndarray) -> np.ndarray:
         vals = np.abs(flat[np.arange(flat.shape[0]), pos])
         scores[edge] = (vals % SCALE) > 0.5 * SCALE
     return scores
+
+
+def _largest_but_first(band: np.ndarray) -> np.ndarray:
+    """Each 4x4 block's largest value, its first excepted, in block order: ``_blocks(band)[:,
+    1:].max(axis=1)`` by maxima of strided views (no transposed copy of the band)."""
+    rest = np.maximum(np.maximum(band[1::4], band[2::4]), band[3::4])  # rows 1-3 of each block
+    first_row = band[0::4]
+    rest = np.maximum(
+        np.maximum(rest[:, 0::4], rest[:, 1::4]), np.maximum(rest[:, 2::4], rest[:, 3::4])
+    )
+    first = np.maximum(np.maximum(first_row[:, 1::4], first_row[:, 2::4]), first_row[:, 3::4])
+    top: np.ndarray = np.maximum(rest, first).reshape(-1).astype(np.int32)
+    return top
 
 
 def haar_approximation_blocks(patches: np.ndarray) -> np.ndarray:
