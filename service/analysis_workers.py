@@ -127,9 +127,9 @@ def _child_main(
 
 
 class AnalysisProcess:
-    """One worker process for one runner thread: started on first use, started again after it
-    died. :meth:`analyse` and :meth:`close` belong to the owner thread; :meth:`terminate` may
-    be called from any thread."""
+    """One worker process: started on first use, started again after it died. One thread at a
+    time may call :meth:`analyse` and :meth:`close` (the runner hands the object from thread
+    to thread); :meth:`terminate` may be called from any thread."""
 
     def __init__(
         self,

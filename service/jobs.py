@@ -24,7 +24,6 @@ with exponential back-off.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import queue
 import threading
@@ -172,13 +171,18 @@ IDLE_S = 60.0
 class InProcessRunner:
     """Batch items run by the service itself (no broker); unfinished items resumed at start.
 
-    ``workers`` threads take items from a queue and do the store work. With ``config`` (the
-    ``processes`` runner, the default) each thread has its own worker process
-    (:class:`service.analysis_workers.AnalysisProcess`) that does the analysis: started with the
-    first item, ended after :data:`IDLE_S` without one. A process that dies during an item
-    (killed, out of memory) is replaced and the item tried once more in the new one (its
-    ``attempts`` counts both); a second death is the item's ``internal_error``, and the batch
-    goes on. Without ``config`` (``threads``) the threads analyse the items themselves, in the
+    Threads take items from a queue and do the store work (claim, reuse, result, completion,
+    webhooks). With ``config`` (the ``processes`` runner, the default) the analysis is done by
+    ``workers`` worker processes (:class:`service.analysis_workers.AnalysisProcess`), each
+    started with the first item it gets and ended after :data:`IDLE_S` without one. There are
+    two threads per process, which take a free process for each analysis and give it back before
+    they record the result: while one thread writes to the store, the other keeps the process
+    busy (the store work of an item, about 10 ms on SQLite, would otherwise leave the process
+    idle a sixth of the time). A process that dies during an item (killed, out of memory) is
+    replaced and the item tried once more in the new one (its ``attempts`` counts both); a
+    second death is the item's ``internal_error``, and the batch goes on.
+
+    Without ``config`` (``threads``), ``workers`` threads analyse the items themselves, in the
     service's process: less memory, but they share one GIL and the service's malloc settings
     (module docstring of :mod:`service.analysis_workers`: about half the files/s).
     """
@@ -195,27 +199,20 @@ class InProcessRunner:
         self.idle_s = IDLE_S
         self._queue: queue.Queue[int | None] = queue.Queue()
         count = max(1, workers)
-        self.processes: list[AnalysisProcess] = (
-            [
+        self.processes: list[AnalysisProcess] = []
+        if config is not None:
+            self.processes = [
                 AnalysisProcess(
-                    config,
-                    name=f"shingan-analysis-{i}",
-                    share_cores=count > 1,
-                    analysis=analysis,
+                    config, name=f"shingan-analysis-{i}", share_cores=count > 1, analysis=analysis
                 )
                 for i in range(count)
             ]
-            if config is not None
-            else []
-        )
+        self._free: queue.LifoQueue[AnalysisProcess] = queue.LifoQueue()  # warm ones first
+        for worker in self.processes:
+            self._free.put(worker)
         self._threads = [
-            threading.Thread(
-                target=self._loop,
-                args=(self.processes[i] if self.processes else None,),
-                name=f"shingan-job-{i}",
-                daemon=True,
-            )
-            for i in range(count)
+            threading.Thread(target=self._loop, name=f"shingan-job-{i}", daemon=True)
+            for i in range(2 * count if self.processes else count)
         ]
         self._queued: set[int] = set()
         self._lock = threading.Lock()
@@ -244,57 +241,71 @@ class InProcessRunner:
                     self._queued.add(i)
                     self._queue.put(i)
 
-    def _loop(self, worker: AnalysisProcess | None) -> None:
-        analyse: Analyse | None = None
-        if worker is not None:
-            analyse = functools.partial(self._analyse_in, worker)
+    def _loop(self) -> None:
+        analyse = self._analyse_in_a_process if self.processes else None
+        while True:
+            try:
+                item_id = self._queue.get(timeout=self.idle_s if self.processes else None)
+            except queue.Empty:
+                self._close_idle_processes()  # their memory goes back until the next item
+                continue
+            if item_id is None or self._closing.is_set():
+                return  # items left in the queue are unfinished rows: resumed at start
+            try:
+                done = process_item(item_id, self.ctx, analyse, self._same_file)
+                if done:
+                    self._completed(done)
+            except ItemLeft:
+                pass
+            except Exception:  # the store is unreachable, say; keep the thread alive
+                log.exception("batch item %s could not be processed", item_id)
+            finally:
+                with self._lock:
+                    self._queued.discard(item_id)
+
+    def _close_idle_processes(self) -> None:
+        taken = []
         try:
             while True:
-                try:
-                    item_id = self._queue.get(timeout=self.idle_s if worker else None)
-                except queue.Empty:
-                    if worker is not None:
-                        worker.close()  # idle: its memory goes back until the next item
-                    continue
-                if item_id is None or self._closing.is_set():
-                    return  # items left in the queue are unfinished rows: resumed at start
-                try:
-                    done = process_item(item_id, self.ctx, analyse, self._same_file)
-                    if done:
-                        self._completed(done)
-                except ItemLeft:
-                    pass
-                except Exception:  # the store is unreachable, say; keep the thread alive
-                    log.exception("batch item %s could not be processed", item_id)
-                finally:
-                    with self._lock:
-                        self._queued.discard(item_id)
-        finally:
-            if worker is not None:
-                worker.close()
+                taken.append(self._free.get_nowait())
+        except queue.Empty:
+            pass
+        for worker in taken:
+            worker.close()
+            self._free.put(worker)
 
-    def _analyse_in(self, worker: AnalysisProcess, task: ItemTask, path: Path) -> Outcome:
-        """The item analysed in ``worker``; tried once more in a new process if it died."""
-        for attempt in (1, 2):
-            try:
-                return worker.analyse(path, task.filename, task.language, task.actor)
-            except WorkerDied as exc:
-                if self._stopping.is_set():
-                    raise ItemLeft from exc
-                log.warning(
-                    "the analysis process of batch item %s (%s) %s (attempt %d)",
-                    task.id,
-                    task.filename,
-                    exc,
-                    attempt,
-                )
-                if attempt == 1 and self.ctx.store.batches.claim_item(task.id) is None:
-                    raise ItemLeft from exc  # another worker finished it meanwhile
-                reason = str(exc)
-        return ItemFailure(
-            "internal_error",
-            f"the analysis process ended before it answered, twice ({reason})",
-        )
+    def _analyse_in_a_process(self, task: ItemTask, path: Path) -> Outcome:
+        """The item analysed in a free process; tried once more in a new one if it died.
+
+        Called with the item's :class:`SameFile` lock held; a thread waits for that lock
+        holding no process, and for a process holding no lock but its own item's, so the two
+        waits cannot close a circle."""
+        worker = self._free.get()
+        try:
+            if self._closing.is_set():
+                raise ItemLeft("the runner is stopping")
+            for attempt in (1, 2):
+                try:
+                    return worker.analyse(path, task.filename, task.language, task.actor)
+                except WorkerDied as exc:
+                    if self._stopping.is_set():
+                        raise ItemLeft("the runner stopped") from exc
+                    log.warning(
+                        "the analysis process of batch item %s (%s) %s (attempt %d)",
+                        task.id,
+                        task.filename,
+                        exc,
+                        attempt,
+                    )
+                    if attempt == 1 and self.ctx.store.batches.claim_item(task.id) is None:
+                        raise ItemLeft("finished elsewhere") from exc
+                    reason = str(exc)
+            return ItemFailure(
+                "internal_error",
+                f"the analysis process ended before it answered, twice ({reason})",
+            )
+        finally:
+            self._free.put(worker)
 
     def _completed(self, batch_id: str) -> None:
         if self.ctx.store.batches.webhook_target(batch_id) is None:
@@ -326,10 +337,12 @@ class InProcessRunner:
                 t.join(max(0.0, deadline - time.monotonic()))
         self._stopping.set()
         for worker in self.processes:
-            worker.terminate()  # only those still busy are left
+            worker.terminate()  # those still busy; their threads leave the items unfinished
         for t in self._threads:
             if t.is_alive():
                 t.join(10)
+        for worker in self.processes:
+            worker.close()
 
 
 class CeleryRunner:

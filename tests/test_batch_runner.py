@@ -337,7 +337,7 @@ def test_a_bug_is_an_internal_error_and_stop_leaves_a_busy_item_for_the_next_sta
     assert items["bug.jpg"].error.code == "internal_error"
     assert "AttributeError" in items["bug.jpg"].error.message
     assert items["slow.jpg"].status == "running"  # as if the service had died: left to resume
-    assert items["queued.png"].status == "queued"  # not taken after stop()
+    assert items["queued.png"].status in ("queued", "running")  # not analysed after stop()
 
     (tmp_path / "slow-go").touch()
     again, store2, _ = direct_runner(tmp_path, failing_analysis)
