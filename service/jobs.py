@@ -177,7 +177,7 @@ class InProcessRunner:
     started with the first item it gets and ended after :data:`IDLE_S` without one. There are
     two threads per process, which take a free process for each analysis and give it back before
     they record the result: while one thread writes to the store, the other keeps the process
-    busy (the store work of an item, about 10 ms on SQLite, would otherwise leave the process
+    busy (the store work of an item, 10-15 ms on SQLite, would otherwise leave the process
     idle a sixth of the time). A process that dies during an item (killed, out of memory) is
     replaced and the item tried once more in the new one (its ``attempts`` counts both); a
     second death is the item's ``internal_error``, and the batch goes on.
