@@ -434,3 +434,32 @@ def test_the_number_of_workers_defaults_to_the_cores(monkeypatch: pytest.MonkeyP
     assert load_config(env={}, overrides={"batch_workers": 6}).batch_slots == 6
     assert load_config(env={}).batch_runner == "processes"
     assert load_config(env={"SHINGAN_BATCH_RUNNER": "Threads"}).batch_runner == "threads"
+
+
+def test_a_process_that_cannot_load_its_configuration_fails_the_item_not_the_runner(
+    tmp_path: Path,
+) -> None:
+    anchors = tmp_path / "root.pem"
+    anchors.write_bytes((CA / "root.pem").read_bytes())
+    runner, store, media = direct_runner(tmp_path, analyse_item, trust_anchors=[str(anchors)])
+    anchors.unlink()  # gone after the service loaded it, before a process did
+    runner.start()
+    try:
+        runner.submit(
+            queue_batch(store, media, "c" * 32, [("a.jpg", sample("unsigned.jpg").read_bytes())])
+        )
+        wait_until(lambda: batch_done(store, "c" * 32), timeout=60)
+        item = items_of(store, "c" * 32)["a.jpg"]
+        assert item.error.code == "internal_error"
+        assert "could not start" in item.error.message
+        assert "root.pem" in item.error.message
+        assert runner.processes[0].pid is None  # that process ended
+
+        anchors.write_bytes((CA / "root.pem").read_bytes())  # mended: the next item starts one
+        more = [("b.jpg", sample("camera_capture.jpg").read_bytes())]
+        runner.submit(queue_batch(store, media, "d" * 32, more))
+        wait_until(lambda: batch_done(store, "d" * 32), timeout=60)
+        assert items_of(store, "d" * 32)["b.jpg"].label == "authentic"
+    finally:
+        runner.stop()
+    store.close()
