@@ -1,6 +1,7 @@
 """Batch throughput (files/s) over a folder of varied files: CLI, API, Celery; and resume.
 
-    .venv/bin/python benchmarks/bench_batch.py [--files 1000] [--modes cli,resume,api,celery]
+    .venv/bin/python benchmarks/bench_batch.py [--files 1000]
+        [--modes cli,resume,api,api-threads,celery]
         [--kind mixed|photos2mp] [--provenance-only]
 
 The folder is made in a temporary directory. ``--kind mixed`` (the default): copies of the
@@ -13,8 +14,13 @@ detectors (``detectors = []``, the documented mode for triage of large archives)
 - ``cli``: ``service.batch.run`` with 1 and 2 worker processes, each from an empty output.
 - ``resume``: ``shingan batch`` as a subprocess, killed (SIGKILL) once a third of the rows are
   written, then run again with ``--resume``; checks that the output has exactly one row per file.
-- ``api``: ``POST /v1/batches`` with every file, in-process runner with 1 and 2 threads, timed
-  until the batch is done; checks results.csv.
+- ``api``: ``POST /v1/batches`` with every file, in-process runner with 1 and 2 worker
+  processes (``batch_runner = processes``, the default), timed from the upload until the batch
+  is done (worker start-up included); checks results.csv. Each run is in a process of its own
+  with the service's malloc settings (``service.memory.tune_malloc()``, as ``shingan serve``),
+  and prints the peak memory of the service and of each worker process.
+- ``api-threads``: the same with ``batch_runner = threads`` (the items analysed in the service
+  process's own threads).
 - ``celery``: the same through Redis and 1 and 2 ``shingan worker`` processes (needs
   ``redis-server``); worker start-up is not timed.
 
@@ -170,22 +176,64 @@ def _post_and_wait(app: Any, folder: Path, count: int, label: str) -> None:
     )
 
 
-def bench_api(folder: Path, tmp: Path, count: int) -> None:
+def _peak_mb(pid: int | None) -> float:
+    """A process's peak resident memory (VmHWM), MB; 0 when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (OSError, TypeError):
+        return 0.0
+    kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")), 0)
+    return kb / 1024
+
+
+def _api_run(
+    folder: Path, tmp: Path, count: int, workers: int, runner: str, overrides: dict[str, Any]
+) -> None:
+    """One API run in a process of its own, with the service's malloc settings (as
+    ``shingan serve`` sets them), whatever the CLI runs before set in the parent."""
+    from service.memory import tune_malloc
     from service.web import create_app
 
+    tune_malloc()
+    settings: dict[str, Any] = {
+        "data_dir": str(tmp / f"api-{runner}-{workers}"),
+        "batch_workers": workers,
+        "batch_runner": runner,
+        **overrides,
+    }
+    if workers > 1:
+        settings["onnx_threads"] = 1
+    app = create_app(settings)
+    jobs = app.extensions["shingan"].runner
+    try:
+        what = "thread(s)" if runner == "threads" else "worker process(es)"
+        _post_and_wait(app, folder, count, f"api, in-process runner, {workers} {what}")
+        peaks = [f"{_peak_mb(p.pid):.0f}" for p in jobs.processes]
+        print(
+            f"    peak memory: service {_peak_mb(os.getpid()):.0f} MB"
+            + (f", worker processes {' and '.join(peaks)} MB" if peaks else ""),
+            flush=True,
+        )
+    finally:
+        jobs.stop()
+
+
+def bench_api(folder: Path, tmp: Path, count: int, runner: str = "processes") -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
     for workers in (1, 2):
-        settings: dict[str, Any] = {
-            "data_dir": str(tmp / f"api-{workers}"),
-            "batch_workers": workers,
-            **OVERRIDES,
-        }
-        if workers > 1:
-            settings["onnx_threads"] = 1
-        app = create_app(settings)
-        try:
-            _post_and_wait(app, folder, count, f"api, in-process runner, {workers} thread(s)")
-        finally:
-            app.extensions["shingan"].runner.stop()
+        proc = ctx.Process(
+            target=_api_run, args=(folder, tmp, count, workers, runner, dict(OVERRIDES))
+        )
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"the API run ended with {proc.exitcode}")
+
+
+def bench_api_threads(folder: Path, tmp: Path, count: int) -> None:
+    bench_api(folder, tmp, count, runner="threads")
 
 
 def bench_celery(folder: Path, tmp: Path, count: int) -> None:
@@ -249,7 +297,7 @@ def bench_celery(folder: Path, tmp: Path, count: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Batch throughput")
     parser.add_argument("--files", type=int, default=1000)
-    parser.add_argument("--modes", default="cli,resume,api,celery")
+    parser.add_argument("--modes", default="cli,resume,api,api-threads,celery")
     parser.add_argument(
         "--kind", choices=("mixed", "photos2mp"), default="mixed", help="what the folder holds"
     )
@@ -265,7 +313,13 @@ def main() -> int:
         folder.mkdir()
         (make_photos if args.kind == "photos2mp" else make_folder)(folder, args.files)
         print(f"{args.files} files, {sum(f.stat().st_size for f in folder.iterdir()) / 1e6:.0f} MB")
-        steps = {"cli": bench_cli, "resume": bench_resume, "api": bench_api, "celery": bench_celery}
+        steps = {
+            "cli": bench_cli,
+            "resume": bench_resume,
+            "api": bench_api,
+            "api-threads": bench_api_threads,
+            "celery": bench_celery,
+        }
         for mode in modes:
             steps[mode](folder, Path(tmp), args.files)
     return 0

@@ -807,7 +807,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, threads: int |
             "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
             "trusted_proxy_count": 1,
         }
-    make_server(app, host=config.host, port=config.port, threads=config.threads, **proxy).run()
+    try:
+        make_server(app, host=config.host, port=config.port, threads=config.threads, **proxy).run()
+    finally:
+        st.runner.stop()  # its worker processes end; unfinished items are resumed next time
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -289,14 +289,21 @@ class BatchRepository:
 
     def complete_batch_if_done(self, batch_id: str) -> bool:
         """Mark the batch done when no item is unfinished. True only for the one caller that
-        made the change (so the webhook is sent once)."""
+        made the change (so the webhook is sent once).
+
+        Called after every item: while items are left, a read says so without taking the write
+        lock. The caller of the last result reads after its own commit, so it sees none left,
+        and the write transaction decides again."""
+        left = (
+            select(func.count())
+            .select_from(ItemRow)
+            .where(ItemRow.batch_id == batch_id, ItemRow.status.in_(UNFINISHED))
+        )
+        with self._db.read() as s:
+            if s.scalar(left):
+                return False
         with self._db.write.begin() as s:
-            left = s.scalar(
-                select(func.count())
-                .select_from(ItemRow)
-                .where(ItemRow.batch_id == batch_id, ItemRow.status.in_(UNFINISHED))
-            )
-            if left:
+            if s.scalar(left):
                 return False
             result = s.execute(
                 update(BatchRow)

@@ -73,7 +73,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                 webhook_allowed_hosts=config.webhook_allowed_hosts,
                 on_result=lambda report: count_verdict(metrics, report),
             ),
-            workers=config.batch_workers,
+            workers=config.batch_slots,
+            config=config if config.batch_runner == "processes" else None,
         )
         limiter = MemoryRateLimiter()
 
