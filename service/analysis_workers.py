@@ -99,7 +99,10 @@ def _child_main(
         if share_cores:  # each process takes one core's worth of library threads
             import cv2
 
+            from provenance.pdq import use_helper_thread
+
             cv2.setNumThreads(1)
+            use_helper_thread(False)
             if config.onnx_threads == 0:
                 config = config.model_copy(update={"onnx_threads": 1})
         options = config.analyze_options(store=config.open_store())

@@ -121,17 +121,18 @@ def holds_no_banks(path: Path | None) -> bool:
     return bool(found == 0)
 
 
-def database_banks(config: Config) -> BankSource | None:
+def database_banks(config: Config, *, one_off: bool = False) -> BankSource | None:
     """The banks kept in ``config``'s database, for a process that only reads them (``shingan
-    verify``, the batch workers): None when there is no database or it holds no entry; a
-    current SQLite file read with :class:`SqliteBanks`; anything else through the database
-    layer (which migrates an older schema).
+    verify``, the batch workers): None when there is no database; a current SQLite file read
+    with :class:`SqliteBanks`; anything else through the database layer (which migrates an
+    older schema). Both stay current as entries are added. ``one_off`` (a single
+    verification): also None when the database holds no entry.
 
     Raises:
         Exception: whatever opening the database through its layer raised.
     """
     path = sqlite_file(config.store_url)
-    if holds_no_banks(path):
+    if one_off and holds_no_banks(path):
         return None
     reader = SqliteBanks.open_current(path)
     if reader is not None:

@@ -432,7 +432,7 @@ def _database_banks(config: Config) -> BankSource | None:
     from service.banks_sqlite import database_banks
 
     try:
-        return database_banks(config)
+        return database_banks(config, one_off=True)
     except Exception as exc:  # SQLAlchemy, Alembic or file-system errors opening the database
         raise click.UsageError(f"database {config.store_url}: {exc}") from exc
 

@@ -256,3 +256,28 @@ def test_the_standard_library_reader_agrees_with_the_database_layer(tmp_path: Pa
     assert SqliteBanks.open_current(tmp_path / "junk.db") is None
     assert SqliteBanks.open_current(tmp_path / "missing.db") is None
     assert SqliteBanks.open_current(None) is None
+
+
+def test_batch_workers_see_entries_added_after_they_started(tmp_path: Path) -> None:
+    """A batch worker keeps its banks for hours: a database with no entry yet is still read
+    (live), where a one-off verification skips it."""
+    from service.banks import BankEntry, LiveBanks
+    from service.banks_sqlite import SqliteBanks, database_banks
+    from service.store import Store
+
+    config = load_config(env={"SHINGAN_DATA_DIR": str(tmp_path)})
+    assert database_banks(config) is None  # no database at all
+    store = Store(config.store_url)
+    try:
+        assert database_banks(config, one_off=True) is None
+        source = database_banks(config)
+        assert isinstance(source, SqliteBanks)
+        options = config.analyze_options(bank_source=source)
+        assert isinstance(options.banks, LiveBanks)
+        assert options.banks.lookup("a" * 64) == []
+        store.banks.create_bank("late", "manipulated")
+        store.banks.add_bank_entries("late", [BankEntry("late", "x", "manipulated", "a" * 64)])
+        assert [m.entry for m in options.banks.lookup("a" * 64)] == ["x"]
+        source.close()
+    finally:
+        store.close()
