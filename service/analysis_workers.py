@@ -15,8 +15,9 @@ banks) and then analyses one file at a time for the runner thread that owns it. 
 threads keep the store work (claiming, reuse of an identical file's report, recording,
 completion, webhooks); only ``analyze(path) -> report.to_dict()`` crosses to the process.
 
-Banks: the process opens the same database and looks banks up through
-:class:`service.banks.LiveBanks`, which asks the store for its bank revision at every lookup, so
+Banks: the process reads the same database (a SQLite file through
+:mod:`service.banks_sqlite`, others through the store) and looks banks up through
+:class:`service.banks.LiveBanks`, which asks for the bank revision at every lookup, so
 an entry added through the API after the process started is used by its next item, as in the
 service's own threads; the caller's banks (``for_actor``) are chosen in the process per item.
 """
@@ -105,7 +106,11 @@ def _child_main(
             use_helper_thread(False)
             if config.onnx_threads == 0:
                 config = config.model_copy(update={"onnx_threads": 1})
-        options = config.analyze_options(store=config.open_store())
+        from service.banks_sqlite import database_banks
+
+        # The service's SQLite database is read with sqlite3 (no SQLAlchemy to import); its
+        # banks stay current as entries are added, as through the store.
+        options = config.analyze_options(bank_source=database_banks(config))
     except Exception as exc:  # answered to the first request, then this process ends
         failure = ItemFailure(
             "internal_error",
