@@ -179,6 +179,16 @@ class AnalysisProcess:
         self.started += 1
         return ours
 
+    def warm(self) -> None:
+        """Start the process now if none is running: it loads (interpreter, imports,
+        configuration) while the caller goes on. Same rule as :meth:`analyse`: one thread at
+        a time."""
+        if self._conn is not None and self._proc is not None and self._proc.exitcode is None:
+            return
+        if self._conn is not None:
+            self._reap()
+        self._start()
+
     def analyse(self, path: Path, filename: str, language: str, actor: str) -> Outcome:
         """The item's outcome, from the process (started if none is running).
 

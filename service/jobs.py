@@ -263,6 +263,23 @@ class InProcessRunner:
                 with self._lock:
                     self._queued.discard(item_id)
 
+    def warm(self) -> None:
+        """Start the free worker processes that are not running, so that they load while a
+        batch's files are stored; those that then get no item end after :data:`IDLE_S`."""
+        taken = []
+        try:
+            while True:
+                taken.append(self._free.get_nowait())
+        except queue.Empty:
+            pass
+        try:
+            for worker in taken:
+                if not self._closing.is_set():
+                    worker.warm()
+        finally:
+            for worker in taken:
+                self._free.put(worker)
+
     def _close_idle_processes(self) -> None:
         taken = []
         try:
@@ -353,6 +370,9 @@ class CeleryRunner:
 
     def start(self) -> None:
         """Nothing to resume: the broker keeps unacknowledged tasks."""
+
+    def warm(self) -> None:
+        """Nothing to start: workers run elsewhere."""
 
     def submit(self, item_ids: Iterable[int]) -> None:
         task = self.app.tasks["shingan.analyze_item"]

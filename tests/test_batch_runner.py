@@ -403,6 +403,31 @@ def test_an_idle_process_ends_and_the_next_item_starts_one(tmp_path: Path) -> No
     store.close()
 
 
+def test_warm_starts_the_processes_before_the_items_and_idle_ends_them(tmp_path: Path) -> None:
+    """A batch's upload warms the processes (they load while its files are stored); the first
+    item uses the warm process; one that gets no item ends when idle."""
+    runner, store, media = direct_runner(tmp_path, analyse_item, workers=2)
+    runner.idle_s = 0.5
+    runner.start()
+    try:
+        assert all(w.pid is None for w in runner.processes)
+        runner.warm()
+        pids = [w.pid for w in runner.processes]
+        assert all(alive(pid) for pid in pids)
+        runner.warm()  # running ones are left as they are
+        assert [w.pid for w in runner.processes] == pids
+        runner.submit(
+            queue_batch(store, media, "w" * 32, [("a.jpg", sample("unsigned.jpg").read_bytes())])
+        )
+        wait_until(lambda: batch_done(store, "w" * 32))
+        assert sum(w.started for w in runner.processes) == 2  # no process started twice
+        for pid in pids:
+            wait_until(lambda pid=pid: gone(pid), timeout=15)
+    finally:
+        runner.stop()
+    store.close()
+
+
 def test_the_threads_runner_analyses_in_the_service_process(tmp_path: Path) -> None:
     app = make_app(tmp_path, batch_runner="threads", batch_workers=2)
     client = app.test_client()

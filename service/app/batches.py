@@ -166,6 +166,7 @@ class Batches:
         else:
             webhook_url = webhook_secret = None
         holder = new_holder()
+        self.runner.warm()  # worker processes load while the files are stored
         try:
             items = self.collect_items(files, holder)
             if not items:
