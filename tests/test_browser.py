@@ -279,7 +279,9 @@ def test_a_long_video_shows_progress_and_can_be_cancelled(
     from samples.make_samples import write_video
 
     clip = tmp_path / "long.mp4"
-    write_video(clip, frames=600, fps=10.0)  # 60 s: 60 frames to analyse, several seconds
+    # 64 s of 720p, a frame a second: 64 frames to analyse at 720p, several seconds even with
+    # two frames analysed at once (the former small clip could end before the click landed).
+    write_video(clip, frames=64, fps=1.0, size=(1280, 720))
     context = browser.new_context(viewport={"width": width, "height": 900})
     pg = context.new_page()
     try:
