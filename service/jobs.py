@@ -266,6 +266,13 @@ class InProcessRunner:
     def warm(self) -> None:
         """Start the free worker processes that are not running, so that they load while a
         batch's files are stored; those that then get no item end after :data:`IDLE_S`."""
+        self._each_free_process(lambda w: None if self._closing.is_set() else w.warm())
+
+    def _close_idle_processes(self) -> None:
+        self._each_free_process(lambda w: w.close())
+
+    def _each_free_process(self, act: Callable[[AnalysisProcess], None]) -> None:
+        """``act`` on every process no thread holds (taken from the free ones, then put back)."""
         taken = []
         try:
             while True:
@@ -274,22 +281,10 @@ class InProcessRunner:
             pass
         try:
             for worker in taken:
-                if not self._closing.is_set():
-                    worker.warm()
+                act(worker)
         finally:
             for worker in taken:
                 self._free.put(worker)
-
-    def _close_idle_processes(self) -> None:
-        taken = []
-        try:
-            while True:
-                taken.append(self._free.get_nowait())
-        except queue.Empty:
-            pass
-        for worker in taken:
-            worker.close()
-            self._free.put(worker)
 
     def _analyse_in_a_process(self, task: ItemTask, path: Path) -> Outcome:
         """The item analysed in a free process; tried once more in a new one if it died.
